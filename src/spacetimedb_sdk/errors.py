@@ -1,0 +1,93 @@
+"""Every error the SDK raises derives from :class:`SpacetimeDBError`.
+
+Errors name what failed and, where it helps, what to do next.  Errors caused by
+malformed bytes (:class:`BsatnDecodeError`, :class:`ProtocolError`) carry the
+type path and byte offset so a bad frame can be located without a debugger.
+
+Example::
+
+    try:
+        bsatn.decode(AlgebraicType.BOOL, b"\\x02")
+    except BsatnDecodeError as e:
+        print(e)   # invalid bool byte 0x02 at offset 0 (at <root>: Bool)
+"""
+
+from __future__ import annotations
+
+
+class SpacetimeDBError(Exception):
+    """Base class of every error raised by ``spacetimedb_sdk``."""
+
+
+class BsatnDecodeError(SpacetimeDBError, ValueError):
+    """BSATN bytes do not match the expected type.
+
+    ``path`` is the dotted type path (``message.sender.__identity__``) and
+    ``offset`` the byte offset at which decoding failed.
+    """
+
+    def __init__(self, reason: str, *, path: str = "<root>", offset: int | None = None) -> None:
+        self.reason = reason
+        self.path = path
+        self.offset = offset
+        where = f" at offset {offset}" if offset is not None else ""
+        super().__init__(f"{reason}{where} (at {path})")
+
+
+class BsatnEncodeError(SpacetimeDBError, ValueError):
+    """A Python value cannot be encoded as the requested type.
+
+    The message names the type path and what was wrong with the value.
+    """
+
+    def __init__(self, reason: str, *, path: str = "<root>") -> None:
+        self.reason = reason
+        self.path = path
+        super().__init__(f"{reason} (at {path})")
+
+
+class ProtocolError(SpacetimeDBError):
+    """Malformed or unexpected data from the other side of the connection."""
+
+
+class ConnectError(SpacetimeDBError):
+    """The connection could not be established (refused, rejected, bad token, ...)."""
+
+
+class DisconnectedError(SpacetimeDBError):
+    """The connection closed while a call was in flight, or a call was made after it closed."""
+
+
+class SubscriptionError(SpacetimeDBError):
+    """The server rejected a subscription or ended it with an error."""
+
+
+class ReducerError(SpacetimeDBError):
+    """A reducer returned its own error (``Err`` / ``SenderError`` in the module)."""
+
+
+class InternalError(SpacetimeDBError):
+    """The host failed a call: panic, unknown or private reducer, bad arguments, out of energy."""
+
+
+class ProcedureError(SpacetimeDBError):
+    """A procedure call failed on the host."""
+
+
+class SchemaError(SpacetimeDBError, ValueError):
+    """A module schema is malformed or refers to something that does not exist."""
+
+
+__all__ = [
+    "BsatnDecodeError",
+    "BsatnEncodeError",
+    "ConnectError",
+    "DisconnectedError",
+    "InternalError",
+    "ProcedureError",
+    "ProtocolError",
+    "ReducerError",
+    "SchemaError",
+    "SpacetimeDBError",
+    "SubscriptionError",
+]

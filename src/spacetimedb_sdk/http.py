@@ -1,0 +1,282 @@
+"""The SpacetimeDB HTTP API: identities, schemas, SQL and reducer calls.
+
+:class:`HttpClient` (blocking) and :class:`AsyncHttpClient` (asyncio) mirror
+each other method for method, as ``httpx.Client`` and ``httpx.AsyncClient`` do;
+both build requests and read responses with the same functions, so they cannot
+drift apart.  TLS certificates are verified unless ``verify=False`` is passed.
+
+Example::
+
+    with HttpClient("http://127.0.0.1:3000") as http:
+        identity, token = http.create_identity()
+        rows = http.sql("quickstart-chat", "SELECT * FROM user")[0].rows
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import httpx
+
+from .errors import ConnectError, InternalError, ReducerError, SpacetimeDBError
+from .sats.types import AlgebraicType, ProductType
+from .sats.values import Identity
+
+
+class HttpError(SpacetimeDBError):
+    """An HTTP call returned an error status; ``status`` and ``body`` say which and why."""
+
+    def __init__(self, method: str, url: str, status: int, body: str) -> None:
+        self.status = status
+        self.body = body
+        detail = body.strip() or httpx.codes.get_reason_phrase(status)
+        super().__init__(f"{method} {url} failed with HTTP {status}: {detail}")
+
+
+@dataclass(frozen=True, slots=True)
+class SqlResult:
+    """One statement's result from ``/sql``: the row type and rows as untyped SATS-JSON arrays."""
+
+    schema: ProductType
+    rows: list[list[Any]]
+    total_duration_micros: int | None = None
+    stats: dict[str, int] | None = None
+
+    @property
+    def column_names(self) -> list[str]:
+        return self.schema.names()
+
+
+def http_base(uri: str) -> str:
+    """Normalize ``ws(s)://`` / ``http(s)://`` / bare ``host:port`` to an ``http(s)://`` base URL."""
+    if "://" not in uri:
+        uri = "http://" + uri
+    parts = urlsplit(uri)
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    if scheme not in ("http", "https"):
+        raise ValueError(
+            f"unsupported URI scheme {parts.scheme!r} in {uri!r}: use http, https, ws or wss"
+        )
+    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+def _db_path(database: str, *rest: str) -> str:
+    return "/v1/database/" + "/".join(quote(p, safe="") for p in (database, *rest))
+
+
+# ---- request builders and response readers shared by both clients ----------------------------
+
+
+def _headers(token: str | None, content_type: str | None = None) -> dict[str, str]:
+    h: dict[str, str] = {}
+    if token:
+        h["Authorization"] = f"Bearer {token}"
+    if content_type:
+        h["Content-Type"] = content_type
+    return h
+
+
+def _check(resp: httpx.Response) -> httpx.Response:
+    if resp.is_success:
+        return resp
+    raise HttpError(resp.request.method, _safe_url(resp.request.url), resp.status_code, resp.text)
+
+
+def _safe_url(url: httpx.URL) -> str:
+    # Never echo a token passed as a query parameter.
+    return str(url.copy_with(query=None))
+
+
+def _read_identity(resp: httpx.Response) -> tuple[Identity, str]:
+    body = _check(resp).json()
+    return Identity.from_hex(body["identity"]), str(body["token"])
+
+
+def _read_sql(resp: httpx.Response) -> list[SqlResult]:
+    out = []
+    for stmt in _check(resp).json():
+        schema = AlgebraicType.from_json({"Product": stmt["schema"]})
+        assert isinstance(schema, ProductType)
+        out.append(
+            SqlResult(schema, stmt["rows"], stmt.get("total_duration_micros"), stmt.get("stats"))
+        )
+    return out
+
+
+def _read_call(resp: httpx.Response, name: str) -> Any:
+    if resp.status_code == 530:
+        raise ReducerError(resp.text)
+    if resp.status_code == 500:
+        raise InternalError(f"{name}: {resp.text}")
+    _check(resp)
+    return resp.json() if resp.content else None
+
+
+def _call_body(args: Sequence[Any] | Mapping[str, Any]) -> bytes:
+    return json.dumps(list(args) if not isinstance(args, Mapping) else dict(args)).encode()
+
+
+def _transport_error(base: str, e: httpx.TransportError) -> ConnectError:
+    return ConnectError(f"cannot reach SpacetimeDB at {base}: {e}. Is the server running?")
+
+
+class HttpClient:
+    """Blocking client for the HTTP API (see :class:`AsyncHttpClient` for the asyncio twin).
+
+    Example::
+
+        with HttpClient("http://127.0.0.1:3000", token=token) as http:
+            http.call("quickstart-chat", "send_message", ["hello"])
+    """
+
+    def __init__(
+        self, uri: str, *, token: str | None = None, timeout: float = 30.0, verify: bool = True
+    ) -> None:
+        self.base = http_base(uri)
+        self.token = token
+        self._client = httpx.Client(base_url=self.base, timeout=timeout, verify=verify)
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __repr__(self) -> str:
+        return f"HttpClient({self.base!r}, token={'<redacted>' if self.token else None})"
+
+    def _send(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        try:
+            return self._client.request(method, path, **kw)
+        except httpx.TransportError as e:
+            raise _transport_error(self.base, e) from e
+
+    def ping(self) -> bool:
+        """``True`` when the server answers ``GET /v1/ping``."""
+        return self._send("GET", "/v1/ping", headers=_headers(self.token)).is_success
+
+    def create_identity(self) -> tuple[Identity, str]:
+        """Mint a new anonymous identity; returns ``(identity, token)``."""
+        return _read_identity(self._send("POST", "/v1/identity"))
+
+    def websocket_token(self) -> str:
+        """A short-lived (60 s) token for ``?token=`` on a WebSocket URL."""
+        resp = _check(
+            self._send("POST", "/v1/identity/websocket-token", headers=_headers(self.token))
+        )
+        return str(resp.json()["token"])
+
+    def schema_json(self, database: str, version: int = 9) -> Any:
+        """The raw ``/schema?version=`` document (SATS-JSON of RawModuleDefV9 or V10)."""
+        path = _db_path(database, "schema")
+        resp = self._send(
+            "GET", path, params={"version": str(version)}, headers=_headers(self.token)
+        )
+        return _check(resp).json()
+
+    def sql(self, database: str, query: str) -> list[SqlResult]:
+        """Run one SQL statement; DML needs the database owner's token."""
+        resp = self._send(
+            "POST",
+            _db_path(database, "sql"),
+            content=query.encode(),
+            headers=_headers(self.token, "text/plain"),
+        )
+        return _read_sql(resp)
+
+    def call(self, database: str, name: str, args: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
+        """Call a reducer (returns ``None``) or procedure (returns its JSON value) with SATS-JSON args.
+
+        Raises :class:`ReducerError` when the reducer fails, :class:`HttpError` otherwise.
+        """
+        resp = self._send(
+            "POST",
+            _db_path(database, "call", name),
+            content=_call_body(args),
+            headers=_headers(self.token, "application/json"),
+        )
+        return _read_call(resp, name)
+
+
+class AsyncHttpClient:
+    """The asyncio twin of :class:`HttpClient`; every method has the same name and meaning.
+
+    Example::
+
+        async with AsyncHttpClient("http://127.0.0.1:3000") as http:
+            identity, token = await http.create_identity()
+    """
+
+    def __init__(
+        self, uri: str, *, token: str | None = None, timeout: float = 30.0, verify: bool = True
+    ) -> None:
+        self.base = http_base(uri)
+        self.token = token
+        self._client = httpx.AsyncClient(base_url=self.base, timeout=timeout, verify=verify)
+
+    async def __aenter__(self) -> AsyncHttpClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def __repr__(self) -> str:
+        return f"AsyncHttpClient({self.base!r}, token={'<redacted>' if self.token else None})"
+
+    async def _send(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        try:
+            return await self._client.request(method, path, **kw)
+        except httpx.TransportError as e:
+            raise _transport_error(self.base, e) from e
+
+    async def ping(self) -> bool:
+        return (await self._send("GET", "/v1/ping", headers=_headers(self.token))).is_success
+
+    async def create_identity(self) -> tuple[Identity, str]:
+        return _read_identity(await self._send("POST", "/v1/identity"))
+
+    async def websocket_token(self) -> str:
+        resp = _check(
+            await self._send("POST", "/v1/identity/websocket-token", headers=_headers(self.token))
+        )
+        return str(resp.json()["token"])
+
+    async def schema_json(self, database: str, version: int = 9) -> Any:
+        path = _db_path(database, "schema")
+        resp = await self._send(
+            "GET", path, params={"version": str(version)}, headers=_headers(self.token)
+        )
+        return _check(resp).json()
+
+    async def sql(self, database: str, query: str) -> list[SqlResult]:
+        resp = await self._send(
+            "POST",
+            _db_path(database, "sql"),
+            content=query.encode(),
+            headers=_headers(self.token, "text/plain"),
+        )
+        return _read_sql(resp)
+
+    async def call(
+        self, database: str, name: str, args: Sequence[Any] | Mapping[str, Any] = ()
+    ) -> Any:
+        resp = await self._send(
+            "POST",
+            _db_path(database, "call", name),
+            content=_call_body(args),
+            headers=_headers(self.token, "application/json"),
+        )
+        return _read_call(resp, name)
+
+
+__all__ = ["AsyncHttpClient", "HttpClient", "HttpError", "SqlResult", "http_base"]

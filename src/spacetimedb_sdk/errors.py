@@ -74,6 +74,10 @@ class ProcedureError(SpacetimeDBError):
     """A procedure call failed on the host."""
 
 
+class QueryError(SpacetimeDBError):
+    """A one-off query was rejected by the server (bad SQL, unknown table, no permission)."""
+
+
 class SchemaError(SpacetimeDBError, ValueError):
     """A module schema is malformed or refers to something that does not exist."""
 
@@ -86,6 +90,7 @@ __all__ = [
     "InternalError",
     "ProcedureError",
     "ProtocolError",
+    "QueryError",
     "ReducerError",
     "SchemaError",
     "SpacetimeDBError",

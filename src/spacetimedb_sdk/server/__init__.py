@@ -1,0 +1,68 @@
+"""The local SpacetimeDB-compatible server, with modules written in Python.
+
+Declare a module with :class:`Module` (tables, reducers, procedures, views), then
+serve it (``spacetimedb-py serve module.py``) or use it in-process.  Needs the
+``[server]`` extra for the HTTP/WebSocket part; this package itself imports only the
+module API.
+
+Example::
+
+    >>> from spacetimedb_sdk.server import Module, ReducerContext, SenderError, column
+    >>> from spacetimedb_sdk import Identity
+    >>> module = Module("quickstart-chat")
+    >>> @module.table(public=True)
+    ... class User:
+    ...     identity: Identity = column(primary_key=True)
+    ...     name: str | None
+    ...     online: bool
+    >>> module.table_schema("user").primary_key
+    0
+"""
+
+from .datastore import (
+    AutoIncOverflow,
+    Datastore,
+    DatastoreError,
+    NoSuchRow,
+    Range,
+    TableSchema,
+    Transaction,
+    TxResult,
+    UniqueConstraintViolation,
+)
+from .module import (
+    INTERNAL_ERROR_MESSAGE,
+    AnonymousViewContext,
+    CallResult,
+    Module,
+    ProcedureContext,
+    ReducerContext,
+    SenderError,
+    ViewContext,
+    column,
+    index,
+)
+from .types_from_py import sum_type
+
+__all__ = [
+    "INTERNAL_ERROR_MESSAGE",
+    "AnonymousViewContext",
+    "AutoIncOverflow",
+    "CallResult",
+    "Datastore",
+    "DatastoreError",
+    "Module",
+    "NoSuchRow",
+    "ProcedureContext",
+    "Range",
+    "ReducerContext",
+    "SenderError",
+    "TableSchema",
+    "Transaction",
+    "TxResult",
+    "UniqueConstraintViolation",
+    "ViewContext",
+    "column",
+    "index",
+    "sum_type",
+]

@@ -82,7 +82,7 @@ async def test_http_401_names_the_token_problem() -> None:
         await ws.wait_closed()
 
     async with fake_server(never, process_request=reject) as uri:
-        with pytest.raises(ConnectError, match="HTTP 401.*token"):
+        with pytest.raises(ConnectError, match=r"HTTP 401.*token"):
             await asyncio.wait_for(builder(uri).with_token("eyJx.y.z").connect(), TIMEOUT)
 
 

@@ -63,10 +63,10 @@ class Chat:
         assert tb.row_class is not None
         return tb.codec.encode(tb.row_class(**values))
 
-    def User(self, identity: Identity, name: str | None, online: bool) -> Any:  # noqa: N802
+    def User(self, identity: Identity, name: str | None, online: bool) -> Any:
         return self.bindings.table("user").row_class(identity, name, online)  # type: ignore[misc]
 
-    def Message(self, sender: Identity, sent: Timestamp, text: str) -> Any:  # noqa: N802
+    def Message(self, sender: Identity, sent: Timestamp, text: str) -> Any:
         return self.bindings.table("message").row_class(sender, sent, text)  # type: ignore[misc]
 
     def feed(self, *msgs: object) -> list[c.Event]:
@@ -367,7 +367,7 @@ def test_malformed_row_leaves_cache_untouched() -> None:
     qs = chat.core.subscribe(["SELECT * FROM user"])
     good = chat.row("user", identity=BOB, name=None, online=True)
     bad = good[:-1] + b"\x02"  # bool byte 2
-    with pytest.raises(Exception, match="(?i)invalid bool byte 0x02.*user.online"):
+    with pytest.raises(Exception, match=r"(?i)invalid bool byte 0x02.*user\.online"):
         chat.feed(m.SubscribeApplied(0, qs, m.QueryRows([rows("user", good, bad)])))
     assert chat.tables["user"].count() == 0
 

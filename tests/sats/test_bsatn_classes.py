@@ -301,3 +301,16 @@ def test_docstring_examples_run() -> None:
     for module in (bsatn, _bsatn_gen, _bsatn_ref):
         result = doctest.testmod(module, extraglobs={"Ctx": _bsatn_ref.Ctx}, verbose=False)
         assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+def test_element_names_that_are_not_identifiers() -> None:
+    class Odd:
+        def __init__(self, a: int, b: str) -> None:
+            setattr(self, "class", a)
+            setattr(self, "my-field", b)
+
+    ts = Typespace((T.product({"class": T.U8, "my-field": T.STRING}),))
+    codec = bsatn.codec_for(T.ref(0), ts, classes={0: Odd})
+    got = codec.decode(codec.encode(Odd(3, "x")))
+    assert (getattr(got, "class"), getattr(got, "my-field")) == (3, "x")
+    assert bsatn.decode(T.ref(0), codec.encode(Odd(3, "x")), ts) == {"class": 3, "my-field": "x"}

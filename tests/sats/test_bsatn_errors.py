@@ -278,3 +278,12 @@ def test_ref_without_typespace_is_a_schema_error() -> None:
         bsatn.codec_for(T.array(T.ref(0)))
     with pytest.raises(SchemaError, match="outside the typespace"):
         bsatn.codec_for(T.ref(3), TS)
+
+
+def test_huge_count_of_zero_size_elements_is_refused() -> None:
+    """Units take no bytes, so only a cap stops a hostile count from exhausting memory."""
+    ty = T.array(T.unit())
+    assert bsatn.decode(ty, struct.pack("<I", 3)) == [{}, {}, {}]
+    err = decode_error(lambda: bsatn.decode(ty, b"\xff\xff\xff\xff"))
+    assert "zero-size elements exceeds the limit" in str(err)
+    assert err.path == "<root>" and err.offset == 0

@@ -8,7 +8,6 @@ value and encode back to the exact bytes.
 from __future__ import annotations
 
 import json
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -34,8 +33,6 @@ from spacetimedb_sdk.sats import (
     bsatn,
 )
 from spacetimedb_sdk.sats import _bsatn_ref as ref
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from strategies import strict_equal
 
 T = AlgebraicType

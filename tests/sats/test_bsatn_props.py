@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 import struct
-import sys
-from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -14,8 +12,6 @@ from hypothesis import strategies as st
 from spacetimedb_sdk.errors import BsatnDecodeError
 from spacetimedb_sdk.sats import AlgebraicType, Typespace, bsatn
 from spacetimedb_sdk.sats import _bsatn_ref as ref
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from strategies import algebraic_types, schemas, strict_equal, values
 
 Case = tuple[tuple[AlgebraicType, Typespace], Any]

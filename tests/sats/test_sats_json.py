@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -34,8 +33,6 @@ from spacetimedb_sdk.sats import (
     bsatn,
 )
 from spacetimedb_sdk.sats.sats_json import SatsJsonError, from_json, to_json, to_json_untyped
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from strategies import schemas, strict_equal, values
 
 T = AlgebraicType

@@ -22,6 +22,7 @@ Example::
 
 from __future__ import annotations
 
+import keyword
 import struct
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,7 +30,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
-from ._bsatn_ref import PRIM_INFO, SIGNED_BIG, Ctx, class_fields, class_kind, kind_of, variant_name
+from ._bsatn_ref import (
+    MAX_ZERO_SIZE_ELEMENTS,
+    PRIM_INFO,
+    SIGNED_BIG,
+    Ctx,
+    class_fields,
+    class_kind,
+    kind_of,
+    variant_name,
+)
 from .types import (
     CONNECTION_ID_TAG,
     IDENTITY_TAG,
@@ -211,8 +221,6 @@ _PLAIN_CODES = frozenset("bBhHiIqQfd")
 
 def _attr(x: str, name: str) -> str:
     """Attribute access in generated code, safe for names that are not identifiers."""
-    import keyword
-
     if name.isidentifier() and not keyword.iskeyword(name):
         return f"{x}.{name}"
     return f"_getattr({x}, {name!r})"
@@ -571,6 +579,7 @@ class DecGen:
         n = self.length(w, hdr)
         ef = self.fixed(t.elem)
         if ef is not None and ef.size == 0:
+            w(f"if {n} > {MAX_ZERO_SIZE_ELEMENTS}: raise _Fail")
             w(f"{dst} = [{ef.build([])} for _ in range({n})]")
             return
         if ef is not None:

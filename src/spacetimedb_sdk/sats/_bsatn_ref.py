@@ -70,6 +70,9 @@ PRIM_INFO: dict[str, tuple[str, int, int | None, int | None]] = {
 }
 SIGNED_BIG = frozenset({"I128", "I256"})
 U32_MAX = (1 << 32) - 1
+# Elements that encode to no bytes (units, empty structs) are not bounded by the input
+# size, so a hostile length prefix could make us build billions of them: cap the count.
+MAX_ZERO_SIZE_ELEMENTS = 1 << 16
 _U32 = struct.Struct("<I")
 
 SPECIAL_CLASSES: dict[str, type] = {
@@ -209,6 +212,12 @@ class _Reader:
         return _U32.unpack_from(self.buf, off)[0], off + 4
 
     def check_length(self, n: int, unit: int, start: int, off: int, what: str, path: str) -> None:
+        if unit == 0 and n > MAX_ZERO_SIZE_ELEMENTS:
+            raise self.fail(
+                f"{what} of {n} zero-size elements exceeds the limit of {MAX_ZERO_SIZE_ELEMENTS}",
+                path,
+                off,
+            )
         left = len(self.buf) - start
         if n * unit > left:
             need = f"{n} bytes" if unit == 1 else f"at least {n * unit} bytes"
@@ -584,6 +593,7 @@ def encode_into(ctx: Ctx, ty: AlgebraicType, value: Any, out: bytearray) -> None
 
 
 __all__ = [
+    "MAX_ZERO_SIZE_ELEMENTS",
     "PRIM_INFO",
     "SPECIAL_CLASSES",
     "Ctx",

@@ -174,7 +174,9 @@ class _Auth:
         }
 
 
-class _AuthFailed(Exception):
+class _Refused(Exception):
+    """Ends a request early with ``response`` (bad token, bad parameter, unknown database)."""
+
     def __init__(self, response: web.Response) -> None:
         self.response = response
 
@@ -185,7 +187,7 @@ def _presented_token(request: web.Request) -> str | None:
     if header is not None:
         scheme, _, token = header.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise _AuthFailed(_text(400, "Authorization is invalid: malformed token"))
+            raise _Refused(_text(400, "Authorization is invalid: malformed token"))
         return token.strip()
     return request.query.get("token")
 
@@ -201,7 +203,7 @@ def _authenticate(request: web.Request, *, anonymous: bool) -> _Auth | None:
     try:
         return _Auth(issuer.validate(token), token)
     except InvalidTokenError as e:
-        raise _AuthFailed(_text(401, e.reason)) from None
+        raise _Refused(_text(401, e.reason)) from None
 
 
 def _with_auth(response: web.StreamResponse, auth: _Auth) -> web.StreamResponse:
@@ -228,7 +230,7 @@ async def _cors(request: web.Request, handler: _Handler) -> web.StreamResponse:
         )
     try:
         response = await handler(request)
-    except _AuthFailed as e:
+    except _Refused as e:
         response = e.response
     if not response.prepared:
         response.headers.setdefault("Access-Control-Allow-Origin", "*")
@@ -238,7 +240,7 @@ async def _cors(request: web.Request, handler: _Handler) -> web.StreamResponse:
 def _database(request: web.Request) -> Database:
     db = request.app[_STATE].find(request.match_info["db"])
     if db is None:
-        raise _AuthFailed(_text(404, "No such database."))
+        raise _Refused(_text(404, "No such database."))
     return db
 
 
@@ -248,7 +250,7 @@ def _query_bool(request: web.Request, name: str) -> bool | None:
         return None
     if value in ("true", "false"):
         return value == "true"
-    raise _AuthFailed(
+    raise _Refused(
         _text(400, "Failed to deserialize query string: provided string was not `true` or `false`")
     )
 
@@ -389,7 +391,7 @@ def _compression(request: web.Request) -> Compression:
     try:
         compression = Compression.from_query_value(value)
     except ValueError:
-        raise _AuthFailed(
+        raise _Refused(
             _text(
                 400,
                 f"Failed to deserialize query string: unknown variant `{value}`, "
@@ -397,7 +399,7 @@ def _compression(request: web.Request) -> Compression:
             )
         ) from None
     if compression is Compression.BROTLI and not brotli_available():
-        raise _AuthFailed(
+        raise _Refused(
             _text(
                 400,
                 "Brotli compression needs the 'brotli' package on the server: "
@@ -414,11 +416,9 @@ def _connection_id(request: web.Request) -> ConnectionId:
     try:
         connection_id = ConnectionId.from_hex(value)
     except ValueError as e:
-        raise _AuthFailed(_text(400, f"Failed to deserialize query string: {e}")) from None
+        raise _Refused(_text(400, f"Failed to deserialize query string: {e}")) from None
     if connection_id.is_zero():
-        raise _AuthFailed(
-            _text(400, "Invalid connection ID: the all-zeros ConnectionId is reserved.")
-        )
+        raise _Refused(_text(400, "Invalid connection ID: the all-zeros ConnectionId is reserved."))
     return connection_id
 
 
@@ -580,7 +580,9 @@ class _Session:
         client, threshold = self.client, self.settings.compression_threshold
         if not self.v3:
             for msg in messages:
-                frame = encode_server_frame([msg], SUBPROTOCOL_V2, client.compression, threshold=threshold)
+                frame = encode_server_frame(
+                    [msg], SUBPROTOCOL_V2, client.compression, threshold=threshold
+                )
                 await self.ws.send_bytes(frame)
             return
         for body in _v3_bodies(messages):

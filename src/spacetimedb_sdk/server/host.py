@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from .._log import get_logger
 from ..errors import SpacetimeDBError
@@ -51,6 +51,14 @@ from ..sats.values import ConnectionId, Err, Identity, Ok, ScheduleAt, TimeDurat
 from .auth import TokenIssuer, identity_from_claims
 from .datastore import DbView, TableSchema, TxResult
 from .module import CallResult, Module, ProcedureDef, ReducerDef
+from .subscriptions import (
+    DuplicateQuerySet,
+    SqlExecutionError,
+    SubscriptionFailure,
+    SubscriptionManager,
+    UnknownQuerySet,
+    execute_sql,
+)
 
 log = get_logger("spacetimedb_sdk.server")
 
@@ -61,6 +69,7 @@ __all__ = [
     "FatalClientError",
     "HttpResponse",
     "Scheduler",
+    "SqlFailed",
 ]
 
 
@@ -210,7 +219,9 @@ class HttpResponse:
     headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def json(cls, value: Any, status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
+    def json(
+        cls, value: Any, status: int = 200, headers: dict[str, str] | None = None
+    ) -> HttpResponse:
         """A JSON response."""
         return cls(status, json.dumps(value), "application/json", headers or {})
 
@@ -363,7 +374,9 @@ def abs_duration(d: TimeDuration) -> TimeDuration:
     return TimeDuration(abs(d.micros))
 
 
-def next_tick(last_intended: Timestamp, interval: TimeDuration, now: Timestamp | None = None) -> Timestamp:
+def next_tick(
+    last_intended: Timestamp, interval: TimeDuration, now: Timestamp | None = None
+) -> Timestamp:
     """The first interval tick strictly after ``now``, anchored at ``last_intended``.
 
     Example::
@@ -381,8 +394,6 @@ def next_tick(last_intended: Timestamp, interval: TimeDuration, now: Timestamp |
 
 
 # ---- the database ------------------------------------------------------------------------------
-
-Lifecycle = Literal["Init", "OnConnect", "OnDisconnect"]
 
 
 class Database:
@@ -408,8 +419,6 @@ class Database:
         issuer: TokenIssuer | None = None,
         owner_token: str | None = None,
     ) -> None:
-        from .subscriptions import SubscriptionManager
-
         self.module = module
         self.name = name or module.name
         self.issuer = issuer or TokenIssuer.generate()
@@ -422,7 +431,6 @@ class Database:
         self.clients: list[ClientConnection] = []
         self._lock = threading.RLock()
         self._started = False
-        self._generic_codecs: dict[int, bsatn.Codec] = {}
 
     def __repr__(self) -> str:
         return f"Database(name={self.name!r}, module={self.module.name!r})"
@@ -516,8 +524,6 @@ class Database:
                 raise FatalClientError(f"unexpected client message {type(message).__name__}")
 
     def _ws_subscribe(self, client: ClientConnection, msg: m.Subscribe) -> None:
-        from .subscriptions import DuplicateQuerySet, SubscriptionFailure
-
         try:
             rows = self.subscriptions.subscribe(
                 client,
@@ -534,19 +540,17 @@ class Database:
         client.send(m.SubscribeApplied(msg.request_id, msg.query_set_id, rows))
 
     def _ws_unsubscribe(self, client: ClientConnection, msg: m.Unsubscribe) -> None:
-        from .subscriptions import UnknownQuerySet
-
         try:
             rows = self.subscriptions.unsubscribe(client, msg.query_set_id)
         except UnknownQuerySet as e:
             client.send(m.SubscriptionError(msg.request_id, msg.query_set_id, str(e)))
             return
         send_rows = msg.flags == m.UnsubscribeFlags.SEND_DROPPED_ROWS
-        client.send(m.UnsubscribeApplied(msg.request_id, msg.query_set_id, rows if send_rows else None))
+        client.send(
+            m.UnsubscribeApplied(msg.request_id, msg.query_set_id, rows if send_rows else None)
+        )
 
     def _ws_one_off(self, client: ClientConnection, msg: m.OneOffQuery) -> None:
-        from .subscriptions import SubscriptionFailure
-
         try:
             rows = self.subscriptions.one_off_query(
                 client.identity, msg.query_string, is_owner=client.is_owner
@@ -558,7 +562,9 @@ class Database:
 
     def _ws_call_reducer(self, client: ClientConnection, msg: m.CallReducer) -> None:
         def internal(text: str) -> None:
-            client.send(m.ReducerResult(msg.request_id, Timestamp.now(), m.ReducerInternalError(text)))
+            client.send(
+                m.ReducerResult(msg.request_id, Timestamp.now(), m.ReducerInternalError(text))
+            )
 
         rd = self.module.reducer_def(msg.reducer)
         problem = self._reducer_problem(rd, client.identity)
@@ -576,11 +582,15 @@ class Database:
             rd, args, client.identity, client.connection_id, timestamp, client
         )
         client.send(m.ReducerResult(msg.request_id, timestamp, _outcome(result, mine)))
+
     def _ws_call_procedure(self, client: ClientConnection, msg: m.CallProcedure) -> None:
         def failed(text: str) -> None:
             client.send(
                 m.ProcedureResult(
-                    m.ProcedureInternalError(text), Timestamp.UNIX_EPOCH, TimeDuration(0), msg.request_id
+                    m.ProcedureInternalError(text),
+                    Timestamp.UNIX_EPOCH,
+                    TimeDuration(0),
+                    msg.request_id,
                 )
             )
 
@@ -677,16 +687,15 @@ class Database:
             self._broadcast(tx, None)
         return result
 
-    def _broadcast(
-        self, tx: TxResult, caller: ClientConnection | None
-    ) -> list[m.QuerySetUpdate]:
+    def _broadcast(self, tx: TxResult, caller: ClientConnection | None) -> list[m.QuerySetUpdate]:
         """Fan a committed transaction out; returns the caller's share (for its ReducerResult)."""
         self.scheduler.observe(tx)
-        updates: dict[Any, list[m.QuerySetUpdate]] = {}
-        if not tx.is_empty():
-            updates, failures = _split_commit(self.subscriptions.on_commit(tx))
-            for client, query_set_id, error in failures:
-                if isinstance(client, ClientConnection):
+        if tx.is_empty():
+            return []
+        updates = self.subscriptions.on_commit(tx)
+        for client, failed in updates.failures.items():
+            if isinstance(client, ClientConnection):
+                for query_set_id, error in failed:
                     client.send(m.SubscriptionError(None, query_set_id, error))
         mine = updates.pop(caller, []) if caller is not None else []
         for client, sets in updates.items():
@@ -722,7 +731,13 @@ class Database:
                     return
                 result = self._call_procedure(pd, (row,), self.identity, None)
             if not result.ok:
-                log.info("scheduled %s (%s id %r) failed: %s", name, schema.name, schedule_id, result.message)
+                log.info(
+                    "scheduled %s (%s id %r) failed: %s",
+                    name,
+                    schema.name,
+                    schedule_id,
+                    result.message,
+                )
             if scheduler._after_run(schema, (schema.name, schedule_id), intended):
                 self._delete_one_shot(schema, schedule_id)
 
@@ -785,14 +800,14 @@ class Database:
         try:
             value = self._procedure_json(pd, result.return_value)
         except Exception as e:
-            return HttpResponse(500, f"procedure {pd.name} returned a value that does not fit its type: {e}")
+            return HttpResponse(
+                500, f"procedure {pd.name} returned a value that does not fit its type: {e}"
+            )
         return HttpResponse.json(value, headers=_exec_headers(began, energy=False))
 
     def _generic_codec(self, ty: AlgebraicType) -> bsatn.Codec:
-        codec = self._generic_codecs.get(id(ty))
-        if codec is None:
-            codec = self._generic_codecs[id(ty)] = bsatn.codec_for(ty, self.module.typespace)
-        return codec
+        """A codec of ``ty`` over plain values (dicts for products), not the module's classes."""
+        return bsatn.codec_for(ty, self.module.typespace)
 
     def _json_args(self, fn: ReducerDef | ProcedureDef, body: bytes) -> dict[str, Any]:
         """SATS-JSON arguments (array or object) → the values the function expects."""
@@ -830,7 +845,7 @@ class Database:
     def _http_sql(self, identity: Identity, sql: str) -> HttpResponse:
         try:
             results = self.sql(sql, sender=identity)
-        except _SqlFailed as e:
+        except SqlFailed as e:
             return HttpResponse(400, str(e))
         total = sum(int(r.get("total_duration_micros", 0)) for r in results if isinstance(r, dict))
         return HttpResponse.json(
@@ -884,9 +899,7 @@ class Database:
             call_args: Mapping[str, Any] | Sequence[Any] = kwargs if kwargs else args
             if args and kwargs:
                 raise TypeError("pass reducer arguments by position or by name, not both")
-            return self._call_reducer(
-                rd, call_args, sender or self.owner_identity, connection_id
-            )
+            return self._call_reducer(rd, call_args, sender or self.owner_identity, connection_id)
 
     def call_procedure(
         self, name: str, *args: Any, sender: Identity | None = None, **kwargs: Any
@@ -898,7 +911,9 @@ class Database:
                 raise KeyError(f"module {self.module.name!r} has no procedure {name!r}")
             if args and kwargs:
                 raise TypeError("pass procedure arguments by position or by name, not both")
-            return self._call_procedure(pd, kwargs if kwargs else args, sender or self.owner_identity, None)
+            return self._call_procedure(
+                pd, kwargs if kwargs else args, sender or self.owner_identity, None
+            )
 
     def sql(self, query: str, *, sender: Identity | None = None) -> list[Any]:
         """Run one ``/sql`` statement as ``sender`` (the owner by default); DML is broadcast.
@@ -909,19 +924,21 @@ class Database:
 
             rows = db.sql("SELECT * FROM user")[0]["rows"]
         """
-        from .sql.eval import execute_sql
-
         caller = sender or self.owner_identity
         with self._lock:
             try:
                 results, tx = execute_sql(
-                    self.module, self.datastore, query, caller=caller, is_owner=self.is_owner(caller)
+                    self.module,
+                    self.datastore,
+                    query,
+                    caller=caller,
+                    is_owner=self.is_owner(caller),
                 )
-            except SpacetimeDBError as e:
-                raise _SqlFailed(str(e)) from e
+            except SqlExecutionError as e:
+                raise SqlFailed(e.message) from None
             if tx is not None:
                 self._broadcast(tx, None)
-            return list(results)
+            return [r.to_json() for r in results]
 
     def rows(self, table: str) -> list[Any]:
         """A snapshot of a table's rows (by canonical name or accessor)."""
@@ -933,8 +950,14 @@ class _BadArgs(Exception):
     pass
 
 
-class _SqlFailed(SpacetimeDBError):
-    """A ``/sql`` statement failed; the message is what the client is told."""
+class SqlFailed(SpacetimeDBError):
+    """A ``/sql`` statement failed; the message is what an HTTP client is told (400).
+
+    Example::
+
+        >>> str(SqlFailed("no such table: `x`"))
+        'no such table: `x`'
+    """
 
 
 def _exec_headers(began: float, *, energy: bool) -> dict[str, str]:
@@ -943,20 +966,6 @@ def _exec_headers(began: float, *, energy: bool) -> dict[str, str]:
     if energy:
         headers["spacetime-energy-used"] = "0"
     return headers
-
-
-def _split_commit(
-    result: Any,
-) -> tuple[dict[Any, list[m.QuerySetUpdate]], list[tuple[Any, int, str]]]:
-    """Normalize ``SubscriptionManager.on_commit``'s answer to (updates, failed sets)."""
-    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], dict):
-        updates, failures = result
-        return dict(updates), [tuple(f) for f in failures]  # type: ignore[misc]
-    failures_attr = getattr(result, "failures", None)
-    updates_attr = getattr(result, "updates", None)
-    if isinstance(updates_attr, dict):
-        return dict(updates_attr), [tuple(f) for f in (failures_attr or ())]  # type: ignore[misc]
-    return dict(result), []
 
 
 def _outcome(result: CallResult, mine: list[m.QuerySetUpdate]) -> m.ReducerOutcome:

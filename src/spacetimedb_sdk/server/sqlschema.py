@@ -89,7 +89,9 @@ class ModuleSqlSchema:
         for schema in module.table_schemas():
             by_name[schema.name] = ModuleSqlTable(
                 name=schema.name,
-                columns=tuple((c.name, typespace.resolve(c.algebraic_type)) for c in schema.columns),
+                columns=tuple(
+                    (c.name, typespace.resolve(c.algebraic_type)) for c in schema.columns
+                ),
                 is_public=schema.public,
                 is_event=schema.is_event,
                 is_view=False,

@@ -50,7 +50,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ...sats.types import AlgebraicType, ArrayType
+from ...sats.types import ArrayType
 from ...sats.values import Identity
 from ..datastore import IndexSchema, KeyCompiler, TableStore
 from .ast import CmpOp, LogicOp
@@ -227,9 +227,7 @@ class Fragment:
         """The fragment of a checked SELECT returning FROM table ``ret``."""
         source = select.source
         joins = tuple((j.left, j.right) for j in source.joins if j is not None)
-        return Fragment(
-            tuple(t.name for t in source.tables), joins, _conjuncts(select.filter), ret
-        )
+        return Fragment(tuple(t.name for t in source.tables), joins, _conjuncts(select.filter), ret)
 
     @property
     def uses_sender(self) -> bool:
@@ -246,9 +244,7 @@ class Fragment:
             return base + (j if j < inner.ret else j - 1)
 
         extra = tuple(t for j, t in enumerate(inner.tables) if j != inner.ret)
-        joins = tuple(
-            (_remap_ref(a, table_map), _remap_ref(b, table_map)) for a, b in inner.joins
-        )
+        joins = tuple((_remap_ref(a, table_map), _remap_ref(b, table_map)) for a, b in inner.joins)
         filters = tuple(_remap(f, table_map) for f in inner.filters)
         return Fragment(
             self.tables + extra,
@@ -299,7 +295,8 @@ def sender_value(param: SenderParam, sender: Identity | None) -> Any:
 
     Example::
 
-        >>> sender_value(SenderParam(AlgebraicType.array(AlgebraicType.U8)), Identity(1))[-1]
+        >>> from spacetimedb_sdk.sats import AlgebraicType as T
+        >>> sender_value(SenderParam(T.array(T.U8)), Identity(1))[-1]
         1
     """
     if sender is None:
@@ -431,9 +428,7 @@ class CompiledFragment:
             self.eq_terms = tuple(self._eq_terms(single))
         multi = _ExprCompiler(self.infos, keys, sender, single=False)
         self._filters = [(_tables_of(f), multi.compile(f)) for f in fragment.filters]
-        self._joins = [
-            (a, b, multi.compile(Compare(CmpOp.EQ, a, b))) for a, b in fragment.joins
-        ]
+        self._joins = [(a, b, multi.compile(Compare(CmpOp.EQ, a, b))) for a, b in fragment.joins]
 
     def _eq_terms(self, single: _ExprCompiler) -> list[tuple[int, Hashable]]:
         out: list[tuple[int, Hashable]] = []

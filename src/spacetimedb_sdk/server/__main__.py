@@ -1,0 +1,10 @@
+"""``python -m spacetimedb_sdk.server MODULE.py [...]`` is ``spacetimedb-py serve MODULE.py [...]``."""
+
+from __future__ import annotations
+
+import sys
+
+from ..cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main(["serve", *sys.argv[1:]]))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import keyword
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +54,23 @@ def py_name(name: str) -> str:
     if keyword.iskeyword(out) or keyword.issoftkeyword(out) or out in _RESERVED:
         out += "_"
     return out
+
+
+def python_name(accessor: str) -> str:
+    """The Python attribute for a table, reducer or procedure, from its accessor (source) name.
+
+    camelCase and PascalCase become snake_case with digits kept on their word
+    (``insertOneU8`` → ``insert_one_u8``, the name a Python module author would write),
+    unlike the canonical wire name (``insert_one_u_8``), which stays reachable as an alias.
+
+    Example::
+
+        >>> python_name("insertOneU8"), python_name("Player1Canonical"), python_name("send_message")
+        ('insert_one_u8', 'player1_canonical', 'send_message')
+    """
+    s = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", accessor)
+    s = re.sub(r"(?<=[A-Z])(?=[A-Z][a-z])", "_", s)
+    return py_name(s.lower())
 
 
 def make_row_class(name: str, row_type: ProductType) -> type:
@@ -169,10 +187,12 @@ class ModuleBindings:
                 b._add_table(vb)
         for r in schema.reducers:
             if r.lifecycle is None and r.is_client_callable:
-                b.reducers[py_name(r.name)] = _function_binding(r.name, r.params, ts, bound)
+                b.reducers[python_name(r.accessor_name)] = _function_binding(
+                    r.name, r.accessor_name, r.params, ts, bound
+                )
         for p in schema.procedures:
-            b.procedures[py_name(p.name)] = _function_binding(
-                p.name, p.params, ts, bound, p.return_type
+            b.procedures[python_name(p.accessor_name)] = _function_binding(
+                p.name, p.accessor_name, p.params, ts, bound, p.return_type
             )
         return b
 
@@ -264,7 +284,7 @@ def _table_binding(t: TableSchema, ts: Typespace, classes: Mapping[int, type]) -
             idx.append((_index_accessor(None, u, cols), u, True))
     return TableBinding(
         name=t.name,
-        accessor=py_name(t.name),
+        accessor=python_name(t.accessor_name),
         row_type=t.row_type,
         codec=_row_codec(t.product_type_ref, t.row_type, ts, classes),
         row_class=classes.get(t.product_type_ref),
@@ -291,7 +311,7 @@ def _view_binding(v: ViewSchema, ts: Typespace, classes: Mapping[int, type]) -> 
     idx = [(cols[i][0], (i,), True) for i in v.primary_key[:1]] if len(v.primary_key) == 1 else []
     return TableBinding(
         name=v.name,
-        accessor=py_name(v.name),
+        accessor=python_name(v.accessor_name),
         row_type=v.row_type,
         codec=_row_codec(v.product_type_ref, v.row_type, ts, classes),
         row_class=classes.get(v.product_type_ref) if v.product_type_ref is not None else None,
@@ -304,6 +324,7 @@ def _view_binding(v: ViewSchema, ts: Typespace, classes: Mapping[int, type]) -> 
 
 def _function_binding(
     name: str,
+    accessor: str,
     params: ProductType,
     ts: Typespace,
     classes: Mapping[int, type],
@@ -311,9 +332,9 @@ def _function_binding(
 ) -> FunctionBinding:
     return FunctionBinding(
         name=name,
-        accessor=py_name(name),
+        accessor=python_name(accessor),
         params=params,
-        param_names=tuple(py_name(n) for n in params.names()),
+        param_names=tuple(python_name(n) for n in params.names()),
         args_codec=bsatn.codec_for(params, ts, classes=classes),
         return_codec=bsatn.codec_for(return_type, ts, classes=classes)
         if return_type is not None
@@ -322,4 +343,11 @@ def _function_binding(
     )
 
 
-__all__ = ["FunctionBinding", "ModuleBindings", "TableBinding", "make_row_class", "py_name"]
+__all__ = [
+    "FunctionBinding",
+    "ModuleBindings",
+    "TableBinding",
+    "make_row_class",
+    "py_name",
+    "python_name",
+]

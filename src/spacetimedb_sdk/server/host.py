@@ -893,7 +893,7 @@ class Database:
             assert db.call_reducer("send_message", "hello").ok
         """
         with self._lock:
-            rd = self.module.reducer_def(name)
+            rd = self.module.reducer_def(name, source=True)
             if rd is None:
                 raise KeyError(f"module {self.module.name!r} has no reducer {name!r}")
             call_args: Mapping[str, Any] | Sequence[Any] = kwargs if kwargs else args
@@ -906,7 +906,7 @@ class Database:
     ) -> CallResult:
         """Call a procedure as ``sender`` (the owner by default); its commits are broadcast."""
         with self._lock:
-            pd = self.module.procedure_def(name)
+            pd = self.module.procedure_def(name, source=True)
             if pd is None:
                 raise KeyError(f"module {self.module.name!r} has no procedure {name!r}")
             if args and kwargs:

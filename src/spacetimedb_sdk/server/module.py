@@ -61,6 +61,7 @@ from ..sats.values import ConnectionId, Identity, Timestamp
 from .datastore import (
     ColumnSchema,
     Datastore,
+    DatastoreError,
     DbView,
     IndexSchema,
     ScheduleSchema,
@@ -690,15 +691,22 @@ class Module:
         self.build()
         return list(self._views)
 
-    def reducer_def(self, name: str) -> ReducerDef | None:
-        """A reducer by canonical name (what clients send)."""
+    def reducer_def(self, name: str, *, source: bool = False) -> ReducerDef | None:
+        """A reducer by canonical name (what clients send); ``source=True`` also matches
+        the Python function's name (for fixtures and tests, never for the wire)."""
         self.build()
-        return next((r for r in self._reducers if r.name == name), None)
+        return next(
+            (r for r in self._reducers if name == r.name or (source and name == r.source_name)),
+            None,
+        )
 
-    def procedure_def(self, name: str) -> ProcedureDef | None:
-        """A procedure by canonical name."""
+    def procedure_def(self, name: str, *, source: bool = False) -> ProcedureDef | None:
+        """A procedure by canonical name (``source=True``: or its Python name)."""
         self.build()
-        return next((p for p in self._procedures if p.name == name), None)
+        return next(
+            (p for p in self._procedures if name == p.name or (source and name == p.source_name)),
+            None,
+        )
 
     def view_def(self, name: str) -> ViewDef | None:
         """A view by canonical name."""
@@ -787,6 +795,11 @@ class Module:
         except SenderError as e:
             tx.rollback()
             return CallResult("err", str(e), error=e)
+        except DatastoreError as e:
+            # A constraint violation reaches the caller with the datastore's own text (what a
+            # Rust module's `try_insert(..)?` reports); it is a host error, not the reducer's.
+            tx.rollback()
+            return CallResult("internal_error", str(e), error=e)
         except Exception as e:
             tx.rollback()
             return CallResult("internal_error", INTERNAL_ERROR_MESSAGE, error=e)

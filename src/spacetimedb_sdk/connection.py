@@ -48,7 +48,7 @@ from collections.abc import (
     Sequence,
 )
 from dataclasses import asdict, dataclass, is_dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from ._log import get_logger
 from .aio import DEFAULT_SUBPROTOCOLS, WebSocketTransport, subscribe_url
@@ -95,6 +95,7 @@ from .schema import ModuleSchema
 log = get_logger("spacetimedb_sdk.connection")
 
 T = TypeVar("T")
+_C = TypeVar("_C", bound="DbConnection")
 Mode = Literal["async", "thread", "tick"]
 DEFAULT_TIMEOUT = 30.0
 _STRING = AlgebraicType.STRING
@@ -320,6 +321,10 @@ class _Tables:
         try:
             return self._handles[name]
         except KeyError:
+            # The canonical wire name (``pk_u_32``) works too, beside the Python name (``pk_u32``).
+            for handle in self._handles.values():
+                if handle._binding.name == name:
+                    return handle
             raise AttributeError(
                 f"no table named {name!r}; tables: {sorted(self._handles)}"
             ) from None
@@ -398,6 +403,9 @@ class _Callables:
         try:
             return self._items[name]
         except KeyError:
+            for item in self._items.values():  # the canonical wire name works too
+                if getattr(getattr(item, "_binding", None), "name", None) == name:
+                    return item
             raise AttributeError(
                 f"no {self._kind} named {name!r}; {self._kind}s: {sorted(self._items)}"
             ) from None
@@ -562,12 +570,16 @@ def _to_sql(query: Any) -> str:
 # ---- the builder --------------------------------------------------------------------------------
 
 
-class DbConnectionBuilder:
-    """Configure, then ``await .connect()`` or ``.connect_sync(mode=...)`` (python-api.md §3)."""
+class DbConnectionBuilder(Generic[_C]):
+    """Configure, then ``await .connect()`` or ``.connect_sync(mode=...)`` (python-api.md §3).
+
+    Generic in the connection class it builds, so ``await GeneratedDbConnection.builder()
+    ...connect()`` is typed as the generated subclass.
+    """
 
     def __init__(
         self,
-        cls: type[DbConnection],
+        cls: type[_C],
         schema: ModuleSchema | None,
         classes: Mapping[int, type] | None,
     ) -> None:
@@ -586,26 +598,26 @@ class DbConnectionBuilder:
         self.max_frame_size = 256 * 1024 * 1024
         self.callbacks: dict[str, Callable[..., object]] = {}
 
-    def with_uri(self, uri: str) -> DbConnectionBuilder:
+    def with_uri(self, uri: str) -> DbConnectionBuilder[_C]:
         """``http(s)://`` or ``ws(s)://`` base URL of the server."""
         self.uri = uri
         return self
 
-    def with_database_name(self, name: str) -> DbConnectionBuilder:
+    def with_database_name(self, name: str) -> DbConnectionBuilder[_C]:
         """The database's name or hex identity."""
         self.database = name
         return self
 
     with_module_name = with_database_name
 
-    def with_token(self, token: str | None) -> DbConnectionBuilder:
+    def with_token(self, token: str | None) -> DbConnectionBuilder[_C]:
         """Reuse a saved token (same identity); ``None`` gets a new anonymous identity."""
         self.token = token
         return self
 
     def with_compression(
         self, compression: Literal["none", "gzip", "brotli"] | Compression
-    ) -> DbConnectionBuilder:
+    ) -> DbConnectionBuilder[_C]:
         """How the server compresses large messages: ``"gzip"`` (default), ``"brotli"`` or ``"none"``."""
         if isinstance(compression, Compression):
             self.compression = compression
@@ -629,65 +641,63 @@ class DbConnectionBuilder:
                 )
         return self
 
-    def with_confirmed_reads(self, confirmed: bool) -> DbConnectionBuilder:
+    def with_confirmed_reads(self, confirmed: bool) -> DbConnectionBuilder[_C]:
         """Hold updates until durable (server default when not set: on)."""
         self.confirmed = confirmed
         return self
 
     def with_reconnect(
         self, min_delay: float = 1.0, max_delay: float = 30.0, jitter: float = 0.5
-    ) -> DbConnectionBuilder:
+    ) -> DbConnectionBuilder[_C]:
         """Reconnect after unexpected drops with exponential backoff, keeping subscriptions and identity."""
         if not 0 < min_delay <= max_delay or not 0 <= jitter < 1:
             raise ValueError("need 0 < min_delay <= max_delay and 0 <= jitter < 1")
         self.reconnect = ReconnectPolicy(min_delay, max_delay, jitter)
         return self
 
-    def with_subprotocols(self, subprotocols: Sequence[str]) -> DbConnectionBuilder:
+    def with_subprotocols(self, subprotocols: Sequence[str]) -> DbConnectionBuilder[_C]:
         """Offer other WebSocket subprotocols (default v3 then v2)."""
         self.subprotocols = tuple(subprotocols)
         return self
 
-    def with_connect_timeout(self, seconds: float) -> DbConnectionBuilder:
+    def with_connect_timeout(self, seconds: float) -> DbConnectionBuilder[_C]:
         self.connect_timeout = seconds
         return self
 
-    def with_ssl_context(self, context: ssl.SSLContext) -> DbConnectionBuilder:
+    def with_ssl_context(self, context: ssl.SSLContext) -> DbConnectionBuilder[_C]:
         """A custom TLS context (verification stays on unless the context turns it off)."""
         self.ssl_context = context
         return self
 
-    def _on(self, name: str, cb: Callable[..., object]) -> DbConnectionBuilder:
+    def _on(self, name: str, cb: Callable[..., object]) -> DbConnectionBuilder[_C]:
         self.callbacks[name] = cb
         return self
 
-    def on_connect(
-        self, cb: Callable[[DbConnection, Identity, str], object]
-    ) -> DbConnectionBuilder:
+    def on_connect(self, cb: Callable[[_C, Identity, str], object]) -> DbConnectionBuilder[_C]:
         return self._on("connect", cb)
 
     def on_connect_error(
         self, cb: Callable[[ErrorContext, Exception], object]
-    ) -> DbConnectionBuilder:
+    ) -> DbConnectionBuilder[_C]:
         return self._on("connect_error", cb)
 
     def on_disconnect(
         self, cb: Callable[[ErrorContext, Exception | None], object]
-    ) -> DbConnectionBuilder:
+    ) -> DbConnectionBuilder[_C]:
         return self._on("disconnect", cb)
 
-    def on_callback_error(self, cb: Callable[[Exception], object]) -> DbConnectionBuilder:
+    def on_callback_error(self, cb: Callable[[Exception], object]) -> DbConnectionBuilder[_C]:
         return self._on("callback_error", cb)
 
     def on_reconnecting(
-        self, cb: Callable[[DbConnection, Exception | None, int], object]
-    ) -> DbConnectionBuilder:
+        self, cb: Callable[[_C, Exception | None, int], object]
+    ) -> DbConnectionBuilder[_C]:
         return self._on("reconnecting", cb)
 
-    def on_reconnected(self, cb: Callable[[DbConnection], object]) -> DbConnectionBuilder:
+    def on_reconnected(self, cb: Callable[[_C], object]) -> DbConnectionBuilder[_C]:
         return self._on("reconnected", cb)
 
-    def build(self) -> DbConnection:
+    def build(self) -> _C:
         """An unstarted connection: ``await conn.run()`` or ``async with conn:`` starts it."""
         if not self.uri:
             raise ValueError("with_uri(...) is required")
@@ -695,7 +705,7 @@ class DbConnectionBuilder:
             raise ValueError("with_database_name(...) is required")
         return self._cls(self)
 
-    async def connect(self) -> DbConnection:
+    async def connect(self) -> _C:
         """Connect and wait for the server's ``InitialConnection``; raises :class:`ConnectError`."""
         conn = self.build()
         await conn._start("async")
@@ -703,7 +713,7 @@ class DbConnectionBuilder:
 
     def connect_sync(
         self, mode: Literal["thread", "tick"] = "thread", *, timeout: float | None = None
-    ) -> DbConnection:
+    ) -> _C:
         """Connect from synchronous code; see the module docs for the two modes."""
         if mode not in ("thread", "tick"):
             raise ValueError(f"mode must be 'thread' or 'tick', not {mode!r}")
@@ -726,19 +736,31 @@ class DbConnection:
     __schema__: ModuleSchema | None = None
     __classes__: Mapping[int, type] | None = None
 
+    #: Set by generated bindings (all optional; the generic classes are used otherwise):
+    #: a TableHandle subclass per table accessor, and the classes built around the
+    #: handles and callers for ``conn.db`` / ``conn.reducers`` / ``conn.procedures``
+    #: (each called with a mapping accessor -> handle or caller), and the query builder
+    #: class (called with the bindings) that ``add_query(lambda q: ...)`` passes.
+    __table_handles__: ClassVar[Mapping[str, type[TableHandle]] | None] = None
+    # (Typed as classes: mypy would take a Callable class attribute for a method.)
+    __tables_class__: ClassVar[type[Any] | None] = None
+    __reducers_class__: ClassVar[type[Any] | None] = None
+    __procedures_class__: ClassVar[type[Any] | None] = None
+    __query_builder_class__: ClassVar[type[Any] | None] = None
+
     @classmethod
     def builder(
-        cls,
+        cls: type[_C],
         schema: ModuleSchema | str | Mapping[str, Any] | None = None,
         *,
         classes: Mapping[int, type] | None = None,
-    ) -> DbConnectionBuilder:
+    ) -> DbConnectionBuilder[_C]:
         """Start configuring; without a schema (or generated bindings) it is fetched from the server."""
         if schema is not None and not isinstance(schema, ModuleSchema):
             schema = ModuleSchema.from_json(schema)
         return DbConnectionBuilder(cls, schema or cls.__schema__, classes or cls.__classes__)
 
-    def __init__(self, config: DbConnectionBuilder) -> None:
+    def __init__(self, config: DbConnectionBuilder[Any]) -> None:
         self._config = config
         self.token: str | None = config.token
         self.identity: Identity | None = None
@@ -911,6 +933,7 @@ class DbConnection:
         self._install_bindings(ModuleBindings.from_schema(ModuleSchema.from_json(doc)))
 
     def _install_bindings(self, bindings: ModuleBindings) -> None:
+        cls = type(self)
         self._bindings = bindings
         handles: dict[str, TableHandle] = {}
         for accessor, tb in bindings.tables.items():
@@ -922,13 +945,18 @@ class DbConnection:
                 indexes=tb.indexes,
             )
             self._cache.add_table(tc)
-            handles[accessor] = TableHandle(self, tb, tc)
-        self.db = _Tables(handles)
-        self.reducers = _Callables(
-            "reducer", {k: ReducerCaller(self, b) for k, b in bindings.reducers.items()}
+            handle_cls = (cls.__table_handles__ or {}).get(accessor, TableHandle)
+            handles[accessor] = handle_cls(self, tb, tc)
+        reducers = {k: ReducerCaller(self, b) for k, b in bindings.reducers.items()}
+        procedures = {k: ProcedureCaller(self, b) for k, b in bindings.procedures.items()}
+        # Generated bindings wrap these in typed classes; the generic path uses attribute maps.
+        make_reducers, make_procedures = cls.__reducers_class__, cls.__procedures_class__
+        self.db = (cls.__tables_class__ or _Tables)(handles)
+        self.reducers = (
+            make_reducers(reducers) if make_reducers else _Callables("reducer", reducers)
         )
-        self.procedures = _Callables(
-            "procedure", {k: ProcedureCaller(self, b) for k, b in bindings.procedures.items()}
+        self.procedures = (
+            make_procedures(procedures) if make_procedures else _Callables("procedure", procedures)
         )
 
     def _query_builder(self) -> Any:
@@ -936,6 +964,9 @@ class DbConnection:
         import importlib
 
         assert self._bindings is not None
+        make_builder = type(self).__query_builder_class__
+        if make_builder is not None:
+            return make_builder(self._bindings)
         try:
             query = importlib.import_module("spacetimedb_sdk.query")
         except ImportError:

@@ -97,7 +97,14 @@ class Disconnected:
     error: Exception | None
 
 
-Event = ReducerEvent | Transaction | SubscribeApplied | UnsubscribeApplied | SubscribeError | Disconnected
+Event = (
+    ReducerEvent
+    | Transaction
+    | SubscribeApplied
+    | UnsubscribeApplied
+    | SubscribeError
+    | Disconnected
+)
 
 
 @dataclass(frozen=True, slots=True)

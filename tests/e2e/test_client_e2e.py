@@ -435,3 +435,27 @@ async def test_reconnect_across_server_restart_reconciles_cache() -> None:
     finally:
         if srv._runner is not None:
             await srv.stop_async()
+
+
+async def test_subscribe_to_all_tables(sdk: LocalServer) -> None:
+    conn = await connect(sdk)
+    try:
+        await wait(conn.reducers.insert_pk_u32(n=1, data=1))
+        handle = await wait(conn.subscription_builder().subscribe_to_all_tables())
+        assert sorted(handle.queries) == sorted(
+            f'SELECT * FROM "{t}"' for t in ("pk_u_32", "unique_u_32", "btree_u_32", "test_event")
+        )
+        assert [(r.n, r.data) for r in conn.db.pk_u_32] == [(1, 1)]
+    finally:
+        await wait(conn.disconnect())
+
+
+async def test_many_connections_in_one_process_are_independent(chat: LocalServer) -> None:
+    conns = [await connect(chat) for _ in range(5)]
+    try:
+        await wait(conns[0].subscription_builder().subscribe("SELECT * FROM user"))
+        assert conns[0].db.user.count() == 5 and all(c.db.user.count() == 0 for c in conns[1:])
+        assert len({c.identity for c in conns}) == 5
+    finally:
+        for c in conns:
+            await wait(c.disconnect())

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Run every benchmark in this folder, one after the other (``make bench``).
 
-A benchmark is any ``bench/*.py`` except this file and ``_*.py`` helpers. Each runs in its own
-interpreter so one cannot warm up or slow down the next. Extra arguments select benchmarks by
-name, e.g. ``python bench/run.py bsatn_decode``.
+A benchmark is any ``bench/*.py`` except this file and ``_*.py`` helpers (the client
+benchmarks ``initial_subscribe`` and ``tx_stream`` start a local server child,
+``_chat_server.py``, and Node clients of their own). Each runs in its own interpreter so
+one cannot warm up or slow down the next, and is stopped after ``LIMIT_SECONDS``. Extra
+arguments select benchmarks by name, e.g. ``python bench/run.py bsatn_decode``.
 
 Example::
 
@@ -20,6 +22,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+LIMIT_SECONDS = 1800
+"""A benchmark still running after this long is stopped and counted as failed."""
 
 
 def benchmarks(selected: list[str]) -> list[Path]:
@@ -41,7 +45,14 @@ def main(argv: list[str]) -> int:
     for script in benchmarks(argv):
         print(f"== {script.stem} ==", flush=True)
         start = time.perf_counter()
-        code = subprocess.call([sys.executable, str(script)], cwd=HERE.parent)
+        try:
+            code = subprocess.call(
+                [sys.executable, str(script)], cwd=HERE.parent, timeout=LIMIT_SECONDS
+            )
+        except subprocess.TimeoutExpired:
+            # Its children (a server, Node) see their stdin close and exit on their own.
+            print(f"{script.stem} did not finish within {LIMIT_SECONDS} s", file=sys.stderr)
+            code = -1
         print(f"({script.stem}: {time.perf_counter() - start:.0f} s, exit {code})\n", flush=True)
         if code != 0:
             failed.append(script.stem)

@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Sequence
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
@@ -109,7 +110,7 @@ class WebSocketTransport:
             raise ConnectError(f"invalid server URL {url!r}: {e}") from None
         except (InvalidHandshake, ValueError) as e:
             raise ConnectError(f"WebSocket handshake with {_redact(url)} failed: {e}") from None
-        except TimeoutError:
+        except asyncio.TimeoutError:  # the builtin only from Python 3.11
             raise ConnectError(
                 f"timed out after {open_timeout:g} s opening {_redact(url)}"
             ) from None

@@ -1001,7 +1001,7 @@ class DbConnection:
             await asyncio.wait_for(
                 asyncio.shield(asyncio.wrap_future(self._connected._fut)), cfg.connect_timeout
             )
-        except TimeoutError:
+        except asyncio.TimeoutError:  # the builtin only from Python 3.11
             transport.abort()
             raise ConnectError(
                 f"the server accepted the WebSocket but sent no InitialConnection within {cfg.connect_timeout:g} s"

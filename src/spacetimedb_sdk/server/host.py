@@ -46,10 +46,11 @@ from ..protocol import messages as m
 from ..protocol.framing import SUBPROTOCOL_V2, Compression
 from ..sats import bsatn
 from ..sats.sats_json import SatsJsonError, from_json, to_json_untyped
-from ..sats.types import AlgebraicType
+from ..sats.types import AlgebraicType, Typespace
 from ..sats.values import ConnectionId, Err, Identity, Ok, ScheduleAt, TimeDuration, Timestamp
 from .auth import TokenIssuer, identity_from_claims
 from .datastore import DbView, TableSchema, TxResult
+from .describe import canonical_type, canonical_typespace
 from .module import CallResult, Module, ProcedureDef, ReducerDef
 from .subscriptions import (
     DuplicateQuerySet,
@@ -427,6 +428,7 @@ class Database:
         self.identity = identity_from_claims(self.issuer.issuer, f"database/{self.name}")
         self.datastore = module.new_datastore()
         self.subscriptions = SubscriptionManager(module, self.datastore)
+        self._canonical_ts: Typespace | None = None
         self.scheduler = Scheduler(self)
         self.clients: list[ClientConnection] = []
         self._lock = threading.RLock()
@@ -805,9 +807,20 @@ class Database:
             )
         return HttpResponse.json(value, headers=_exec_headers(began, energy=False))
 
+    def _canonical(self, ty: AlgebraicType) -> tuple[AlgebraicType, Typespace]:
+        """``ty`` and the typespace with the canonical names clients see in the schema.
+
+        JSON carries field and variant names, so HTTP arguments and results use the names
+        the schema publishes; BSATN does not, so both spellings share one byte layout.
+        """
+        if self._canonical_ts is None:
+            self._canonical_ts = canonical_typespace(self.module)
+        snake = self.module.case_conversion == "snake_case"
+        return canonical_type(ty, snake), self._canonical_ts
+
     def _generic_codec(self, ty: AlgebraicType) -> bsatn.Codec:
         """A codec of ``ty`` over plain values (dicts for products), not the module's classes."""
-        return bsatn.codec_for(ty, self.module.typespace)
+        return bsatn.codec_for(*self._canonical(ty))
 
     def _json_args(self, fn: ReducerDef | ProcedureDef, body: bytes) -> dict[str, Any]:
         """SATS-JSON arguments (array or object) → the values the function expects."""
@@ -816,7 +829,8 @@ class Database:
         except (ValueError, UnicodeDecodeError) as e:
             raise _BadArgs(f"invalid JSON: {e}") from None
         try:
-            generic = from_json(fn.params, obj, self.module.typespace)
+            params, typespace = self._canonical(fn.params)
+            generic = from_json(params, obj, typespace)
             # Through BSATN, so rows become the module's dataclasses, as over the WebSocket.
             data = self._generic_codec(fn.params).encode(generic)
             args: dict[str, Any] = self.module.args_codec(fn).decode(data)
@@ -827,7 +841,8 @@ class Database:
     def _procedure_json(self, pd: ProcedureDef, value: Any) -> Any:
         data = self.module.return_codec(pd).encode(value)
         generic = self._generic_codec(pd.return_type).decode(data)
-        return to_json_untyped(pd.return_type, generic, self.module.typespace)
+        ty, ts = self._canonical(pd.return_type)
+        return to_json_untyped(ty, generic, ts)
 
     def http_sql(self, identity: Identity, sql: str) -> HttpResponse:
         """``POST /sql``: connect, run one statement (DML broadcasts), disconnect."""

@@ -104,6 +104,10 @@ _STRING = AlgebraicType.STRING
 # ---- results in flight --------------------------------------------------------------------------
 
 
+# Guards the rare moment a waiter creates a Pending's future while the owner thread settles it.
+_PENDING_LOCK = threading.Lock()
+
+
 class Pending(Generic[T]):
     """A call in flight: ``await`` it, or ``.result(timeout)`` it from synchronous code.
 
@@ -113,34 +117,65 @@ class Pending(Generic[T]):
         value = conn.procedures.add(a=1, b=2).result(5.0)    # thread or tick mode
     """
 
-    __slots__ = ("_conn", "_fut", "_what")
+    # The thread-safe future is only made when someone waits: most calls (fire-and-forget,
+    # or awaited after they finished) never need its lock and condition variable.
+    __slots__ = ("_conn", "_fut", "_outcome", "_what")
 
     def __init__(self, conn: DbConnection, what: str) -> None:
         self._conn = conn
         self._what = what
-        self._fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._fut: concurrent.futures.Future[T] | None = None
+        self._outcome: tuple[bool, Any] | None = None  # (True, value) or (False, exception)
+
+    def _future(self) -> concurrent.futures.Future[T]:
+        with _PENDING_LOCK:
+            fut = self._fut
+            if fut is None:
+                fut = self._fut = concurrent.futures.Future()
+                if self._outcome is not None:
+                    ok, value = self._outcome
+                    if ok:
+                        fut.set_result(value)
+                    else:
+                        fut.set_exception(value)
+            return fut
 
     def __await__(self) -> Generator[Any, None, T]:
-        return asyncio.wrap_future(self._fut).__await__()
+        if self._outcome is None:
+            result: T = yield from asyncio.wrap_future(self._future()).__await__()
+            return result
+        ok, value = self._outcome
+        if ok:
+            return value  # type: ignore[no-any-return]
+        raise value
 
     def result(self, timeout: float | None = DEFAULT_TIMEOUT) -> T:
         """Block until done (ticking the connection in tick mode); raises what the call raised."""
-        return self._conn._wait(self._fut, timeout, self._what)
+        return self._conn._wait(self._future(), timeout, self._what)
 
     def done(self) -> bool:
-        return self._fut.done()
+        return self._outcome is not None
+
+    def _settle(self, outcome: tuple[bool, Any]) -> None:
+        with _PENDING_LOCK:
+            if self._outcome is not None:
+                return
+            self._outcome = outcome
+            fut = self._fut
+        if fut is not None and not fut.done():
+            if outcome[0]:
+                fut.set_result(outcome[1])
+            else:
+                fut.set_exception(outcome[1])
 
     def _set(self, value: T) -> None:
-        if not self._fut.done():
-            self._fut.set_result(value)
+        self._settle((True, value))
 
     def _fail(self, exc: BaseException) -> None:
-        if not self._fut.done():
-            self._fut.set_exception(exc)
+        self._settle((False, exc))
 
     def __repr__(self) -> str:
-        state = "done" if self._fut.done() else "pending"
-        return f"<Pending {self._what} {state}>"
+        return f"<Pending {self._what} {'done' if self.done() else 'pending'}>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -999,7 +1034,7 @@ class DbConnection:
             return  # InitialConnection is applied at the next frame_tick
         try:
             await asyncio.wait_for(
-                asyncio.shield(asyncio.wrap_future(self._connected._fut)), cfg.connect_timeout
+                asyncio.shield(asyncio.wrap_future(self._connected._future())), cfg.connect_timeout
             )
         except asyncio.TimeoutError:  # the builtin only from Python 3.11
             transport.abort()

@@ -700,9 +700,16 @@ class Database:
                 for query_set_id, error in failed:
                     client.send(m.SubscriptionError(None, query_set_id, error))
         mine = updates.pop(caller, []) if caller is not None else []
+        # Clients whose query sets got the same (shared) updates get the same message object,
+        # so the writer encodes it once for all of them (see app.encode_once).
+        shared: dict[tuple[int, ...], m.TransactionUpdate] = {}
         for client, sets in updates.items():
             if sets and isinstance(client, ClientConnection):
-                client.send(m.TransactionUpdate(sets))
+                key = tuple(map(id, sets))
+                msg = shared.get(key)
+                if msg is None:
+                    msg = shared[key] = m.TransactionUpdate(sets)
+                client.send(msg)
         return mine
 
     # -- scheduled functions (called by the Scheduler on the loop)

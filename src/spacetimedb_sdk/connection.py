@@ -39,7 +39,6 @@ import ssl
 import threading
 from collections import deque
 from collections.abc import (
-    AsyncIterator,
     Awaitable,
     Callable,
     Generator,
@@ -230,11 +229,13 @@ class TableHandle:
         return self._cache.count()
 
     def iter(self) -> Iterator[Any]:
-        """The rows, from a snapshot."""
-        return self._cache.iter()
+        """The rows, from a snapshot (taken under the connection's lock, so a thread-mode
+        connection applying a message on its own thread cannot change it midway)."""
+        with self._conn.lock:
+            return self._cache.iter()
 
     def __iter__(self) -> Iterator[Any]:
-        return self._cache.iter()
+        return self.iter()
 
     def index(self, name: str) -> Any:
         """An index by name (``find`` for unique indexes, ``filter`` for btree indexes)."""
@@ -837,6 +838,12 @@ class DbConnection:
         return f"<DbConnection {self._config.database!r} at {self._config.uri!r} {state} identity={self.identity}>"
 
     # ---- public surface ---------------------------------------------------------------------
+
+    @property
+    def lock(self) -> threading.RLock:
+        """Held while a message is applied to the cache: hold it to read several tables
+        consistently from another thread in thread mode (``with conn.lock: ...``)."""
+        return self._lock
 
     @property
     def is_active(self) -> bool:
@@ -1548,13 +1555,6 @@ def _decode_return(binding: FunctionBinding, data: bytes) -> Any:
         )
     except Exception:
         return data
-
-
-async def _aiter_changes(
-    stream: ChangeStream,
-) -> AsyncIterator[Change[Any]]:  # pragma: no cover - typing aid
-    async for c in stream:
-        yield c
 
 
 __all__ = [

@@ -35,8 +35,11 @@ pytest: $(STAMP) $(NODE_STAMP)
 
 test: lint typecheck pytest
 
+# Local server + quickstart-chat module, generated bindings (into the gitignored
+# examples/quickstart-chat/module_bindings/), two scripted chat clients; exits 0 when both
+# saw each other's names and messages.  See examples/quickstart-chat/README.md.
 demo: $(STAMP)
-	@echo "make demo arrives with the quickstart (issue: Quickstart, CLI and documentation)."
+	$(BIN)/python examples/quickstart-chat/demo.py
 
 bench: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python bench/run.py

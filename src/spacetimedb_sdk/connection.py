@@ -39,8 +39,8 @@ import ssl
 import threading
 from collections import deque
 from collections.abc import (
-    Awaitable,
     Callable,
+    Coroutine,
     Generator,
     Iterator,
     Mapping,
@@ -141,7 +141,10 @@ class Pending(Generic[T]):
 
     def __await__(self) -> Generator[Any, None, T]:
         if self._outcome is None:
-            result: T = yield from asyncio.wrap_future(self._future()).__await__()
+            # Shielded: cancelling one awaiter (a timeout, a cancelled task) must not cancel
+            # the call itself for everyone else waiting on it.
+            waiter = asyncio.shield(asyncio.wrap_future(self._future()))
+            result: T = yield from waiter.__await__()
             return result
         ok, value = self._outcome
         if ok:
@@ -895,6 +898,10 @@ class DbConnection:
                 self._run_tick(self._process_frame(item))
             else:
                 self._run_tick(self._after_close(item))
+        tick_loop = self._tick_loop
+        if self._closed.done() and tick_loop is not None and not tick_loop.is_running():
+            self._tick_loop = None
+            tick_loop.close()
 
     async def run(self) -> None:
         """Start if needed and run until the connection closes (for ``asyncio.run(conn.run())``)."""
@@ -942,7 +949,16 @@ class DbConnection:
         def run() -> None:
             asyncio.set_event_loop(loop)
             loop.call_soon(ready.set)
-            loop.run_forever()
+            try:
+                loop.run_forever()
+            finally:  # stopped after the connection closed: leave nothing running or open
+                tasks = asyncio.all_tasks(loop)
+                for task in tasks:
+                    task.cancel()
+                if tasks:
+                    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
 
         self._thread = threading.Thread(
             target=run, name=f"spacetimedb-{self._config.database}", daemon=True
@@ -1184,6 +1200,7 @@ class DbConnection:
             stream._end()
         self._closed._set(None)
         await self._call_user("disconnect", ErrorContext(self, Disconnected(error)), error)
+        self._stop_network_loop()
 
     async def _reconnect_loop(self, error: Exception | None) -> None:
         policy = self._config.reconnect
@@ -1209,6 +1226,13 @@ class DbConnection:
         self._fail_all(DisconnectedError("disconnected while reconnecting"))
         self._closed._set(None)
         await self._call_user("disconnect", ErrorContext(self, Disconnected(None)), None)
+        self._stop_network_loop()
+
+    def _stop_network_loop(self) -> None:
+        """Sync modes own their network loop: stop it once closed (its thread then closes it)."""
+        loop = self._loop
+        if self._mode in ("thread", "tick") and loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(loop.stop)
 
     async def _open_reconnect(self) -> None:
         # A fresh InitialConnection is awaited on a fresh future; the first one stays resolved.
@@ -1322,8 +1346,10 @@ class DbConnection:
             self._tick_ready.wait(remaining)
         return fut.result()
 
-    def _run_tick(self, coro: Awaitable[None]) -> None:
-        assert self._tick_loop is not None
+    def _run_tick(self, coro: Coroutine[Any, Any, None]) -> None:
+        if self._tick_loop is None:  # the connection is closed and its loops are gone
+            coro.close()
+            return
         self._tick_loop.run_until_complete(coro)
 
     def _dispatch_now(self, events: list[core_events.Event]) -> None:

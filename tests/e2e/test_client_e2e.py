@@ -17,7 +17,7 @@ import sdk_module
 
 from spacetimedb_sdk import Identity
 from spacetimedb_sdk.client.events import Committed, Failed, ReducerEvent, Transaction
-from spacetimedb_sdk.connection import DbConnection
+from spacetimedb_sdk.connection import DbConnection, Pending
 from spacetimedb_sdk.errors import (
     InternalError,
     ProcedureError,
@@ -459,3 +459,38 @@ async def test_many_connections_in_one_process_are_independent(chat: LocalServer
     finally:
         for c in conns:
             await wait(c.disconnect())
+
+
+async def test_cancelling_one_awaiter_does_not_cancel_the_call(chat: LocalServer) -> None:
+    conn = await connect(chat)
+    try:
+        pending: Pending[int] = Pending(conn, "a call")
+        first = asyncio.ensure_future(_await(pending))
+        second = asyncio.ensure_future(_await(pending))
+        await asyncio.sleep(0)  # let both awaiters start waiting (a scheduling yield)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        pending._set(5)
+        assert await wait(second) == 5  # still completes for the other awaiter
+        assert pending.done() and await pending == 5
+    finally:
+        await wait(conn.disconnect())
+
+
+async def _await(p: Any) -> Any:
+    return await p
+
+
+@pytest.mark.parametrize("mode", ["thread", "tick"])
+def test_sync_modes_leave_no_thread_or_loop_behind(mode: str) -> None:
+    with LocalServer(CHAT, database="quickstart-chat") as srv:
+        conn = builder(srv).connect_sync(mode=mode)  # type: ignore[arg-type]
+        thread, loop = conn._thread, conn._loop
+        assert thread is not None and thread.is_alive()
+        conn.disconnect().result(T)
+        if mode == "tick":
+            conn.frame_tick()
+        thread.join(T)
+        assert not thread.is_alive() and loop is not None and loop.is_closed()
+        assert conn._tick_loop is None

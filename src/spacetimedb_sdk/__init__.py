@@ -7,6 +7,8 @@ Example::
     Identity('0000000000000000000000000000000000000000000000000000000000000000')
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     BsatnDecodeError,
     BsatnEncodeError,
@@ -32,13 +34,34 @@ from .sats.values import (
     Timestamp,
 )
 
+if TYPE_CHECKING:
+    from .client.indexes import Range
+    from .connection import DbConnection
+
 __version__ = "2.0.0.dev0"
+
+# Imported on first use: the connection pulls in websockets and httpx, which code that
+# only needs values and types (the local server's modules, codecs) should not pay for.
+_LAZY = {"DbConnection": ".connection", "Range": ".client.indexes"}
+
+
+def __getattr__(name: str) -> Any:
+    """``spacetimedb_sdk.DbConnection`` and ``spacetimedb_sdk.Range``, imported when first used."""
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BsatnDecodeError",
     "BsatnEncodeError",
     "ConnectError",
     "ConnectionId",
+    "DbConnection",
     "DisconnectedError",
     "Err",
     "Identity",
@@ -46,6 +69,7 @@ __all__ = [
     "Ok",
     "ProcedureError",
     "ProtocolError",
+    "Range",
     "ReducerError",
     "ScheduleAt",
     "SchemaError",

@@ -256,6 +256,9 @@ class TableHandle:
             f"table {self._binding.name!r} has no attribute or index {name!r}; indexes: {known}"
         )
 
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *self._cache.indexes})
+
     def on_insert(self, callback: Callable[[EventContext, Any], object]) -> Any:
         """Call ``callback(ctx, row)`` for each row entering the cache (and each event row)."""
         return self._cache.on_insert(callback)

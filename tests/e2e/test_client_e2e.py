@@ -25,7 +25,8 @@ from spacetimedb_sdk.errors import (
     ReducerError,
     SubscriptionError,
 )
-from spacetimedb_sdk.server.local import LocalServer, load_module
+from spacetimedb_sdk.server import LocalServer
+from spacetimedb_sdk.server.local import load_module
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAT = load_module(ROOT / "examples" / "quickstart-chat" / "module.py")
@@ -75,6 +76,7 @@ async def test_connect_identity_token_and_schema_fetch(chat: LocalServer) -> Non
         assert conn.is_active and conn.identity is not None and conn.token
         assert seen == [(conn.identity, conn.token)]
         assert sorted(dir(conn.db)) == ["message", "user"]
+        assert "identity" in dir(conn.db.user) and "on_insert" in dir(conn.db.user)
         assert "token" not in repr(conn) or "eyJ" not in repr(conn)
     finally:
         await wait(conn.disconnect())

@@ -19,6 +19,8 @@ Example::
     0
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .datastore import (
     AutoIncOverflow,
     Datastore,
@@ -44,6 +46,20 @@ from .module import (
 )
 from .types_from_py import sum_type
 
+if TYPE_CHECKING:
+    from .local import LocalServer
+
+
+def __getattr__(name: str) -> Any:
+    # LocalServer needs aiohttp (the [server] extra); module authors importing only the
+    # module API should not need it, so it is imported on first use.
+    if name == "LocalServer":
+        from .local import LocalServer
+
+        return LocalServer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "INTERNAL_ERROR_MESSAGE",
     "AnonymousViewContext",
@@ -51,6 +67,7 @@ __all__ = [
     "CallResult",
     "Datastore",
     "DatastoreError",
+    "LocalServer",
     "Module",
     "NoSuchRow",
     "ProcedureContext",

@@ -496,3 +496,38 @@ def test_sync_modes_leave_no_thread_or_loop_behind(mode: str) -> None:
         thread.join(T)
         assert not thread.is_alive() and loop is not None and loop.is_closed()
         assert conn._tick_loop is None
+
+
+async def test_to_pandas_builds_a_frame_from_the_cached_rows(
+    chat: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pandas is not a dependency: a stand-in module records what to_pandas hands it."""
+    import sys
+    import types
+
+    class DataFrame:
+        def __init__(self, data: list[dict[str, Any]], columns: list[str]) -> None:
+            self.data, self.columns = data, columns
+
+    monkeypatch.setitem(sys.modules, "pandas", types.SimpleNamespace(DataFrame=DataFrame))
+    conn = await connect(chat)
+    try:
+        await wait(conn.subscription_builder().subscribe("SELECT * FROM user"))
+        frame = conn.db.user.to_pandas()
+        assert frame.columns == ["identity", "name", "online"]
+        assert frame.data == [{"identity": conn.identity, "name": None, "online": True}]
+    finally:
+        await wait(conn.disconnect())
+    monkeypatch.delitem(sys.modules, "pandas")
+    monkeypatch.setattr("builtins.__import__", _no_pandas(__import__))
+    with pytest.raises(ImportError, match="pip install pandas"):
+        conn.db.user.to_pandas()
+
+
+def _no_pandas(real: Any) -> Any:
+    def fake(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "pandas":
+            raise ImportError("No module named 'pandas'")
+        return real(name, *args, **kwargs)
+
+    return fake

@@ -228,16 +228,17 @@ def test_primary_key_by_function_and_by_column_tuple() -> None:
 # ---- ordering of index keys ---------------------------------------------------------------------
 
 
-def test_generic_order_key_puts_none_first_and_nan_last() -> None:
-    values = [3.5, None, float("nan"), -1.0, 0]
-    ordered = sorted(values, key=generic_order_key)
-    last = ordered[-1]
-    assert (
-        ordered[0] is None
-        and isinstance(last, float)
-        and math.isnan(last)
-        and ordered[1:4] == [-1.0, 0, 3.5]
-    )
+# Order keys follow SATS order (upstream's AlgebraicValue order, which the local server and the
+# Rust SDK's client btree indexes use too): an empty option is tag 1, so None sorts AFTER every
+# present value, and floats follow IEEE-754 total order, NaN after every number.
+
+
+def test_generic_order_key_puts_none_last_and_nan_after_numbers() -> None:
+    floats = [3.5, float("nan"), -1.0, 0.0, float("-inf")]
+    ordered = sorted(floats, key=generic_order_key)
+    assert ordered[:4] == [float("-inf"), -1.0, 0.0, 3.5] and math.isnan(ordered[4])
+    assert sorted([3, None, 0, -2], key=generic_order_key) == [-2, 0, 3, None]
+    assert sorted([0.5, None, float("nan")], key=generic_order_key)[-1] is None
 
 
 def test_generic_order_key_for_special_and_composite_values() -> None:
@@ -251,7 +252,8 @@ def test_generic_order_key_for_special_and_composite_values() -> None:
     assert sorted([Err("x"), Ok(2), Ok(1)], key=generic_order_key) == [Ok(1), Ok(2), Err("x")]
     assert sorted([[1, 2], [1], [0, 9]], key=generic_order_key) == [[0, 9], [1], [1, 2]]
     assert sorted([{"a": 2}, {"a": 1}], key=generic_order_key) == [{"a": 1}, {"a": 2}]
-    assert sorted([Some(2), None, Some(None)], key=generic_order_key) == [None, Some(None), Some(2)]
+    # Option<Option<T>>: some(some(2)) < some(none) < none (tag 0 before tag 1 at each level).
+    assert sorted([Some(2), None, Some(None)], key=generic_order_key) == [Some(2), Some(None), None]
     u1, u2 = uuid.UUID(int=1), uuid.UUID(int=2)
     assert sorted([u2, u1], key=generic_order_key) == [u1, u2]
     sched = [ScheduleAt.Time(Timestamp(0)), ScheduleAt.Interval(TimeDuration(5))]
@@ -283,9 +285,10 @@ def test_order_key_for_type_orders_sums_by_variant_index() -> None:
 
 def test_order_key_for_type_options_products_arrays_and_floats() -> None:
     opt = order_key_for_type(AlgebraicType.option(AlgebraicType.I32))
-    assert sorted([4, None, -3], key=opt) == [None, -3, 4]
+    # SATS order (as the server and upstream AlgebraicValue): some (tag 0) before none (tag 1).
+    assert sorted([4, None, -3], key=opt) == [-3, 4, None]
     nested = order_key_for_type(AlgebraicType.option(AlgebraicType.option(AlgebraicType.I32)))
-    assert sorted([Some(1), None, Some(None)], key=nested) == [None, Some(None), Some(1)]
+    assert sorted([Some(1), None, Some(None)], key=nested) == [Some(1), Some(None), None]
     point = ProductType(
         (ProductTypeElement("x", AlgebraicType.I32), ProductTypeElement("y", AlgebraicType.I32))
     )
@@ -298,12 +301,14 @@ def test_order_key_for_type_options_products_arrays_and_floats() -> None:
     assert sorted([["b"], ["a", "z"]], key=arr) == [["a", "z"], ["b"]]
     f = order_key_for_type(AlgebraicType.F64)
     assert sorted([float("nan"), 2.0, -1.0], key=f)[:2] == [-1.0, 2.0]
+    assert sorted([0.0, -0.0], key=f) == [-0.0, 0.0] and f(0.0) != f(-0.0)
     ident = order_key_for_type(AlgebraicType.identity())
-    assert ident(Identity(3)) == Identity(3)
+    assert sorted([Identity(3), Identity(1)], key=ident) == [Identity(1), Identity(3)]
 
 
 def test_typed_order_keys_in_a_btree_index() -> None:
-    """An Option<i32> column indexed with an exact key: None first, Range over values."""
+    """An Option<i32> column indexed with an exact key: None last (SATS order, as the server
+    and upstream AlgebraicValue), Range over values."""
     t = TableCache(
         "opt",
         lambda b: {"id": b[0], "v": None if b[1] == 0xFF else b[1] - 100},
@@ -322,10 +327,11 @@ def test_typed_order_keys_in_a_btree_index() -> None:
             1, query_rows(("opt", [bytes([1, 0xFF]), bytes([2, 90]), bytes([3, 110])])), +1
         )
     )
-    assert [r["id"] for r in t.v.filter(Range())] == [1, 2, 3]
+    assert [r["id"] for r in t.v.filter(Range())] == [2, 3, 1]
     assert [r["id"] for r in t.v.filter(None)] == [1]
-    assert [r["id"] for r in t.v.filter(Range(gt=None))] == [2, 3]
-    assert [r["id"] for r in t.v.filter(Range(ge=0))] == [3]
+    assert [r["id"] for r in t.v.filter(Range(lt=None))] == [2, 3]
+    assert [r["id"] for r in t.v.filter(Range(ge=0))] == [3, 1]
+    assert [r["id"] for r in t.v.filter(Range(ge=0, lt=None))] == [3]
 
 
 def test_range_contains_and_repr() -> None:
@@ -333,7 +339,8 @@ def test_range_contains_and_repr() -> None:
     assert 1 in r and 2 in r and 3 not in r and 0 not in r
     assert repr(r) == "Range(ge=1, lt=3)" and r == Range(ge=1, lt=3) and r != Range(ge=1)
     assert hash(r) == hash(Range(ge=1, lt=3))
-    assert None in Range(le=None) and 5 not in Range(le=None)
+    # None sorts after every value (SATS order: none is the option's tag 1).
+    assert None in Range(le=None) and 5 in Range(le=None) and 5 not in Range(gt=None)
 
 
 def test_hash_key_makes_composites_hashable() -> None:

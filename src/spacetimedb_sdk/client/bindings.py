@@ -259,11 +259,15 @@ def _index_defs(
     cols: Sequence[tuple[str, AlgebraicType]],
     indexes: Sequence[tuple[str, tuple[int, ...], bool]],
     ts: Typespace,
+    classes: Mapping[int, type],
 ) -> tuple[IndexDef, ...]:
     out: dict[str, IndexDef] = {}
     for name, col_ids, unique in indexes:
         columns = tuple(cols[i][0] for i in col_ids)
-        keys = None if unique else tuple(order_key_for_type(cols[i][1], ts) for i in col_ids)
+        # ``classes``: columns of bound types hold the row classes the decoder builds.
+        keys = (
+            None if unique else tuple(order_key_for_type(cols[i][1], ts, classes) for i in col_ids)
+        )
         if name not in out:
             out[name] = IndexDef(name, columns, unique, None, keys)
     return tuple(out.values())
@@ -289,7 +293,7 @@ def _table_binding(t: TableSchema, ts: Typespace, classes: Mapping[int, type]) -
         codec=_row_codec(t.product_type_ref, t.row_type, ts, classes),
         row_class=classes.get(t.product_type_ref),
         primary_key=tuple(cols[i][0] for i in t.primary_key),
-        indexes=_index_defs(cols, idx, ts),
+        indexes=_index_defs(cols, idx, ts, classes),
         is_event=t.is_event,
     )
 
@@ -316,7 +320,7 @@ def _view_binding(v: ViewSchema, ts: Typespace, classes: Mapping[int, type]) -> 
         codec=_row_codec(v.product_type_ref, v.row_type, ts, classes),
         row_class=classes.get(v.product_type_ref) if v.product_type_ref is not None else None,
         primary_key=pk,
-        indexes=_index_defs(cols, idx, ts),
+        indexes=_index_defs(cols, idx, ts, classes),
         is_event=False,
         is_view=True,
     )

@@ -12,21 +12,15 @@ The sorted list is a plain Python list kept ordered with :mod:`bisect`.  One row
 merge of two sorted runs (~0.1 s for 100k rows).  That covers both shapes of traffic without a
 dependency on ``sortedcontainers``.
 
-Ordering of index keys (SATS order, with two documented choices):
-
-- integers, strings, ``bytes``, :class:`~spacetimedb_sdk.Identity`,
-  :class:`~spacetimedb_sdk.ConnectionId`, :class:`~spacetimedb_sdk.Timestamp`,
-  :class:`~spacetimedb_sdk.TimeDuration` and ``uuid.UUID`` are their own keys (compared by
-  value, no wrapping, so sorting stays cheap);
-- floats compare numerically, NaN after every number (:data:`NAN_KEY`);
-- ``None`` (an empty option) sorts **before** every present value (:data:`NONE_KEY`; Python's
-  and Rust's ``Option`` order; the server's SATS order puts ``some`` first because its tag is
-  0 — this only matters for ranges over optional columns);
-- sums (enums, ``SumValue``, ``Ok``/``Err``, ``ScheduleAt``) order by variant index, then
-  payload.  With :func:`order_key_for_type` the index is exact; the type-less fallback
-  :func:`generic_order_key` orders a ``SumValue`` by its tag *name* (it has no variant list)
-  and an ``enum.Enum`` by definition order;
-- products order field by field, arrays lexicographically.
+Ordering of index keys is SATS order, the server's and upstream's ``AlgebraicValue`` order,
+compiled once per column by the shared :class:`~spacetimedb_sdk.sats.ordering.KeyCompiler`
+(see :mod:`spacetimedb_sdk.sats.ordering` for the full rules): integers, strings and ``bytes``
+by value, identities and timestamps by their integer, floats by IEEE-754 total order (NaN after
+every number), sums by variant index then payload, products field by field, arrays
+lexicographically, and ``None`` (an empty option, tag 1) **after** every present value, as the
+server and the Rust SDK's btree indexes put it.  The type-less fallback
+:func:`generic_order_key` agrees with that, except that it orders a ``SumValue`` by its tag
+*name* (it has no variant list).
 
 A column holds values of one SATS type, so keys of one index are always comparable; a query
 value of another type (``filter("5")`` on an integer column) raises :class:`TypeError`.
@@ -52,18 +46,12 @@ import dataclasses
 import enum
 import math
 import uuid
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, TypeAlias, TypeVar
 
-from ..sats.types import (
-    AlgebraicType,
-    ArrayType,
-    PrimitiveType,
-    ProductType,
-    RefType,
-    SumType,
-    Typespace,
-)
+from ..errors import BsatnEncodeError
+from ..sats.ordering import KEY_MAX, NONE_KEY, SPECIAL_VALUES, KeyCompiler, float_key
+from ..sats.types import AlgebraicType, Typespace
 from ..sats.values import (
     ConnectionId,
     Err,
@@ -97,7 +85,7 @@ class Range:
 
     Give at most one lower bound (``ge`` inclusive or ``gt`` exclusive) and at most one
     upper bound (``le`` inclusive or ``lt`` exclusive); a missing side is unbounded.
-    ``None`` is a valid bound (an empty option, which sorts first).
+    ``None`` is a valid bound (an empty option, which sorts after every value).
 
     Example::
 
@@ -155,80 +143,34 @@ class Range:
         return not (self.lt is not _UNSET and not v < k(self.lt))
 
 
-# ---- sentinels ---------------------------------------------------------------------------
-#
-# Order keys are the values themselves wherever Python already orders them (ints, strings,
-# bytes, Identity, ...), so sorting 100k keys compares ints, not tuples.  Three sentinels fill
-# the gaps: an empty option is below every value, a float NaN above every number, and TOP
-# (used only in search probes) above everything, so ``(a, TOP)`` follows every ``(a, x)``.
-
-
-class _Sentinel:
-    __slots__ = ("_name", "_rank")
-
-    def __init__(self, name: str, rank: int) -> None:
-        self._name = name
-        self._rank = rank  # 0: below all values; 1: above all values but TOP; 2: TOP
-
-    def _cmp(self, other: object) -> int:
-        if other is self:
-            return 0
-        if isinstance(other, _Sentinel):
-            return -1 if self._rank < other._rank else 1
-        return -1 if self._rank == 0 else 1
-
-    def __lt__(self, other: object) -> bool:
-        return self._cmp(other) < 0
-
-    def __le__(self, other: object) -> bool:
-        return self._cmp(other) <= 0
-
-    def __gt__(self, other: object) -> bool:
-        return self._cmp(other) > 0
-
-    def __ge__(self, other: object) -> bool:
-        return self._cmp(other) >= 0
-
-    def __eq__(self, other: object) -> bool:
-        return other is self
-
-    def __hash__(self) -> int:
-        return hash(self._name)
-
-    def __repr__(self) -> str:
-        return f"<{self._name}>"
-
-    def __reduce__(self) -> str:
-        return self._name.upper()
-
-
-NONE_KEY: Any = _Sentinel("none_key", 0)
-NAN_KEY: Any = _Sentinel("nan_key", 1)
-_TOP: Any = _Sentinel("_top", 2)
-
-
 # ---- order keys -------------------------------------------------------------------------
 
-_PLAIN_TYPES = frozenset(
-    {int, bool, str, bytes, Identity, ConnectionId, Timestamp, TimeDuration, uuid.UUID}
-)
+_PLAIN_TYPES = frozenset({int, bool, str, bytes})
+_SPECIAL_INT: dict[type, Callable[[Any], int]] = dict(SPECIAL_VALUES.values())
+_TOP: Any = KEY_MAX
 
 
 def generic_order_key(value: Any) -> Any:
     """An order key for any SDK value without knowing its type (see the module docstring).
 
+    It agrees with :func:`order_key_for_type` for the column's type, except that a
+    ``SumValue`` orders by tag name.
+
     Example::
 
         >>> sorted([3, None, 1], key=generic_order_key)
-        [None, 1, 3]
+        [1, 3, None]
     """
     t = type(value)
     if t in _PLAIN_TYPES:
         return value
     if value is None:
         return NONE_KEY
+    special = _SPECIAL_INT.get(t)
+    if special is not None:
+        return special(value)
     if t is float:
-        return value if value == value else NAN_KEY
+        return float_key(value)
     if isinstance(value, enum.Enum):
         return _enum_position(value)
     if isinstance(value, SumValue):
@@ -240,13 +182,16 @@ def generic_order_key(value: Any) -> Any:
     if isinstance(value, Err):
         return (1, generic_order_key(value.error))
     if isinstance(value, ScheduleAt.Interval):
-        return (0, value.duration)
+        return (0, value.duration.micros)
     if isinstance(value, ScheduleAt.Time):
-        return (1, value.time)
+        return (1, value.time.micros)
     if isinstance(value, (list, tuple)):
         return tuple(generic_order_key(x) for x in value)
     if isinstance(value, dict):
         return tuple(generic_order_key(x) for x in value.values())
+    fields = getattr(t, "__sats_fields__", None)
+    if fields is not None:
+        return tuple(generic_order_key(getattr(value, f)) for f in fields)
     if dataclasses.is_dataclass(value):
         return tuple(generic_order_key(getattr(value, f.name)) for f in dataclasses.fields(value))
     if isinstance(value, (bytearray, memoryview)):
@@ -258,104 +203,25 @@ def _enum_position(member: enum.Enum) -> int:
     return list(type(member)).index(member)
 
 
-def _identity(value: Any) -> Any:
-    return value
-
-
-def _float_key(value: Any) -> Any:
-    return value if value == value else NAN_KEY
-
-
-def order_key_for_type(ty: AlgebraicType, typespace: Typespace | None = None) -> OrderKey:
+def order_key_for_type(
+    ty: AlgebraicType,
+    typespace: Typespace | None = None,
+    classes: Mapping[int, type] | None = None,
+) -> OrderKey:
     """Build an exact order key for values of ``ty`` (compiled once per column).
+
+    ``classes`` is the bindings' typespace index → row class map (the ``bsatn`` contract),
+    so keys read generated and runtime row classes as the decoder built them.  The keys are
+    the shared :class:`~spacetimedb_sdk.sats.ordering.KeyCompiler`'s, without validation
+    (rows come from our decoder).
 
     Example::
 
         >>> key = order_key_for_type(AlgebraicType.option(AlgebraicType.U32))
         >>> sorted([5, None, 2], key=key)
-        [None, 2, 5]
+        [2, 5, None]
     """
-    return _KeyBuilder(typespace or Typespace()).build(ty)
-
-
-class _KeyBuilder:
-    def __init__(self, typespace: Typespace) -> None:
-        self.typespace = typespace
-        self.refs: dict[int, OrderKey] = {}
-
-    def build(self, ty: AlgebraicType) -> OrderKey:
-        if isinstance(ty, RefType):
-            return self._ref(ty.index)
-        if isinstance(ty, PrimitiveType):
-            return _float_key if ty.kind in ("F32", "F64") else _identity
-        if isinstance(ty, ArrayType):
-            if ty.is_bytes():
-                return _identity
-            elem = self.build(ty.elem)
-            return lambda v: tuple(elem(x) for x in v)
-        if isinstance(ty, ProductType):
-            return self._product(ty)
-        if isinstance(ty, SumType):
-            return self._sum(ty)
-        return generic_order_key
-
-    def _ref(self, index: int) -> OrderKey:
-        # Recursive types: look the compiled key up at call time.
-        if index not in self.refs:
-            self.refs[index] = generic_order_key
-            self.refs[index] = self.build(self.typespace[index])
-        refs = self.refs
-        return lambda v: refs[index](v)
-
-    def _product(self, ty: ProductType) -> OrderKey:
-        if ty.special_kind() is not None:
-            return _identity
-        names = ty.names()
-        keys = [self.build(e.algebraic_type) for e in ty.elements]
-
-        def product_key(v: Any) -> Any:
-            if isinstance(v, dict):
-                return tuple(k(v[n]) for k, n in zip(keys, names, strict=True))
-            if dataclasses.is_dataclass(v):
-                vals = [getattr(v, f.name) for f in dataclasses.fields(v)]
-                return tuple(k(x) for k, x in zip(keys, vals, strict=True))
-            return generic_order_key(v)
-
-        return product_key
-
-    def _sum(self, ty: SumType) -> OrderKey:
-        if ty.is_option():
-            return self._option(ty)
-        if ty.is_result():
-            ok, err = (self.build(v.algebraic_type) for v in ty.variants)
-            return lambda v: (0, ok(v.value)) if isinstance(v, Ok) else (1, err(v.error))
-        if ty.is_schedule_at():
-            return lambda v: (0, v.duration) if isinstance(v, ScheduleAt.Interval) else (1, v.time)
-        index_of = {v.name: i for i, v in enumerate(ty.variants)}
-        payload = [self.build(v.algebraic_type) for v in ty.variants]
-
-        def sum_key(v: Any) -> Any:
-            if isinstance(v, SumValue):
-                i = index_of[v.tag]
-                return (i, payload[i](v.value) if v.value is not None else NONE_KEY)
-            if isinstance(v, enum.Enum):
-                i = index_of.get(v.name, _enum_position(v))
-                return (i, NONE_KEY)
-            return generic_order_key(v)
-
-        return sum_key
-
-    def _option(self, ty: SumType) -> OrderKey:
-        inner_ty = ty.variants[0].algebraic_type
-        inner = self.build(inner_ty)
-        resolved = self.typespace.resolve(inner_ty)
-        if isinstance(resolved, SumType) and resolved.is_option():
-            # Option<Option<T>>: the outer some wraps its value in Some(...); the 1-tuple keeps
-            # some(none) apart from (and above) the outer none.
-            return lambda v: (
-                NONE_KEY if v is None else (inner(v.value if isinstance(v, Some) else v),)
-            )
-        return lambda v: NONE_KEY if v is None else inner(v)
+    return KeyCompiler(typespace, classes, validate=False).key(ty, "<key>")
 
 
 # ---- hash keys ---------------------------------------------------------------------------
@@ -565,7 +431,7 @@ class BTreeIndex(Generic[RowT]):
         """The rows matching ``value`` (a value, a :class:`Range`, or a prefix tuple), in key order."""
         try:
             lo, hi = self._span(value)
-        except TypeError as e:
+        except (TypeError, AttributeError, BsatnEncodeError) as e:
             raise TypeError(
                 f"index {self.name!r} on {self.columns!r}: cannot compare {value!r} "
                 f"with the indexed values ({e})"
@@ -651,7 +517,6 @@ class BTreeIndex(Generic[RowT]):
 Index: TypeAlias = UniqueIndex[RowT] | BTreeIndex[RowT]
 
 __all__ = [
-    "NAN_KEY",
     "NONE_KEY",
     "BTreeIndex",
     "Index",

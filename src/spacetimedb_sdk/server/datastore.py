@@ -1,8 +1,9 @@
 """The local server's in-memory, transactional datastore.
 
 Tables hold the module's row objects (frozen dataclasses) keyed by a *row key*: a
-hashable, totally ordered image of the row computed once per type by
-:func:`compile_key`.  Two rows are the same row iff their keys are equal, which is
+hashable, totally ordered image of the row computed once per type by the shared
+:class:`~spacetimedb_sdk.sats.ordering.KeyCompiler` (the client cache's btree indexes use
+the same one, so both sides order values alike).  Two rows are the same row iff their keys are equal, which is
 SpacetimeDB's set semantics (floats compare by bits, like BSATN).  Indexes are dicts
 for unique indexes and hash indexes, and sorted lists searched with :mod:`bisect`
 for btree indexes, so point lookups, prefix and range scans follow SATS ordering.
@@ -37,12 +38,13 @@ import dataclasses
 import enum
 import math
 import struct
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BsatnEncodeError, SpacetimeDBError
+from ..sats.ordering import INT_RANGES, KEY_MAX, SPECIAL_VALUES, KeyCompiler, KeyFn
 from ..sats.types import (
     AlgebraicType,
     ArrayType,
@@ -53,16 +55,12 @@ from ..sats.types import (
     Typespace,
 )
 from ..sats.values import (
-    ConnectionId,
-    Err,
-    Identity,
     Ok,
     ScheduleAt,
-    Some,
     SumValue,
-    TimeDuration,
-    Timestamp,
 )
+
+_F32 = struct.Struct("<f")
 
 # ---- errors ------------------------------------------------------------------------------------
 
@@ -209,283 +207,6 @@ class TableSchema:
         return f"{self.name}_{'_'.join(self.columns[c].name for c in cols)}_key"
 
 
-# ---- row keys: hashable, totally ordered images of values --------------------------------------
-
-KeyFn = Callable[[Any], Hashable]
-
-_INT_RANGES = {
-    "U8": (0, (1 << 8) - 1),
-    "U16": (0, (1 << 16) - 1),
-    "U32": (0, (1 << 32) - 1),
-    "U64": (0, (1 << 64) - 1),
-    "U128": (0, (1 << 128) - 1),
-    "U256": (0, (1 << 256) - 1),
-    "I8": (-(1 << 7), (1 << 7) - 1),
-    "I16": (-(1 << 15), (1 << 15) - 1),
-    "I32": (-(1 << 31), (1 << 31) - 1),
-    "I64": (-(1 << 63), (1 << 63) - 1),
-    "I128": (-(1 << 127), (1 << 127) - 1),
-    "I256": (-(1 << 255), (1 << 255) - 1),
-}
-_SPECIAL_VALUE: dict[str, tuple[type, Callable[[Any], int]]] = {
-    "__identity__": (Identity, lambda v: v.value),
-    "__connection_id__": (ConnectionId, lambda v: v.value),
-    "__timestamp_micros_since_unix_epoch__": (Timestamp, lambda v: v.micros),
-    "__time_duration_micros__": (TimeDuration, lambda v: v.micros),
-}
-_F64 = struct.Struct("<d")
-_F32 = struct.Struct("<f")
-_I64 = struct.Struct("<q")
-_I32 = struct.Struct("<i")
-
-
-def _bad(where: str, expected: str, v: Any) -> BsatnEncodeError:
-    return BsatnEncodeError(f"expected {expected}, got {type(v).__name__} {v!r:.80}", path=where)
-
-
-def _float_key(kind: str, where: str) -> KeyFn:
-    packer, unpacker, mask = (
-        (_F64, _I64, 0x7FFF_FFFF_FFFF_FFFF) if kind == "F64" else (_F32, _I32, 0x7FFF_FFFF)
-    )
-
-    def key(v: Any) -> Hashable:
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise _bad(where, kind, v)
-        bits: int = unpacker.unpack(packer.pack(v))[0]
-        # Flip the magnitude bits of negatives: integer order is then IEEE total order.
-        return bits ^ mask if bits < 0 else bits
-
-    return key
-
-
-def _int_key(kind: str, where: str) -> KeyFn:
-    lo, hi = _INT_RANGES[kind]
-
-    def key(v: Any) -> Hashable:
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise _bad(where, kind, v)
-        if not lo <= v <= hi:
-            raise BsatnEncodeError(f"{v} is out of range for {kind}", path=where)
-        return v
-
-    return key
-
-
-def _primitive_key(kind: str, where: str) -> KeyFn:
-    if kind in _INT_RANGES:
-        return _int_key(kind, where)
-    if kind in ("F32", "F64"):
-        return _float_key(kind, where)
-    if kind == "Bool":
-
-        def key_bool(v: Any) -> Hashable:
-            if not isinstance(v, bool):
-                raise _bad(where, "Bool", v)
-            return v
-
-        return key_bool
-
-    def key_str(v: Any) -> Hashable:
-        if not isinstance(v, str):
-            raise _bad(where, "String", v)
-        return v
-
-    return key_str
-
-
-class KeyCompiler:
-    """Compiles, once per type, functions mapping Python values to row/index keys.
-
-    ``classes`` maps typespace refs to the module's classes (dataclasses are read by
-    attribute, enums by member, :func:`sum_type` classes by variant class).  Values
-    are type-checked on the way, so a bad column value fails before it is stored.
-
-    Example::
-
-        >>> kc = KeyCompiler(Typespace(()), {})
-        >>> kc.key(AlgebraicType.option(AlgebraicType.U8), "x")(7)
-        (0, 7)
-    """
-
-    def __init__(self, typespace: Typespace, classes: Mapping[int, type]) -> None:
-        self.typespace = typespace
-        self.classes = classes
-        self._refs: dict[int, KeyFn] = {}
-
-    def key(self, ty: AlgebraicType, where: str) -> KeyFn:
-        """The key function of ``ty``; ``where`` names the value in errors."""
-        if isinstance(ty, PrimitiveType):
-            return _primitive_key(ty.kind, where)
-        if isinstance(ty, RefType):
-            return self._ref_key(ty.index, where)
-        if isinstance(ty, ArrayType):
-            return self._array_key(ty, where)
-        if isinstance(ty, ProductType):
-            return self._product_key(ty, None, where)
-        if isinstance(ty, SumType):
-            return self._sum_key(ty, None, where)
-        raise TypeError(f"not an AlgebraicType: {ty!r}")  # pragma: no cover
-
-    def _ref_key(self, index: int, where: str) -> KeyFn:
-        if index not in self._refs:
-            cell: list[KeyFn] = []
-            # Recursive types reach this ref again while compiling: defer through the cell.
-            self._refs[index] = lambda v: cell[0](v)
-            ty = self.typespace[index]
-            cls = self.classes.get(index)
-            if isinstance(ty, ProductType):
-                fn = self._product_key(ty, cls, where)
-            elif isinstance(ty, SumType):
-                fn = self._sum_key(ty, cls, where)
-            else:
-                fn = self.key(ty, where)
-            cell.append(fn)
-            self._refs[index] = fn
-        return self._refs[index]
-
-    def _array_key(self, ty: ArrayType, where: str) -> KeyFn:
-        if ty.is_bytes():
-
-            def key_bytes(v: Any) -> Hashable:
-                if not isinstance(v, bytes | bytearray):
-                    raise _bad(where, "bytes", v)
-                return bytes(v)
-
-            return key_bytes
-        elem = self.key(ty.elem, f"{where}[]")
-
-        def key_array(v: Any) -> Hashable:
-            if not isinstance(v, list | tuple):
-                raise _bad(where, "list", v)
-            return tuple(elem(x) for x in v)
-
-        return key_array
-
-    def _product_key(self, ty: ProductType, cls: type | None, where: str) -> KeyFn:
-        special = ty.special_kind()
-        if special is not None:
-            return _special_key(special, where)
-        names = ty.names()
-        parts = [
-            self.key(e.algebraic_type, f"{where}.{n}")
-            for e, n in zip(ty.elements, names, strict=True)
-        ]
-        pairs = list(zip(names, parts, strict=True))
-
-        def key_product(v: Any) -> Hashable:
-            if cls is not None and not isinstance(v, cls):
-                raise _bad(where, cls.__qualname__, v)
-            if isinstance(v, Mapping):
-                try:
-                    return tuple(p(v[n]) for n, p in pairs)
-                except KeyError as e:
-                    raise BsatnEncodeError(f"missing field {e}", path=where) from None
-            try:
-                return tuple(p(getattr(v, n)) for n, p in pairs)
-            except AttributeError as e:
-                raise BsatnEncodeError(str(e), path=where) from None
-
-        return key_product
-
-    def _sum_key(self, ty: SumType, cls: type | None, where: str) -> KeyFn:
-        if ty.is_option():
-            return self._option_key(ty, where)
-        if ty.is_schedule_at():
-            return _schedule_at_key(where)
-        if ty.is_result():
-            ok = self.key(ty.variants[0].algebraic_type, f"{where}.ok")
-            err = self.key(ty.variants[1].algebraic_type, f"{where}.err")
-
-            def key_result(v: Any) -> Hashable:
-                if isinstance(v, Ok):
-                    return (0, ok(v.value))
-                if isinstance(v, Err):
-                    return (1, err(v.error))
-                raise _bad(where, "Ok or Err", v)
-
-            return key_result
-        payloads = [self.key(var.algebraic_type, f"{where}.{var.name}") for var in ty.variants]
-        names = [var.name for var in ty.variants]
-        if cls is not None and issubclass(cls, enum.Enum):
-            tag_of_member = {m: i for i, m in enumerate(cls)}
-
-            def key_enum(v: Any) -> Hashable:
-                try:
-                    return tag_of_member[v]
-                except (KeyError, TypeError):
-                    raise _bad(where, cls.__qualname__, v) from None
-
-            return key_enum
-        if cls is not None:
-            variant_classes: tuple[type, ...] = cls.__dict__.get("__sats_variants__", ())
-            tag_of_class = {c: i for i, c in enumerate(variant_classes)}
-            units = [var.algebraic_type.is_unit() for var in ty.variants]
-
-            def key_variant(v: Any) -> Hashable:
-                tag = tag_of_class.get(type(v))
-                if tag is None:
-                    raise _bad(where, f"a variant of {cls.__qualname__}", v)
-                return (tag, ()) if units[tag] else (tag, payloads[tag](v.value))
-
-            return key_variant
-
-        def key_generic(v: Any) -> Hashable:
-            if not isinstance(v, SumValue) or v.tag not in names:
-                raise _bad(where, f"SumValue with a tag in {names}", v)
-            tag = names.index(v.tag)
-            value = {} if v.value is None and ty.variants[tag].algebraic_type.is_unit() else v.value
-            return (tag, payloads[tag](value))
-
-        return key_generic
-
-    def _option_key(self, ty: SumType, where: str) -> KeyFn:
-        inner_ty = ty.variants[0].algebraic_type
-        inner = self.key(inner_ty, f"{where}?")
-        nested = self.typespace.resolve(inner_ty).is_option()
-
-        def key_option(v: Any) -> Hashable:
-            if v is None:
-                return (1,)
-            if nested:
-                if not isinstance(v, Some):
-                    raise _bad(where, "Some(...) or None (nested option)", v)
-                v = v.value
-            return (0, inner(v))
-
-        return key_option
-
-
-def _special_key(special: str, where: str) -> KeyFn:
-    if special == "__uuid__":
-        import uuid
-
-        def key_uuid(v: Any) -> Hashable:
-            if not isinstance(v, uuid.UUID):
-                raise _bad(where, "uuid.UUID", v)
-            return v.int
-
-        return key_uuid
-    cls, get = _SPECIAL_VALUE[special]
-
-    def key_special(v: Any) -> Hashable:
-        if type(v) is not cls:
-            raise _bad(where, cls.__name__, v)
-        return get(v)
-
-    return key_special
-
-
-def _schedule_at_key(where: str) -> KeyFn:
-    def key(v: Any) -> Hashable:
-        if isinstance(v, ScheduleAt.Interval):
-            return (0, v.duration.micros)
-        if isinstance(v, ScheduleAt.Time):
-            return (1, v.time.micros)
-        raise _bad(where, "ScheduleAt.Interval or ScheduleAt.Time", v)
-
-    return key
-
-
 # ---- SATN (the server's text form of values, used in error messages) ---------------------------
 
 
@@ -540,10 +261,8 @@ def satn(ty: AlgebraicType, value: Any, typespace: Typespace, classes: Mapping[i
         return "[" + ", ".join(satn(ty.elem, x, typespace, classes) for x in value) + "]"
     if isinstance(ty, ProductType):
         special = ty.special_kind()
-        if special == "__uuid__":
-            return f"(0 = {value.int})"
         if special is not None:
-            return f"(0 = {_SPECIAL_VALUE[special][1](value)})"
+            return f"(0 = {SPECIAL_VALUES[special][1](value)})"
         names = ty.names()
         items = []
         for i, (e, n) in enumerate(zip(ty.elements, names, strict=True)):
@@ -581,26 +300,8 @@ def _sum_parts(ty: SumType, value: Any, typespace: Typespace, cls: type | None) 
 
 # ---- index bounds ------------------------------------------------------------------------------
 
-
-class _Top:
-    """Sorts after every key (used to close prefix and range scans)."""
-
-    __slots__ = ()
-
-    def __lt__(self, other: object) -> bool:
-        return False
-
-    def __gt__(self, other: object) -> bool:
-        return other is not self
-
-    def __le__(self, other: object) -> bool:
-        return other is self
-
-    def __ge__(self, other: object) -> bool:
-        return True
-
-
-_TOP = _Top()
+# Closes prefix and range scans: ``(*prefix, _TOP)`` follows every entry starting with prefix.
+_TOP = KEY_MAX
 
 
 @dataclass(frozen=True)
@@ -899,7 +600,7 @@ class Transaction:
                 continue
             value = store.sequence_next[seq.col_id]
             kind = col.algebraic_type.kind if isinstance(col.algebraic_type, PrimitiveType) else ""
-            lo, hi = _INT_RANGES.get(kind, (-(1 << 255), (1 << 256) - 1))
+            lo, hi = INT_RANGES.get(kind, (-(1 << 255), (1 << 256) - 1))
             if not lo <= value <= hi:
                 raise AutoIncOverflow(AutoIncOverflow.MESSAGE)
             store.sequence_next[seq.col_id] = value + seq.increment

@@ -26,10 +26,11 @@ Example (generated)::
 
 from __future__ import annotations
 
+from ..client.bindings import python_name
 from ..query import literal_kind
 from ..sats.types import AlgebraicType
 from .emit import TypeNames
-from .naming import NameAllocator, identifier, pascal
+from .naming import NameAllocator, pascal
 from .plan import FunctionPlan, Plan, TablePlan
 from .writer import ModuleWriter, doc, fmt_call, header, pystr
 
@@ -39,20 +40,14 @@ _RUNTIME = "spacetimedb_sdk.compat"
 
 
 def snake(name: str) -> str:
-    """``PascalCase``/``camelCase`` → ``snake_case`` (the 0.7 file names).
+    """``PascalCase``/``camelCase`` → ``snake_case`` (the 0.7 file names), as a Python name.
 
     Example::
 
         >>> snake("SendMessage"), snake("oneU8"), snake("user")
         ('send_message', 'one_u8', 'user')
     """
-    out: list[str] = []
-    text = identifier(name)
-    for i, c in enumerate(text):
-        if c.isupper() and i > 0 and (text[i - 1].islower() or text[i - 1].isdigit()):
-            out.append("_")
-        out.append(c.lower())
-    return "".join(out)
+    return python_name(name)
 
 
 def emit_compat(plan: Plan, *, version: str) -> dict[str, str]:

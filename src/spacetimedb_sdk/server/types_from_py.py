@@ -57,86 +57,14 @@ from ..sats.types import (
 )
 from ..sats.values import ConnectionId, Identity, ScheduleAt, TimeDuration, Timestamp
 from ..sats.widths import type_of_annotation
+from ..schema.names import split_words, to_camel_case, to_pascal_case, to_snake_case
 
 _T = TypeVar("_T")
 
 # ---- naming: convert_case 0.6 -------------------------------------------------------------
 
 
-def _is_upper(c: str) -> bool:
-    return c.upper() != c.lower() and c == c.upper()
-
-
-def _is_lower(c: str) -> bool:
-    return c.upper() != c.lower() and c == c.lower()
-
-
-def _is_digit(c: str) -> bool:
-    return "0" <= c <= "9"
-
-
-def _boundary_between(a: str, b: str) -> bool:
-    """The default two-character boundaries (aA, A1, 1A, 1a, a1)."""
-    return (
-        (_is_lower(a) and _is_upper(b))
-        or (_is_upper(a) and _is_digit(b))
-        or (_is_digit(a) and _is_upper(b))
-        or (_is_digit(a) and _is_lower(b))
-        or (_is_lower(a) and _is_digit(b))
-    )
-
-
-def split_words(name: str) -> list[str]:
-    """Split an identifier into words the way ``convert_case`` 0.6 does by default.
-
-    Delimiters ``_``, ``-`` and space are consumed; case and digit changes and
-    acronyms (``HTTPRequest`` → ``HTTP``, ``Request``) split without consuming.
-
-    Example::
-
-        >>> split_words("Player1Id")
-        ['Player', '1', 'Id']
-    """
-    words: list[str] = []
-    word = ""
-    n = len(name)
-    for i, c in enumerate(name):
-        if c in "_- ":
-            words.append(word)
-            word = ""
-            continue
-        split = False
-        if i > 0 and _boundary_between(name[i - 1], c):
-            split = True
-        elif 0 < i < n - 1 and _is_upper(name[i - 1]) and _is_upper(c) and _is_lower(name[i + 1]):
-            split = True  # acronym: the split goes before the last capital of the run
-        if split:
-            words.append(word)
-            word = c
-        else:
-            word += c
-    words.append(word)
-    return [w for w in words if w]
-
-
-def _capital(word: str) -> str:
-    return word[:1].upper() + word[1:].lower()
-
-
-def to_snake_case(name: str) -> str:
-    """``Case::Snake``: lowercase words joined by ``_`` (``oneU8`` → ``one_u_8``)."""
-    return "_".join(w.lower() for w in split_words(name))
-
-
-def to_camel_case(name: str) -> str:
-    """``Case::Camel``: first word lowercase, the rest capitalized (``RED_APPLE`` → ``redApple``)."""
-    words = split_words(name)
-    return "".join([w.lower() if i == 0 else _capital(w) for i, w in enumerate(words)])
-
-
-def to_pascal_case(name: str) -> str:
-    """``Case::Pascal``: every word capitalized (``metaInfo`` → ``MetaInfo``)."""
-    return "".join(_capital(w) for w in split_words(name))
+# The word splitting is shared with the schema loader, which canonicalizes names the same way.
 
 
 def class_to_table_name(class_name: str) -> str:

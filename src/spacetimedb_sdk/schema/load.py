@@ -64,7 +64,7 @@ from .model import (
 from .names import CaseConversionPolicy
 from .raw import RawModuleDef, product_from_value, type_from_value, typespace_from_value
 
-__all__ = ["canonicalize_typespace", "normalize"]
+__all__ = ["canonicalize_type", "canonicalize_typespace", "normalize"]
 
 _QUERY_VIEW_TAG = "__query__"
 
@@ -96,7 +96,7 @@ def canonicalize_typespace(ts: Typespace, policy: CaseConversionPolicy) -> Types
     """
     if policy is CaseConversionPolicy.NONE:
         return ts
-    return Typespace(tuple(_convert_type(t, policy) for t in ts.types))
+    return Typespace(tuple(canonicalize_type(t, policy) for t in ts.types))
 
 
 def _is_special(ty: AlgebraicType) -> bool:
@@ -107,8 +107,18 @@ def _is_special(ty: AlgebraicType) -> bool:
     return False
 
 
-def _convert_type(ty: AlgebraicType, policy: CaseConversionPolicy) -> AlgebraicType:
-    # Like the host, a special type is left whole, including whatever it contains.
+def canonicalize_type(ty: AlgebraicType, policy: CaseConversionPolicy) -> AlgebraicType:
+    """Apply the host's case conversion to the field and variant names inside one type.
+
+    Like the host, a special type (Identity, Option, Result, ScheduleAt, ...) is left whole,
+    including whatever it contains.
+
+    Example::
+
+        >>> t = AlgebraicType.product({"playerId": AlgebraicType.U32})
+        >>> canonicalize_type(t, CaseConversionPolicy.SNAKE_CASE).names()
+        ['player_id']
+    """
     if _is_special(ty):
         return ty
     if isinstance(ty, ProductType):
@@ -116,7 +126,7 @@ def _convert_type(ty: AlgebraicType, policy: CaseConversionPolicy) -> AlgebraicT
             tuple(
                 ProductTypeElement(
                     policy.convert(e.name) if e.name is not None else None,
-                    _convert_type(e.algebraic_type, policy),
+                    canonicalize_type(e.algebraic_type, policy),
                 )
                 for e in ty.elements
             )
@@ -126,13 +136,13 @@ def _convert_type(ty: AlgebraicType, policy: CaseConversionPolicy) -> AlgebraicT
             tuple(
                 SumTypeVariant(
                     policy.convert_variant(v.name) if v.name is not None else None,
-                    _convert_type(v.algebraic_type, policy),
+                    canonicalize_type(v.algebraic_type, policy),
                 )
                 for v in ty.variants
             )
         )
     if isinstance(ty, ArrayType):
-        return ArrayType(_convert_type(ty.elem, policy))
+        return ArrayType(canonicalize_type(ty.elem, policy))
     return ty
 
 

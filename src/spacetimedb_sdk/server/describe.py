@@ -35,15 +35,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..sats.types import (
     AlgebraicType,
-    ArrayType,
     ProductType,
-    ProductTypeElement,
-    SumType,
-    SumTypeVariant,
     Typespace,
 )
+from ..schema.load import canonicalize_type, canonicalize_typespace
+from ..schema.names import CaseConversionPolicy
 from .datastore import IndexSchema, TableSchema
-from .types_from_py import to_camel_case, to_pascal_case, to_snake_case
+from .types_from_py import to_pascal_case
 
 if TYPE_CHECKING:
     from .module import Module
@@ -62,41 +60,16 @@ def _opt(value: Any) -> dict[str, Any]:
 
 def canonical_type(ty: AlgebraicType, snake: bool) -> AlgebraicType:
     """Apply upstream's typespace case conversion to one type (skips special types)."""
-    if not snake:
-        return ty
-    if isinstance(ty, ProductType):
-        if ty.special_kind() is not None:
-            return ty
-        return ProductType(
-            tuple(
-                ProductTypeElement(
-                    None if e.name is None else to_snake_case(e.name),
-                    canonical_type(e.algebraic_type, snake),
-                )
-                for e in ty.elements
-            )
-        )
-    if isinstance(ty, SumType):
-        if ty.is_option() or ty.is_schedule_at() or ty.is_result():
-            return ty
-        return SumType(
-            tuple(
-                SumTypeVariant(
-                    None if v.name is None else to_camel_case(v.name),
-                    canonical_type(v.algebraic_type, snake),
-                )
-                for v in ty.variants
-            )
-        )
-    if isinstance(ty, ArrayType):
-        return ArrayType(canonical_type(ty.elem, snake))
-    return ty
+    return canonicalize_type(ty, _policy(snake))
+
+
+def _policy(snake: bool) -> CaseConversionPolicy:
+    return CaseConversionPolicy.SNAKE_CASE if snake else CaseConversionPolicy.NONE
 
 
 def canonical_typespace(module: Module) -> Typespace:
     """The module typespace with canonical names, as both schema versions carry it."""
-    snake = module.case_conversion == "snake_case"
-    return Typespace(tuple(canonical_type(t, snake) for t in module.typespace.types))
+    return canonicalize_typespace(module.typespace, _policy(module.case_conversion == "snake_case"))
 
 
 def _product_json(ty: ProductType) -> dict[str, Any]:

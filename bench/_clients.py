@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import gc
@@ -39,6 +40,20 @@ TIMEOUT = 300.0
 """Upper bound on any single wait (a sample, a child's answer); generous for slow machines."""
 SQL = "SELECT * FROM message"
 COMPRESSIONS = {"none": Compression.NONE, "gzip": Compression.GZIP}
+
+
+def add_sampling_args(parser: argparse.ArgumentParser) -> None:
+    """The options every client benchmark shares: samples, warm-up and compressions."""
+    parser.add_argument("--repetitions", type=int, default=5, help="timed samples, best kept (5)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed samples first (1)")
+    parser.add_argument(
+        "--compression",
+        choices=sorted(COMPRESSIONS),
+        action="append",
+        help="only this compression (repeatable; default: none and gzip)",
+    )
+
+
 SERVER_SCRIPT = Path(__file__).resolve().parent / "_chat_server.py"
 # The ServerMessage tags the floor looks for without decoding anything else.
 SUBSCRIBE_APPLIED_TAG = 1

@@ -33,7 +33,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from _clients import (
-    COMPRESSIONS,
     SQL,
     SUBSCRIBE_APPLIED_TAG,
     SUBSCRIPTION_ERROR_TAG,
@@ -41,6 +40,7 @@ from _clients import (
     ChatServer,
     Digest,
     JsonLinesChild,
+    add_sampling_args,
     check_digest,
     digest_of,
     inflate,
@@ -175,14 +175,7 @@ def report(rows: int, results: list[CaseResult]) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rows", type=int, default=100_000, help="message rows (100000)")
-    parser.add_argument("--repetitions", type=int, default=5, help="timed samples, best kept (5)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed samples first (1)")
-    parser.add_argument(
-        "--compression",
-        choices=sorted(COMPRESSIONS),
-        action="append",
-        help="only this compression (repeatable; default: none and gzip)",
-    )
+    add_sampling_args(parser)
     return parser.parse_args(argv)
 
 

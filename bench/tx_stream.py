@@ -42,12 +42,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from _clients import (
-    COMPRESSIONS,
     SQL,
     TIMEOUT,
     ChatServer,
     Digest,
     JsonLinesChild,
+    add_sampling_args,
     check_digest,
     digest_of,
     interleaved,
@@ -235,14 +235,7 @@ def report(count: int, results: list[CaseResult]) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--count", type=int, default=10_000, help="transactions (10000)")
-    parser.add_argument("--repetitions", type=int, default=5, help="timed samples, best kept (5)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed samples first (1)")
-    parser.add_argument(
-        "--compression",
-        choices=sorted(COMPRESSIONS),
-        action="append",
-        help="only this compression (repeatable; default: none and gzip)",
-    )
+    add_sampling_args(parser)
     return parser.parse_args(argv)
 
 

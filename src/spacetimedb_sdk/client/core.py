@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..errors import ProtocolError
+from ..errors import DisconnectedError, ProtocolError
 from ..protocol import messages as m
 from ..protocol.framing import (
     SUBPROTOCOL_V2,
@@ -367,8 +367,6 @@ class ClientCore:
         self, msg: m.Subscribe | m.Unsubscribe | m.OneOffQuery | m.CallReducer | m.CallProcedure
     ) -> None:
         if self.state is State.CLOSED:
-            from ..errors import DisconnectedError
-
             raise DisconnectedError("the connection is closed; reconnect before calling the server")
         self._queued.append(msg)
         if self.state is State.CONNECTED:

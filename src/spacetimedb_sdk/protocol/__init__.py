@@ -1,13 +1,15 @@
 """The wire layer: v2 messages to and from bytes, v2/v3 framing, the compression envelope.
 
-Pure functions, no I/O: bytes in, message objects out (and back).  Three modules:
+Pure functions, no I/O: bytes in, message objects out (and back).  The modules:
 
 * :mod:`.messages` — the v2 ``ClientMessage``/``ServerMessage`` dataclasses (v3 reuses them).
   Row payloads stay BSATN in :class:`~.messages.BsatnRowList`; decoding rows needs the
   table's type and is the cache's job.
-* :mod:`.codec` — BSATN of one message, both directions and both sides (the client
-  encodes ``ClientMessage``s and decodes ``ServerMessage``s; the local server does the
-  mirror image).  Hand-written ``struct`` decoders: this is the hot path.
+* BSATN of one message, both sides (the client encodes ``ClientMessage``s and decodes
+  ``ServerMessage``s; the local server does the mirror image), one module per direction:
+  :mod:`.client_messages` and :mod:`.server_messages`, over the shared readers/writers
+  of :mod:`.primitives`; :mod:`.codec` is the one import path for both.
+  Hand-written ``struct`` decoders: this is the hot path.
 * :mod:`.framing` — one WebSocket binary message: the server's ``[tag][body]`` envelope
   (0 none, 1 Brotli, 2 gzip; bounded decompression), v2 = one message per frame,
   v3 = one or more back to back.
@@ -22,14 +24,10 @@ Example::
     [TransactionUpdate(query_sets=[])]
 """
 
-from .codec import (
-    Buffer,
+from .client_messages import (
     decode_client_message,
-    decode_server_message,
     encode_client_message,
     encode_client_message_into,
-    encode_server_message,
-    encode_server_message_into,
 )
 from .framing import (
     COMPRESSION_THRESHOLD,
@@ -46,6 +44,12 @@ from .framing import (
     decompress,
     encode_client_frame,
     encode_server_frame,
+)
+from .primitives import Buffer
+from .server_messages import (
+    decode_server_message,
+    encode_server_message,
+    encode_server_message_into,
 )
 
 __all__ = [

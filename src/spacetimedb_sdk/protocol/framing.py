@@ -33,14 +33,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ProtocolError
-from .codec import (
-    Buffer,
-    decode_client_message,
-    decode_server_message,
-    encode_client_message_into,
-    encode_server_message_into,
-)
+from .client_messages import decode_client_message, encode_client_message_into
 from .messages import ClientMessage, ServerMessage
+from .primitives import Buffer
+from .server_messages import decode_server_message, encode_server_message_into
 
 __all__ = [
     "COMPRESSION_THRESHOLD",

@@ -8,14 +8,13 @@ Example::
     'identity'
 """
 
-from .model import (
+from .entities import (
     ColumnSchema,
     ConstraintSchema,
     FunctionKind,
     IndexAlgorithm,
     IndexSchema,
     Lifecycle,
-    ModuleSchema,
     ProcedureSchema,
     ReducerSchema,
     ScheduleSchema,
@@ -28,6 +27,7 @@ from .model import (
     ViewSchema,
     Visibility,
 )
+from .model import ModuleSchema
 from .names import CaseConversionPolicy
 from .raw import RawModuleDef
 

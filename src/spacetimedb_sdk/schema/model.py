@@ -7,6 +7,29 @@ types and the :attr:`ModuleSchema.typespace` hold canonical column and variant
 names, as on a server after validation; reducer/procedure/view ``params`` are kept
 as the module declared them (the server keeps them unconverted too).
 
+:class:`ModuleSchema` is built from a decoded ``RawModuleDef`` here too, because the
+builder's result is a ``ModuleSchema`` and its constructors (``from_json``,
+``from_bsatn``, ``from_raw``) run the builder: keeping both in one module keeps
+imports one-way (the parts live in :mod:`.entities`, the per-entity steps in
+:mod:`.entity_builders`, the name conversion in :mod:`.names`).  The assembly
+mirrors what the host's validation derives from a definition
+(``crates/schema/src/def/validate/v9.rs`` and ``v10.rs``), minus the checks:
+
+* v10 canonical names: an ``ExplicitNames`` entry wins, otherwise the
+  ``CaseConversionPolicy`` (default ``SnakeCase``) converts tables, columns,
+  reducers, procedures and views to snake_case, named types to PascalCase and enum
+  variants to camelCase (the whole typespace is converted, except inside the special
+  types, options, results and ``ScheduleAt``);
+* generated names use canonical table and column names: indexes
+  ``{table}_{cols}_idx_{btree|hash|direct}`` (unless an explicit index name maps the
+  index's source name), unique constraints always ``{table}_{cols}_key`` in v10,
+  sequences ``{table}_{col}_seq`` unless named, schedules ``{table}_sched``;
+* lifecycle reducers and scheduled functions become ``Private``;
+* a query view with no declared primary key takes the primary key of the table
+  with the same row type, if exactly one such key exists.
+
+v9 schemas already carry canonical names and are taken as they are.
+
 Example::
 
     >>> schema = ModuleSchema.from_json(open("quickstart-chat.v10.json").read())  # doctest: +SKIP
@@ -16,16 +39,51 @@ Example::
 
 from __future__ import annotations
 
-import difflib
-import enum
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from ..errors import SchemaError
-from ..sats.types import AlgebraicType, ProductType, Typespace
-from .names import CaseConversionPolicy
-from .raw import RawModuleDef
+from ..sats.types import AlgebraicType, Typespace
+from ..sats.values import SumValue
+from .entities import (
+    ColumnSchema,
+    ConstraintSchema,
+    FunctionKind,
+    IndexAlgorithm,
+    IndexSchema,
+    Lifecycle,
+    ProcedureSchema,
+    ReducerSchema,
+    ScheduleSchema,
+    ScopedName,
+    SequenceSchema,
+    TableAccess,
+    TableSchema,
+    TableType,
+    TypeDefSchema,
+    ViewSchema,
+    Visibility,
+    _lookup,
+    _unknown,
+)
+from .entity_builders import (
+    _Base,
+    _check_columns,
+    _cols_name,
+    _column_name,
+    _columns,
+    _generated_index_name,
+    _index,
+    _inherit_query_view_pk,
+    _kind_lookup,
+    _row_type,
+    _schedule,
+    _sequence,
+)
+from .names import CaseConversionPolicy, canonicalize_typespace
+from .raw import RawModuleDef, product_from_value, type_from_value, typespace_from_value
 
 __all__ = [
     "ColumnSchema",
@@ -47,354 +105,6 @@ __all__ = [
     "ViewSchema",
     "Visibility",
 ]
-
-
-class Lifecycle(enum.Enum):
-    """The role of a lifecycle reducer.
-
-    Example::
-
-        >>> Lifecycle("OnConnect")
-        <Lifecycle.ON_CONNECT: 'OnConnect'>
-    """
-
-    INIT = "Init"
-    ON_CONNECT = "OnConnect"
-    ON_DISCONNECT = "OnDisconnect"
-
-
-class Visibility(enum.Enum):
-    """Whether clients may call a reducer/procedure (``Private`` ones are host-only).
-
-    Example::
-
-        >>> Visibility.CLIENT_CALLABLE.value
-        'ClientCallable'
-    """
-
-    PRIVATE = "Private"
-    CLIENT_CALLABLE = "ClientCallable"
-
-
-class TableAccess(enum.Enum):
-    """``Public`` tables are readable by every client, ``Private`` only by the owner.
-
-    Example::
-
-        >>> TableAccess("Private").name
-        'PRIVATE'
-    """
-
-    PUBLIC = "Public"
-    PRIVATE = "Private"
-
-
-class TableType(enum.Enum):
-    """``System`` tables belong to the host (``st_*``), ``User`` tables to the module.
-
-    Example::
-
-        >>> TableType.USER.value
-        'User'
-    """
-
-    SYSTEM = "System"
-    USER = "User"
-
-
-class IndexAlgorithm(enum.Enum):
-    """The index kind: ``BTree`` (range scans), ``Hash`` (point lookups), ``Direct``.
-
-    Example::
-
-        >>> IndexAlgorithm("BTree")
-        <IndexAlgorithm.BTREE: 'BTree'>
-    """
-
-    BTREE = "BTree"
-    HASH = "Hash"
-    DIRECT = "Direct"
-
-
-class FunctionKind(enum.Enum):
-    """What a schedule calls.
-
-    Example::
-
-        >>> FunctionKind.REDUCER.value
-        'reducer'
-    """
-
-    REDUCER = "reducer"
-    PROCEDURE = "procedure"
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True, slots=True)
-class ScopedName:
-    """A possibly namespaced type name, e.g. ``ScopedName(("game",), "Player")``.
-
-    Example::
-
-        >>> str(ScopedName(("game",), "Player"))
-        'game::Player'
-    """
-
-    scope: tuple[str, ...]
-    name: str
-
-    def __str__(self) -> str:
-        return "::".join((*self.scope, self.name))
-
-
-@dataclass(frozen=True, slots=True)
-class ColumnSchema:
-    """One column of a table or view row.
-
-    ``default_value`` is the BSATN of the column's declared default (used by
-    migrations), or ``None``.
-
-    Example::
-
-        >>> ColumnSchema(0, "player_1_id", "Player1Id", AlgebraicType.U32).name
-        'player_1_id'
-    """
-
-    col_id: int
-    name: str
-    accessor_name: str
-    algebraic_type: AlgebraicType
-    default_value: bytes | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class IndexSchema:
-    """An index: canonical ``name`` (``{table}_{cols}_idx_{algo}`` unless explicit).
-
-    ``accessor_name`` is what generated code calls the index (``None`` if unset);
-    ``source_name`` is the raw name the module gave it.  ``columns`` are column ids
-    (a ``Direct`` index has exactly one).
-
-    Example::
-
-        >>> IndexSchema("user_identity_idx_btree", "identity", None, IndexAlgorithm.BTREE, (0,)).columns
-        (0,)
-    """
-
-    name: str
-    accessor_name: str | None
-    source_name: str | None
-    algorithm: IndexAlgorithm
-    columns: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ConstraintSchema:
-    """A unique constraint over ``columns`` (the only constraint kind today).
-
-    Example::
-
-        >>> ConstraintSchema("user_identity_key", (0,)).columns
-        (0,)
-    """
-
-    name: str
-    columns: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class SequenceSchema:
-    """An auto-increment sequence on ``column`` (insert 0 to get the next value).
-
-    Example::
-
-        >>> SequenceSchema("t_id_seq", 0, None, None, None, 1).increment
-        1
-    """
-
-    name: str
-    column: int
-    start: int | None
-    min_value: int | None
-    max_value: int | None
-    increment: int
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleSchema:
-    """A scheduled table: each row schedules ``function_name`` at its ``at_column``.
-
-    ``id_column`` is the ``u64`` primary key (``None`` if the table lacks one, which
-    the host would reject).
-
-    Example::
-
-        >>> ScheduleSchema("t_sched", "tick", FunctionKind.REDUCER, 1, 0).function_name
-        'tick'
-    """
-
-    name: str
-    function_name: str
-    function_kind: FunctionKind
-    at_column: int
-    id_column: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class TableSchema:
-    """A table: names, row type, keys, indexes and flags.
-
-    ``row_type`` is ``typespace[product_type_ref]`` with canonical column names;
-    ``primary_key`` is a tuple of column ids (empty: no primary key; the host
-    supports at most one column).
-
-    Example::
-
-        >>> t = schema.table("user")  # doctest: +SKIP
-        >>> t.primary_key_column.name, t.is_public  # doctest: +SKIP
-        ('identity', True)
-    """
-
-    name: str
-    accessor_name: str
-    product_type_ref: int
-    row_type: ProductType
-    columns: tuple[ColumnSchema, ...]
-    primary_key: tuple[int, ...]
-    indexes: tuple[IndexSchema, ...]
-    constraints: tuple[ConstraintSchema, ...]
-    sequences: tuple[SequenceSchema, ...]
-    schedule: ScheduleSchema | None
-    table_type: TableType
-    access: TableAccess
-    is_event: bool
-
-    @property
-    def is_public(self) -> bool:
-        """Readable by every client (``schema.table("user").is_public`` → ``True``)."""
-        return self.access is TableAccess.PUBLIC
-
-    @property
-    def primary_key_column(self) -> ColumnSchema | None:
-        """The primary-key column, or ``None`` (``table.primary_key_column.name`` → ``'identity'``)."""
-        return self.columns[self.primary_key[0]] if self.primary_key else None
-
-    @property
-    def unique_columns(self) -> tuple[tuple[int, ...], ...]:
-        """Column-id tuples of every unique constraint, primary key included (``((0,),)``)."""
-        return tuple(c.columns for c in self.constraints)
-
-    @property
-    def auto_inc_columns(self) -> tuple[int, ...]:
-        """Columns filled by a sequence when inserted as 0 (``(0,)`` for an auto-inc id)."""
-        return tuple(s.column for s in self.sequences)
-
-    def column(self, name: str) -> ColumnSchema:
-        """A column by canonical or accessor name; :class:`SchemaError` lists close matches.
-
-        Example::
-
-            >>> schema.table("Player1").column("Player1Id").name  # doctest: +SKIP
-            'player_1_id'
-        """
-        return _lookup(self.columns, name, f"column of table {self.name!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class ReducerSchema:
-    """A reducer: ``name`` (canonical, what ``CallReducer`` sends) and parameters.
-
-    ``lifecycle`` is set for ``Init``/``OnConnect``/``OnDisconnect`` reducers, which
-    clients cannot call; ``visibility`` is ``PRIVATE`` for those and for scheduled
-    reducers.  ``ok_return_type`` is unit and ``err_return_type`` String today.
-
-    Example::
-
-        >>> schema.reducer("send_message").params.names()  # doctest: +SKIP
-        ['text']
-    """
-
-    name: str
-    accessor_name: str
-    params: ProductType
-    lifecycle: Lifecycle | None
-    visibility: Visibility
-    ok_return_type: AlgebraicType
-    err_return_type: AlgebraicType
-
-    @property
-    def is_client_callable(self) -> bool:
-        """Clients may call it (``schema.reducer("init").is_client_callable`` → ``False``)."""
-        return self.visibility is Visibility.CLIENT_CALLABLE and self.lifecycle is None
-
-
-@dataclass(frozen=True, slots=True)
-class ProcedureSchema:
-    """A procedure: like a reducer but returns ``return_type`` and may do I/O.
-
-    Example::
-
-        >>> schema.procedure("return_primitive").return_type  # doctest: +SKIP
-        PrimitiveType(kind='U32')
-    """
-
-    name: str
-    accessor_name: str
-    params: ProductType
-    return_type: AlgebraicType
-    visibility: Visibility
-
-
-@dataclass(frozen=True, slots=True)
-class ViewSchema:
-    """A view: subscribed like a read-only table named ``name``.
-
-    ``row_type`` is the product behind ``return_type`` (``Vec<T>``, ``Option<T>`` or a
-    query view's ``{__query__: T}``), with canonical column names; ``primary_key``
-    comes from the ``ViewPrimaryKeys`` section or, for query views, from the table
-    with the same row type.  ``index`` is the module's function index.
-
-    Example::
-
-        >>> schema.view("Level2Person").primary_key  # doctest: +SKIP
-        (0,)
-    """
-
-    name: str
-    accessor_name: str
-    index: int
-    params: ProductType
-    return_type: AlgebraicType
-    is_public: bool
-    is_anonymous: bool
-    is_query: bool
-    product_type_ref: int | None
-    row_type: ProductType | None
-    columns: tuple[ColumnSchema, ...]
-    primary_key: tuple[int, ...]
-
-    def column(self, name: str) -> ColumnSchema:
-        """A column by canonical or accessor name (``view.column("Person2Id").col_id`` → 0)."""
-        return _lookup(self.columns, name, f"column of view {self.name!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class TypeDefSchema:
-    """A named type of the typespace, for codegen: ``typespace[ty]`` is called ``name``.
-
-    ``name`` is canonical (PascalCase under the default policy), ``source_name`` as
-    the module wrote it.
-
-    Example::
-
-        >>> TypeDefSchema(ScopedName((), "User"), ScopedName((), "User"), 0, True).ty
-        0
-    """
-
-    name: ScopedName
-    source_name: ScopedName
-    ty: int
-    custom_ordering: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,8 +170,6 @@ class ModuleSchema:
             >>> ModuleSchema.from_raw(RawModuleDef.from_json({"sections": []})).reducers
             ()
         """
-        from .load import normalize
-
         return normalize(raw)
 
     def raw_to_bsatn(self) -> bytes:
@@ -541,26 +249,307 @@ class ModuleSchema:
         return None
 
 
-_Named = TypeVar(
-    "_Named", bound="TableSchema | ViewSchema | ReducerSchema | ProcedureSchema | ColumnSchema"
-)
+# ---- building a ModuleSchema from a RawModuleDef --------------------------------------------
 
 
-def _lookup(items: Iterable[_Named], name: str, what: str) -> _Named:
-    items = tuple(items)
-    for it in items:
-        if it.name == name:
-            return it
-    for it in items:
-        if it.accessor_name == name:
-            return it
-    names = [it.name for it in items] + [
-        it.accessor_name for it in items if it.accessor_name != it.name
-    ]
-    raise SchemaError(_unknown(what, name, names, len(items)))
+def normalize(raw: RawModuleDef) -> ModuleSchema:
+    """Build the :class:`ModuleSchema` of a decoded definition.
+
+    Example::
+
+        >>> normalize(RawModuleDef(10, {"sections": []})).case_conversion_policy
+        <CaseConversionPolicy.SNAKE_CASE: 'SnakeCase'>
+    """
+    if raw.version == 9:
+        return _V9(raw).build()
+    return _V10(raw).build()
 
 
-def _unknown(what: str, name: str, names: list[str], count: int) -> str:
-    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
-    hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-    return f"unknown {what} {name!r}{hint} ({count} defined)"
+# ---- v9 -------------------------------------------------------------------------------------
+
+
+class _V9(_Base):
+    def __init__(self, raw: RawModuleDef) -> None:
+        self.value: dict[str, Any] = raw.value
+        self.raw = raw
+        self.policy = CaseConversionPolicy.NONE
+        self.typespace = typespace_from_value(self.value["typespace"])
+        self.accessor_typespace = self.typespace
+
+    def build(self) -> ModuleSchema:
+        misc: list[SumValue] = self.value["misc_exports"]
+        defaults: dict[str, dict[int, bytes]] = {}
+        for m in misc:
+            if m.tag == "ColumnDefaultValue":
+                defaults.setdefault(m.value["table"], {})[m.value["col_id"]] = m.value["value"]
+        reducers = tuple(self._reducer(r) for r in self.value["reducers"])
+        procedures = tuple(
+            ProcedureSchema(
+                name=m.value["name"],
+                accessor_name=m.value["name"],
+                params=product_from_value(m.value["params"]),
+                return_type=type_from_value(m.value["return_type"]),
+                visibility=Visibility.CLIENT_CALLABLE,
+            )
+            for m in misc
+            if m.tag == "Procedure"
+        )
+        kind_of = _kind_lookup(reducers, procedures)
+        tables = tuple(
+            self._table(t, defaults.get(t["name"], {}), kind_of) for t in self.value["tables"]
+        )
+        views = tuple(
+            self._view(m.value, m.value["name"], m.value["name"], None)
+            for m in misc
+            if m.tag == "View"
+        )
+        return ModuleSchema(
+            version=9,
+            typespace=self.typespace,
+            tables=tables,
+            reducers=reducers,
+            procedures=procedures,
+            views=views,
+            types=self._type_defs(self.value["types"], "name"),
+            row_level_security=tuple(r["sql"] for r in self.value["row_level_security"]),
+            case_conversion_policy=self.policy,
+            raw=self.raw,
+        )
+
+    def _reducer(self, raw: dict[str, Any]) -> ReducerSchema:
+        lifecycle: SumValue | None = raw["lifecycle"]
+        return ReducerSchema(
+            name=raw["name"],
+            accessor_name=raw["name"],
+            params=product_from_value(raw["params"]),
+            lifecycle=None if lifecycle is None else Lifecycle(lifecycle.tag),
+            visibility=Visibility.CLIENT_CALLABLE,
+            ok_return_type=AlgebraicType.unit(),
+            err_return_type=AlgebraicType.STRING,
+        )
+
+    def _table(
+        self,
+        raw: dict[str, Any],
+        defaults: dict[int, bytes],
+        kind_of: Callable[[str], FunctionKind],
+    ) -> TableSchema:
+        name: str = raw["name"]
+        row = _row_type(self.typespace, raw["product_type_ref"], f"table {name!r}")
+        table = _check_columns(
+            TableSchema(
+                name=name,
+                accessor_name=name,
+                product_type_ref=raw["product_type_ref"],
+                row_type=row,
+                columns=_columns(row, row, defaults),
+                primary_key=tuple(raw["primary_key"]),
+                indexes=tuple(
+                    _index(i, i["name"] or _generated_index_name(name, row, i))
+                    for i in raw["indexes"]
+                ),
+                constraints=tuple(
+                    ConstraintSchema(
+                        c["name"] or f"{name}_{_cols_name(row, c['data'].value['columns'])}_key",
+                        tuple(c["data"].value["columns"]),
+                    )
+                    for c in raw["constraints"]
+                ),
+                sequences=tuple(
+                    _sequence(s, s["name"] or f"{name}_{_column_name(row, s['column'])}_seq")
+                    for s in raw["sequences"]
+                ),
+                schedule=None,
+                table_type=TableType(raw["table_type"].tag),
+                access=TableAccess(raw["table_access"].tag),
+                is_event=False,
+            )
+        )
+        sched = raw["schedule"]
+        if sched is None:
+            return table
+        return dataclasses.replace(
+            table,
+            schedule=_schedule(
+                table,
+                sched["name"] or f"{name}_sched",
+                sched["reducer_name"],
+                sched["scheduled_at_column"],
+                kind_of,
+            ),
+        )
+
+
+# ---- v10 ------------------------------------------------------------------------------------
+
+
+class _V10(_Base):
+    def __init__(self, raw: RawModuleDef) -> None:
+        self.raw = raw
+        self.sections: dict[str, Any] = {}
+        for s in raw.value["sections"]:
+            # The host reads the first section of each kind and ignores repeats.
+            self.sections.setdefault(s.tag, s.value)
+        policy = self.sections.get("CaseConversionPolicy")
+        self.policy = (
+            CaseConversionPolicy.SNAKE_CASE if policy is None else CaseConversionPolicy(policy.tag)
+        )
+        self.explicit: dict[str, dict[str, str]] = {"Table": {}, "Function": {}, "Index": {}}
+        for entry in (self.sections.get("ExplicitNames") or {"entries": []})["entries"]:
+            self.explicit[entry.tag][entry.value["source_name"]] = entry.value["canonical_name"]
+        self.accessor_typespace = typespace_from_value(
+            self.sections.get("Typespace", {"types": []})
+        )
+        self.typespace = canonicalize_typespace(self.accessor_typespace, self.policy)
+
+    def _table_name(self, source: str) -> str:
+        return self.explicit["Table"].get(source) or self.policy.convert(source)
+
+    def _function_name(self, source: str) -> str:
+        return self.explicit["Function"].get(source) or self.policy.convert(source)
+
+    def build(self) -> ModuleSchema:
+        reducers = [self._reducer(r) for r in self.sections.get("Reducers", [])]
+        procedures = [self._procedure(p) for p in self.sections.get("Procedures", [])]
+        tables = [self._table(t) for t in self.sections.get("Tables", [])]
+        private: set[str] = set()
+        self._attach_lifecycles(reducers, private)
+        self._attach_schedules(tables, _kind_lookup(reducers, procedures), private)
+        reducers = [
+            dataclasses.replace(r, visibility=Visibility.PRIVATE) if r.name in private else r
+            for r in reducers
+        ]
+        procedures = [
+            dataclasses.replace(p, visibility=Visibility.PRIVATE) if p.name in private else p
+            for p in procedures
+        ]
+        # Keyed by the view's source name; only single-column keys exist today.
+        view_pks: dict[str, str] = {}
+        for pk in self.sections.get("ViewPrimaryKeys", []):
+            if pk["columns"]:
+                view_pks.setdefault(pk["view_source_name"], pk["columns"][0])
+        views = [
+            self._view(
+                v,
+                self._function_name(v["source_name"]),
+                v["source_name"],
+                view_pks.get(v["source_name"]),
+            )
+            for v in self.sections.get("Views", [])
+        ]
+        views = [_inherit_query_view_pk(v, tables) for v in views]
+        return ModuleSchema(
+            version=10,
+            typespace=self.typespace,
+            tables=tuple(tables),
+            reducers=tuple(reducers),
+            procedures=tuple(procedures),
+            views=tuple(views),
+            types=self._type_defs(self.sections.get("Types", []), "source_name"),
+            row_level_security=tuple(r["sql"] for r in self.sections.get("RowLevelSecurity", [])),
+            case_conversion_policy=self.policy,
+            submodules=tuple(
+                (m["namespace"], _V10(RawModuleDef(10, m["module"])).build())
+                for m in self.sections.get("Submodules", [])
+            ),
+            raw=self.raw,
+        )
+
+    def _reducer(self, raw: dict[str, Any]) -> ReducerSchema:
+        return ReducerSchema(
+            name=self._function_name(raw["source_name"]),
+            accessor_name=raw["source_name"],
+            params=product_from_value(raw["params"]),
+            lifecycle=None,
+            visibility=Visibility(raw["visibility"].tag),
+            ok_return_type=type_from_value(raw["ok_return_type"]),
+            err_return_type=type_from_value(raw["err_return_type"]),
+        )
+
+    def _procedure(self, raw: dict[str, Any]) -> ProcedureSchema:
+        return ProcedureSchema(
+            name=self._function_name(raw["source_name"]),
+            accessor_name=raw["source_name"],
+            params=product_from_value(raw["params"]),
+            return_type=type_from_value(raw["return_type"]),
+            visibility=Visibility(raw["visibility"].tag),
+        )
+
+    def _table(self, raw: dict[str, Any]) -> TableSchema:
+        source: str = raw["source_name"]
+        name = self._table_name(source)
+        ref: int = raw["product_type_ref"]
+        row = _row_type(self.typespace, ref, f"table {source!r}")
+        accessor_row = _row_type(self.accessor_typespace, ref, f"table {source!r}")
+        defaults = {d["col_id"]: d["value"] for d in raw["default_values"]}
+        explicit_index = self.explicit["Index"]
+        return _check_columns(
+            TableSchema(
+                name=name,
+                accessor_name=source,
+                product_type_ref=ref,
+                row_type=row,
+                columns=_columns(row, accessor_row, defaults),
+                primary_key=tuple(raw["primary_key"]),
+                indexes=tuple(
+                    _index(
+                        i,
+                        explicit_index.get(i["source_name"] or "")
+                        or _generated_index_name(name, row, i),
+                    )
+                    for i in raw["indexes"]
+                ),
+                # v10 ignores any constraint name the module gives and always generates one.
+                constraints=tuple(
+                    ConstraintSchema(
+                        f"{name}_{_cols_name(row, c['data'].value['columns'])}_key",
+                        tuple(c["data"].value["columns"]),
+                    )
+                    for c in raw["constraints"]
+                ),
+                sequences=tuple(
+                    _sequence(s, s["source_name"] or f"{name}_{_column_name(row, s['column'])}_seq")
+                    for s in raw["sequences"]
+                ),
+                schedule=None,
+                table_type=TableType(raw["table_type"].tag),
+                access=TableAccess(raw["table_access"].tag),
+                is_event=raw["is_event"],
+            )
+        )
+
+    def _attach_lifecycles(self, reducers: list[ReducerSchema], private: set[str]) -> None:
+        for lc in self.sections.get("LifeCycleReducers", []):
+            fname = self._function_name(lc["function_name"])
+            for i, r in enumerate(reducers):
+                if r.name == fname:
+                    reducers[i] = dataclasses.replace(
+                        r, lifecycle=Lifecycle(lc["lifecycle_spec"].tag)
+                    )
+                    private.add(fname)
+                    break
+            else:
+                raise SchemaError(
+                    f"lifecycle {lc['lifecycle_spec'].tag} names reducer {fname!r}, "
+                    "which the module does not define"
+                )
+
+    def _attach_schedules(
+        self,
+        tables: list[TableSchema],
+        kind_of: Callable[[str], FunctionKind],
+        private: set[str],
+    ) -> None:
+        for sched in self.sections.get("Schedules", []):
+            tname = self._table_name(sched["table_name"])
+            fname = self._function_name(sched["function_name"])
+            for i, t in enumerate(tables):
+                if t.name == tname:
+                    schedule = _schedule(
+                        t, f"{tname}_sched", fname, sched["schedule_at_col"], kind_of
+                    )
+                    tables[i] = dataclasses.replace(t, schedule=schedule)
+                    private.add(fname)
+                    break
+            else:
+                raise SchemaError(f"schedule for table {sched['table_name']!r}: no such table")

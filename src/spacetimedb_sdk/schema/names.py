@@ -25,8 +25,20 @@ from __future__ import annotations
 
 import enum
 
+from ..sats.types import (
+    AlgebraicType,
+    ArrayType,
+    ProductType,
+    ProductTypeElement,
+    SumType,
+    SumTypeVariant,
+    Typespace,
+)
+
 __all__ = [
     "CaseConversionPolicy",
+    "canonicalize_type",
+    "canonicalize_typespace",
     "split_words",
     "to_camel_case",
     "to_pascal_case",
@@ -150,3 +162,67 @@ def to_pascal_case(name: str) -> str:
         'PlayerStatus'
     """
     return "".join(_capitalize(w) for w in split_words(name))
+
+
+# ---- typespace case conversion --------------------------------------------------------------
+
+
+def canonicalize_typespace(ts: Typespace, policy: CaseConversionPolicy) -> Typespace:
+    """Apply the host's case conversion to every field and variant name of ``ts``.
+
+    Example::
+
+        >>> ts = Typespace((AlgebraicType.product({"playerId": AlgebraicType.U32}),))
+        >>> canonicalize_typespace(ts, CaseConversionPolicy.SNAKE_CASE).types[0].names()
+        ['player_id']
+    """
+    if policy is CaseConversionPolicy.NONE:
+        return ts
+    return Typespace(tuple(canonicalize_type(t, policy) for t in ts.types))
+
+
+def _is_special(ty: AlgebraicType) -> bool:
+    if isinstance(ty, ProductType):
+        return ty.special_kind() is not None
+    if isinstance(ty, SumType):
+        return ty.is_option() or ty.is_result() or ty.is_schedule_at()
+    return False
+
+
+def canonicalize_type(ty: AlgebraicType, policy: CaseConversionPolicy) -> AlgebraicType:
+    """Apply the host's case conversion to the field and variant names inside one type.
+
+    Like the host, a special type (Identity, Option, Result, ScheduleAt, ...) is left whole,
+    including whatever it contains.
+
+    Example::
+
+        >>> t = AlgebraicType.product({"playerId": AlgebraicType.U32})
+        >>> canonicalize_type(t, CaseConversionPolicy.SNAKE_CASE).names()
+        ['player_id']
+    """
+    if _is_special(ty):
+        return ty
+    if isinstance(ty, ProductType):
+        return ProductType(
+            tuple(
+                ProductTypeElement(
+                    policy.convert(e.name) if e.name is not None else None,
+                    canonicalize_type(e.algebraic_type, policy),
+                )
+                for e in ty.elements
+            )
+        )
+    if isinstance(ty, SumType):
+        return SumType(
+            tuple(
+                SumTypeVariant(
+                    policy.convert_variant(v.name) if v.name is not None else None,
+                    canonicalize_type(v.algebraic_type, policy),
+                )
+                for v in ty.variants
+            )
+        )
+    if isinstance(ty, ArrayType):
+        return ArrayType(canonicalize_type(ty.elem, policy))
+    return ty

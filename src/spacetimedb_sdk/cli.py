@@ -17,7 +17,8 @@ The client commands share ``--server URL`` (default ``http://127.0.0.1:3000``),
 else the credentials stored by ``identity new`` (``--credentials KEY``; by default one
 key per server), else none (an anonymous identity).  Errors print one ``error:`` line
 on stderr and exit 1 (2 for usage errors); tokens never appear in them.  Values are
-printed as "plain JSON" (see :func:`plain_json`): hex identities, RFC 3339 timestamps.
+printed as "plain JSON" (see :func:`spacetimedb_sdk.sats.to_plain`): hex identities,
+RFC 3339 timestamps.
 
 Example::
 
@@ -33,19 +34,15 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import dataclasses
-import datetime as _dt
 import difflib
 import functools
 import json
-import math
 import os
 import re
 import signal
 import stat
 import sys
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -54,6 +51,7 @@ from . import credentials
 from .client.events import EventContext, SubscribeApplied
 from .errors import InternalError, ReducerError, SpacetimeDBError
 from .http import HttpClient, HttpError, SqlResult, http_base
+from .sats.plain import from_plain, to_plain
 from .sats.sats_json import SatsJsonError, from_json, to_json_untyped
 from .sats.types import (
     CONNECTION_ID_TAG,
@@ -68,18 +66,8 @@ from .sats.types import (
     ProductType,
     RefType,
     SumType,
-    Typespace,
 )
-from .sats.values import (
-    ConnectionId,
-    Err,
-    Identity,
-    Ok,
-    ScheduleAt,
-    Some,
-    TimeDuration,
-    Timestamp,
-)
+from .sats.values import Identity
 from .schema import ModuleSchema
 from .schema.model import ColumnSchema, Visibility
 
@@ -101,6 +89,7 @@ __all__ = [
 ]
 
 Command = Callable[[argparse.Namespace], int]
+plain_json = to_plain  # its name here before the codec moved to sats
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -190,7 +179,7 @@ async def _serve_until_interrupted(server: LocalServer) -> None:
 
 # ==== client commands: describe, sql, call, subscribe, identity ===============================
 #
-# Output conventions, shared by `sql --json`, `subscribe` and `call` (see `plain_json`): one
+# Output conventions, shared by `sql --json`, `subscribe` and `call` (see `sats.to_plain`): one
 # JSON document per line, rows as objects keyed by column name, values in "plain JSON" made
 # for jq rather than the server's SATS-JSON.
 #
@@ -219,178 +208,6 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
         super().__init__(message)
         self.code = code
-
-
-# ---- plain JSON --------------------------------------------------------------------------------
-
-
-def plain_json(ty: AlgebraicType, value: Any, typespace: Typespace | None = None) -> Any:
-    """``value`` (of type ``ty``) as the CLI prints it: JSON made for ``jq``.
-
-    Products are objects keyed by field name; ``Identity``/``ConnectionId`` are hex
-    strings (as ``/v1/identity`` prints them); ``Timestamp`` an RFC 3339 string with
-    microseconds; ``TimeDuration`` an integer of microseconds; ``Option`` ``null`` or the
-    value; a unit enum variant its name and other variants ``{"Name": payload}``;
-    ``Result`` ``{"ok": v}``/``{"err": e}``; ``ScheduleAt`` ``{"Interval": µs}`` or
-    ``{"Time": "…Z"}``; bytes a hex string; integers exact JSON numbers; NaN and
-    infinities ``null``.  ``call`` arguments are read back in the same form.
-
-    Example::
-
-        >>> from spacetimedb_sdk.sats.types import AlgebraicType as T
-        >>> plain_json(T.product({"id": T.U32, "nick": T.option(T.STRING)}), {"id": 1, "nick": None})
-        {'id': 1, 'nick': None}
-    """
-    ts = typespace or EMPTY_TYPESPACE
-    ty = ts.resolve(ty)
-    if isinstance(ty, PrimitiveType):
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        return value
-    if isinstance(ty, ArrayType):
-        if isinstance(value, bytes | bytearray | memoryview):
-            return bytes(value).hex()
-        return [plain_json(ty.elem, v, ts) for v in value]
-    if isinstance(ty, ProductType):
-        kind = ty.special_kind()
-        if kind is not None:
-            return _plain_special(kind, value)
-        fields = _product_fields(ty, value)
-        return {
-            name: plain_json(e.algebraic_type, v, ts)
-            for name, e, v in zip(ty.names(), ty.elements, fields, strict=True)
-        }
-    assert isinstance(ty, SumType)
-    return _plain_sum(ty, value, ts)
-
-
-def _plain_special(kind: str, value: Any) -> Any:
-    if isinstance(value, Identity | ConnectionId):
-        return value.to_hex()
-    if isinstance(value, Timestamp):
-        try:
-            return value.to_iso()
-        except OverflowError:  # outside years 1..9999: the number is still exact
-            return value.micros
-    if isinstance(value, TimeDuration):
-        return value.micros
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return value
-
-
-def _product_fields(ty: ProductType, value: Any) -> list[Any]:
-    if isinstance(value, Mapping):
-        return [value.get(name) for name in ty.names()]
-    names = getattr(value, "__sats_fields__", None)
-    if names is None and dataclasses.is_dataclass(value):
-        names = [f.name for f in dataclasses.fields(value)]
-    if names is not None:
-        return [getattr(value, n) for n in names]
-    return list(value)
-
-
-def _plain_sum(ty: SumType, value: Any, ts: Typespace) -> Any:
-    if ty.is_option():
-        if value is None:
-            return None
-        inner = value.value if isinstance(value, Some) else value
-        return plain_json(ty.variants[0].algebraic_type, inner, ts)
-    if ty.is_result():
-        if isinstance(value, Err):
-            return {"err": plain_json(ty.variants[1].algebraic_type, value.error, ts)}
-        ok = value.value if isinstance(value, Ok) else value
-        return {"ok": plain_json(ty.variants[0].algebraic_type, ok, ts)}
-    if isinstance(value, ScheduleAt):
-        duration = getattr(value, "duration", None)
-        if isinstance(duration, TimeDuration):
-            return {"Interval": duration.micros}
-        return {"Time": _plain_special(TIMESTAMP_TAG, getattr(value, "time", None))}
-    tag = getattr(value, "tag", None)
-    for i, variant in enumerate(ty.variants):
-        if (variant.name if variant.name is not None else str(i)) == tag:
-            payload_type = ts.resolve(variant.algebraic_type)
-            if payload_type.is_unit():
-                return tag
-            return {tag: plain_json(payload_type, value.value, ts)}
-    return str(value)
-
-
-def _sats_from_plain(ty: AlgebraicType, v: Any, ts: Typespace) -> Any:
-    """Rewrite plain JSON (see :func:`plain_json`) into SATS-JSON for ``sats_json.from_json``.
-
-    Only the spots where the two forms differ are rewritten; everything else passes
-    through, so ``from_json`` reports type mismatches with their path.
-    """
-    ty = ts.resolve(ty)
-    if isinstance(ty, ProductType):
-        kind = ty.special_kind()
-        if kind is not None:
-            return {kind: _special_from_plain(kind, v)} if not isinstance(v, Mapping) else v
-        elements = dict(zip(ty.names(), ty.elements, strict=True))
-        if isinstance(v, Mapping):
-            return {
-                k: _sats_from_plain(elements[k].algebraic_type, x, ts) if k in elements else x
-                for k, x in v.items()
-            }
-        if isinstance(v, list) and len(v) == len(ty.elements):
-            return [
-                _sats_from_plain(e.algebraic_type, x, ts)
-                for e, x in zip(ty.elements, v, strict=True)
-            ]
-        return v
-    if isinstance(ty, ArrayType) and isinstance(v, list):
-        return [_sats_from_plain(ty.elem, x, ts) for x in v]
-    if isinstance(ty, SumType):
-        return _sum_from_plain(ty, v, ts)
-    if isinstance(ty, PrimitiveType) and ty.kind in ("U256", "I256") and _is_int(v):
-        return f"-0x{-v:x}" if v < 0 else f"0x{v:x}"  # SATS-JSON spells 256-bit ints in hex
-    return v
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _sum_from_plain(ty: SumType, v: Any, ts: Typespace) -> Any:
-    if ty.is_option():
-        if v is None:
-            return {"none": []}
-        return {"some": _sats_from_plain(ty.variants[0].algebraic_type, v, ts)}
-    variants = {
-        var.name if var.name is not None else str(i): var for i, var in enumerate(ty.variants)
-    }
-    if isinstance(v, str):
-        if v not in variants:
-            raise SatsJsonError(f"unknown variant {v!r}; expected one of {', '.join(variants)}")
-        return {v: []}
-    if isinstance(v, Mapping) and len(v) == 1:
-        ((name, payload),) = v.items()
-        if name in variants:
-            return {name: _sats_from_plain(variants[name].algebraic_type, payload, ts)}
-    return v
-
-
-def _special_from_plain(kind: str, v: Any) -> Any:
-    if kind == IDENTITY_TAG and isinstance(v, str):
-        return "0x" + v.removeprefix("0x")
-    if kind == CONNECTION_ID_TAG and isinstance(v, str):
-        try:
-            return int(v.removeprefix("0x"), 16)
-        except ValueError:
-            return v
-    if kind == TIMESTAMP_TAG and isinstance(v, str):
-        try:
-            when = _dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
-        except ValueError:
-            return v
-        return Timestamp.from_datetime(when).micros
-    if kind == UUID_TAG and isinstance(v, str):
-        try:
-            return uuid.UUID(v).int
-        except ValueError:
-            return v
-    return v
 
 
 def _dumps(obj: Any) -> str:
@@ -839,7 +656,7 @@ def _sql(args: argparse.Namespace) -> int:
         needs_refs = any(_has_ref(r.schema) for r in results if r.rows)
         ts = _fetch_schema(http, database)[1].typespace if needs_refs else EMPTY_TYPESPACE
     for i, result in enumerate(results):
-        rows = [plain_json(result.schema, from_json(result.schema, r, ts), ts) for r in result.rows]
+        rows = [to_plain(result.schema, from_json(result.schema, r, ts), ts) for r in result.rows]
         if args.json:
             for row in rows:
                 _print_json_line(row)
@@ -918,7 +735,7 @@ def _call(args: argparse.Namespace) -> int:
             raise
     if returns is not None and result is not None:
         value = from_json(returns, result, schema.typespace)
-        _print_json_line(plain_json(returns, value, schema.typespace))
+        _print_json_line(to_plain(returns, value, schema.typespace))
     return 0
 
 
@@ -974,7 +791,7 @@ def _parse_arguments(
             ) from None
         ty = element.algebraic_type
         try:
-            value = from_json(ty, _sats_from_plain(ty, raw, ts), ts)
+            value = from_plain(ty, raw, ts)
         except SatsJsonError as e:
             raise CliError(f"argument {i} ({what}): {e}", EXIT_USAGE) from None
         # Untyped SATS-JSON names sums by tag index and products by position, so the
@@ -1287,10 +1104,10 @@ class _Subscriber:
             return {
                 "op": op,
                 "table": table,
-                "old": plain_json(ty, old, ts),
-                "new": plain_json(ty, new, ts),
+                "old": to_plain(ty, old, ts),
+                "new": to_plain(ty, new, ts),
             }
-        return {"op": op, "table": table, "row": plain_json(ty, rows[0], ts)}
+        return {"op": op, "table": table, "row": to_plain(ty, rows[0], ts)}
 
     def _timed_out(self, timeout: float | None) -> int:
         limit = self.args.limit

@@ -10,7 +10,8 @@ from collections.abc import Callable
 import pytest
 from conftest import PYTHON, TIMEOUT, Result
 
-from spacetimedb_sdk.cli import _client_command, build_parser
+from spacetimedb_sdk.cli import build_parser
+from spacetimedb_sdk.cli.options import _client_command
 from spacetimedb_sdk.errors import SpacetimeDBError
 from spacetimedb_sdk.server.local import LocalServer
 

@@ -12,7 +12,6 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from spacetimedb_sdk.cli import (
-    _sats_from_plain,
     default_credentials_key,
     plain_json,
     token_identity,
@@ -33,6 +32,7 @@ from spacetimedb_sdk.sats import (
     Timestamp,
     Typespace,
 )
+from spacetimedb_sdk.sats.plain import _sats_from_plain
 from spacetimedb_sdk.sats.sats_json import from_json
 from spacetimedb_sdk.sats.types import ArrayType, PrimitiveType, ProductType, SumType
 from strategies import schemas, strict_equal, values

@@ -4,6 +4,7 @@
 - :mod:`.values`: :class:`Identity`, :class:`ConnectionId`, :class:`Timestamp`, ...;
 - :mod:`.bsatn`: binary encoding, with codecs compiled once per type;
 - :mod:`.sats_json`: the server's JSON encoding of values;
+- :mod:`.plain`: :func:`to_plain` / :func:`from_plain`, the plain JSON the command line shows;
 - :mod:`.widths`: ``U8 … I256, F32, F64`` annotation aliases.
 
 Example::
@@ -13,6 +14,7 @@ Example::
     b'\\x02\\x01'
 """
 
+from .plain import from_plain, to_plain
 from .types import (
     AlgebraicType,
     ArrayType,
@@ -59,5 +61,6 @@ __all__ = [
     "U8", "U16", "U32", "U64", "U128", "U256",
     "AlgebraicType", "ArrayType", "ConnectionId", "Err", "Identity", "Ok", "PrimitiveType",
     "ProductType", "ProductTypeElement", "RefType", "SatsType", "ScheduleAt", "Some", "SumType",
-    "SumTypeVariant", "SumValue", "TimeDuration", "Timestamp", "Typespace", "type_of_annotation",
+    "SumTypeVariant", "SumValue", "TimeDuration", "Timestamp", "Typespace", "from_plain",
+    "to_plain", "type_of_annotation",
 ]  # fmt: skip

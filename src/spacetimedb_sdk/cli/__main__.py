@@ -1,0 +1,13 @@
+"""``python -m spacetimedb_sdk.cli``: the same command line as ``python -m spacetimedb_sdk``.
+
+Example::
+
+    $ python -m spacetimedb_sdk.cli serve examples/quickstart-chat/module.py --port 0
+"""
+
+from __future__ import annotations
+
+from .parser import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

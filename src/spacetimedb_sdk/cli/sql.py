@@ -1,0 +1,81 @@
+"""``spacetimedb-py sql SQL``: one statement over HTTP, printed as a table or JSON lines.
+
+Example::
+
+    $ spacetimedb-py sql --database quickstart-chat "SELECT name FROM user"
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..http import HttpClient, HttpError
+from ..sats.plain import to_plain
+from ..sats.sats_json import from_json
+from ..sats.types import EMPTY_TYPESPACE, AlgebraicType, ArrayType, ProductType, RefType, SumType
+from .options import (
+    EXIT_USAGE,
+    CliError,
+    _add_common,
+    _client_command,
+    _database,
+    _fetch_schema,
+    _server,
+    resolve_token,
+)
+from .render import _print_json_line, _print_table
+
+
+def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sql = commands.add_parser(
+        "sql",
+        help="run a SQL statement over HTTP",
+        description="Run one SQL statement through the database's /sql endpoint and print "
+        "the rows as a table, or as one JSON object per line (--json).",
+    )
+    _add_common(sql)
+    sql.add_argument("query", metavar="SQL", help="the statement; '-' reads it from stdin")
+    sql.add_argument("--json", action="store_true", help="one JSON object per row")
+    sql.set_defaults(run=_client_command(_sql))
+
+
+def _sql(args: argparse.Namespace) -> int:
+    server, database = _server(args), _database(args)
+    query = sys.stdin.read() if args.query == "-" else args.query
+    if not query.strip():
+        raise CliError("empty SQL statement", EXIT_USAGE)
+    token, _ = resolve_token(args)
+    with HttpClient(server, token=token) as http:
+        try:
+            results = http.sql(database, query)
+        except HttpError as e:
+            if e.status == 400:
+                raise CliError(f"SQL error: {' '.join(e.body.split())}") from None
+            raise
+        # Result columns should carry resolved types; where a server sends `Ref`s
+        # instead, they index the module's typespace.
+        needs_refs = any(_has_ref(r.schema) for r in results if r.rows)
+        ts = _fetch_schema(http, database)[1].typespace if needs_refs else EMPTY_TYPESPACE
+    for i, result in enumerate(results):
+        rows = [to_plain(result.schema, from_json(result.schema, r, ts), ts) for r in result.rows]
+        if args.json:
+            for row in rows:
+                _print_json_line(row)
+        else:
+            if i:
+                print()
+            _print_table(result, rows)
+    return 0
+
+
+def _has_ref(ty: AlgebraicType) -> bool:
+    if isinstance(ty, RefType):
+        return True
+    if isinstance(ty, ArrayType):
+        return _has_ref(ty.elem)
+    if isinstance(ty, ProductType):
+        return any(_has_ref(e.algebraic_type) for e in ty.elements)
+    if isinstance(ty, SumType):
+        return any(_has_ref(v.algebraic_type) for v in ty.variants)
+    return False

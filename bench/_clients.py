@@ -30,8 +30,8 @@ from typing import Any, TypeVar
 from _util import NODE_DIR, ROOT
 from websockets.asyncio.client import ClientConnection, connect
 
-from spacetimedb_sdk.aio import DEFAULT_SUBPROTOCOLS, subscribe_url
 from spacetimedb_sdk.connection import DbConnection
+from spacetimedb_sdk.connection.transport import DEFAULT_SUBPROTOCOLS, subscribe_url
 from spacetimedb_sdk.protocol import Compression, encode_client_frame
 from spacetimedb_sdk.protocol import messages as m
 

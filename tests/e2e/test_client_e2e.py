@@ -388,7 +388,7 @@ def test_tick_mode_runs_callbacks_only_in_frame_tick() -> None:
                 conn.frame_tick()
                 if len(seen) == 2:
                     break
-                conn._tick_ready.wait(0.05) or deadline.is_set()
+                conn._driver.tick_ready.wait(0.05) or deadline.is_set()
             assert seen == [main, main] and conn.db.message.count() == 2
         finally:
             conn.disconnect().result(T)
@@ -488,14 +488,14 @@ async def _await(p: Any) -> Any:
 def test_sync_modes_leave_no_thread_or_loop_behind(mode: str) -> None:
     with LocalServer(CHAT, database="quickstart-chat") as srv:
         conn = builder(srv).connect_sync(mode=mode)  # type: ignore[arg-type]
-        thread, loop = conn._thread, conn._loop
+        thread, loop = conn._driver.thread, conn._driver.loop
         assert thread is not None and thread.is_alive()
         conn.disconnect().result(T)
         if mode == "tick":
             conn.frame_tick()
         thread.join(T)
         assert not thread.is_alive() and loop is not None and loop.is_closed()
-        assert conn._tick_loop is None
+        assert getattr(conn._driver, "tick_loop", None) is None
 
 
 async def test_to_pandas_builds_a_frame_from_the_cached_rows(

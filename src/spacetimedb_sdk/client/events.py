@@ -21,12 +21,27 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..sats.values import ConnectionId, Identity, Timestamp
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..connection import DbConnection
+
+class EventSource(Protocol):
+    """What a context reads from its connection (``DbConnection`` is one).
+
+    Declared here, below the connection, so that the contexts do not import it.
+    """
+
+    db: Any
+    reducers: Any
+    procedures: Any
+    identity: Identity | None
+    connection_id: ConnectionId | None
+
+    @property
+    def is_active(self) -> bool: ...
+
+    def subscription_builder(self) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +126,7 @@ Event = (
 class EventContext:
     """The context of a row callback: the connection's views plus the causing ``event``."""
 
-    conn: DbConnection = field(repr=False)
+    conn: EventSource = field(repr=False)
     event: Any
 
     @property
@@ -165,6 +180,7 @@ __all__ = [
     "ErrorContext",
     "Event",
     "EventContext",
+    "EventSource",
     "Failed",
     "InternalFailure",
     "ReducerCall",

@@ -22,9 +22,9 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
-from .errors import ConnectError, InternalError, ReducerError, SpacetimeDBError
-from .sats.types import AlgebraicType, ProductType
-from .sats.values import Identity
+from ..errors import ConnectError, InternalError, ReducerError, SpacetimeDBError
+from ..sats.types import AlgebraicType, ProductType
+from ..sats.values import Identity
 
 
 class HttpError(SpacetimeDBError):

@@ -25,9 +25,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.typing import Subprotocol
 
-from ._log import get_logger
-from .errors import ConnectError, ProtocolError
-from .protocol.framing import SUBPROTOCOL_V2, SUBPROTOCOL_V3, Compression
+from .._log import get_logger
+from ..errors import ConnectError, ProtocolError
+from ..protocol.framing import SUBPROTOCOL_V2, SUBPROTOCOL_V3, Compression
 
 log = get_logger("spacetimedb_sdk.transport")
 

@@ -1,0 +1,199 @@
+"""``DbConnectionBuilder``: everything a connection is configured with, set fluently.
+
+``DbConnection.builder()`` returns one; its ``with_*`` methods set the server,
+database, token, compression, reconnection and TLS options, its ``on_*``
+methods register the connection's lifecycle hooks, and ``connect()`` /
+``connect_sync()`` / ``build()`` make the connection.  The builder stays the
+connection's configuration afterwards (read-only by convention).
+
+Example::
+
+    conn = await (DbConnection.builder()
+        .with_uri("http://127.0.0.1:3000")
+        .with_database_name("quickstart-chat")
+        .with_token(saved_token)
+        .on_connect(lambda conn, identity, token: save(token))
+        .connect())
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+from ..client.events import ErrorContext
+from ..protocol.framing import Compression
+from ..sats.values import Identity
+from ..schema import ModuleSchema
+from .drivers import Mode
+from .reconnect import ReconnectPolicy
+from .transport import DEFAULT_SUBPROTOCOLS
+
+
+class Startable(Protocol):
+    """What a builder builds: a connection class made from the builder, started by it."""
+
+    def __init__(self, config: DbConnectionBuilder[Any]) -> None: ...
+
+    async def _start(self, mode: Mode) -> None: ...
+
+    def _start_sync(self, mode: Mode, timeout: float | None) -> None: ...
+
+
+_C = TypeVar("_C", bound=Startable)
+
+
+class DbConnectionBuilder(Generic[_C]):
+    """Configure, then ``await .connect()`` or ``.connect_sync(mode=...)`` (python-api.md §3).
+
+    Generic in the connection class it builds, so ``await GeneratedDbConnection.builder()
+    ...connect()`` is typed as the generated subclass.
+    """
+
+    def __init__(
+        self,
+        cls: type[_C],
+        schema: ModuleSchema | None,
+        classes: Mapping[int, type] | None,
+    ) -> None:
+        self._cls = cls
+        self.schema = schema
+        self.classes = classes
+        self.uri: str | None = None
+        self.database: str | None = None
+        self.token: str | None = None
+        self.compression = Compression.GZIP
+        self.confirmed: bool | None = None
+        self.reconnect: ReconnectPolicy | None = None
+        self.subprotocols: tuple[str, ...] = DEFAULT_SUBPROTOCOLS
+        self.connect_timeout = 10.0
+        self.ssl_context: ssl.SSLContext | None = None
+        self.max_frame_size = 256 * 1024 * 1024
+        self.callbacks: dict[str, Callable[..., object]] = {}
+
+    def with_uri(self, uri: str) -> DbConnectionBuilder[_C]:
+        """``http(s)://`` or ``ws(s)://`` base URL of the server."""
+        self.uri = uri
+        return self
+
+    def with_database_name(self, name: str) -> DbConnectionBuilder[_C]:
+        """The database's name or hex identity."""
+        self.database = name
+        return self
+
+    with_module_name = with_database_name
+
+    def with_token(self, token: str | None) -> DbConnectionBuilder[_C]:
+        """Reuse a saved token (same identity); ``None`` gets a new anonymous identity."""
+        self.token = token
+        return self
+
+    def with_compression(
+        self, compression: Literal["none", "gzip", "brotli"] | Compression
+    ) -> DbConnectionBuilder[_C]:
+        """How the server compresses large messages: ``"gzip"`` (default), ``"brotli"`` or ``"none"``."""
+        if isinstance(compression, Compression):
+            self.compression = compression
+            return self
+        try:
+            self.compression = {
+                "none": Compression.NONE,
+                "gzip": Compression.GZIP,
+                "brotli": Compression.BROTLI,
+            }[compression.lower()]
+        except KeyError:
+            raise ValueError(
+                f"compression must be 'none', 'gzip' or 'brotli', not {compression!r}"
+            ) from None
+        if self.compression is Compression.BROTLI:
+            from ..protocol.framing import brotli_available
+
+            if not brotli_available():
+                raise ValueError(
+                    "brotli compression needs the brotli package: pip install 'spacetimedb-sdk[brotli]'"
+                )
+        return self
+
+    def with_confirmed_reads(self, confirmed: bool) -> DbConnectionBuilder[_C]:
+        """Hold updates until durable (server default when not set: on)."""
+        self.confirmed = confirmed
+        return self
+
+    def with_reconnect(
+        self, min_delay: float = 1.0, max_delay: float = 30.0, jitter: float = 0.5
+    ) -> DbConnectionBuilder[_C]:
+        """Reconnect after unexpected drops with exponential backoff, keeping subscriptions and identity."""
+        if not 0 < min_delay <= max_delay or not 0 <= jitter < 1:
+            raise ValueError("need 0 < min_delay <= max_delay and 0 <= jitter < 1")
+        self.reconnect = ReconnectPolicy(min_delay, max_delay, jitter)
+        return self
+
+    def with_subprotocols(self, subprotocols: Sequence[str]) -> DbConnectionBuilder[_C]:
+        """Offer other WebSocket subprotocols (default v3 then v2)."""
+        self.subprotocols = tuple(subprotocols)
+        return self
+
+    def with_connect_timeout(self, seconds: float) -> DbConnectionBuilder[_C]:
+        self.connect_timeout = seconds
+        return self
+
+    def with_ssl_context(self, context: ssl.SSLContext) -> DbConnectionBuilder[_C]:
+        """A custom TLS context (verification stays on unless the context turns it off)."""
+        self.ssl_context = context
+        return self
+
+    def _on(self, name: str, cb: Callable[..., object]) -> DbConnectionBuilder[_C]:
+        self.callbacks[name] = cb
+        return self
+
+    def on_connect(self, cb: Callable[[_C, Identity, str], object]) -> DbConnectionBuilder[_C]:
+        return self._on("connect", cb)
+
+    def on_connect_error(
+        self, cb: Callable[[ErrorContext, Exception], object]
+    ) -> DbConnectionBuilder[_C]:
+        return self._on("connect_error", cb)
+
+    def on_disconnect(
+        self, cb: Callable[[ErrorContext, Exception | None], object]
+    ) -> DbConnectionBuilder[_C]:
+        return self._on("disconnect", cb)
+
+    def on_callback_error(self, cb: Callable[[Exception], object]) -> DbConnectionBuilder[_C]:
+        return self._on("callback_error", cb)
+
+    def on_reconnecting(
+        self, cb: Callable[[_C, Exception | None, int], object]
+    ) -> DbConnectionBuilder[_C]:
+        return self._on("reconnecting", cb)
+
+    def on_reconnected(self, cb: Callable[[_C], object]) -> DbConnectionBuilder[_C]:
+        return self._on("reconnected", cb)
+
+    def build(self) -> _C:
+        """An unstarted connection: ``await conn.run()`` or ``async with conn:`` starts it."""
+        if not self.uri:
+            raise ValueError("with_uri(...) is required")
+        if not self.database:
+            raise ValueError("with_database_name(...) is required")
+        return self._cls(self)
+
+    async def connect(self) -> _C:
+        """Connect and wait for the server's ``InitialConnection``; raises :class:`ConnectError`."""
+        conn = self.build()
+        await conn._start("async")
+        return conn
+
+    def connect_sync(
+        self, mode: Literal["thread", "tick"] = "thread", *, timeout: float | None = None
+    ) -> _C:
+        """Connect from synchronous code; the two modes are described in :mod:`.drivers`."""
+        if mode not in ("thread", "tick"):
+            raise ValueError(f"mode must be 'thread' or 'tick', not {mode!r}")
+        conn = self.build()
+        conn._start_sync(mode, self.connect_timeout + 5 if timeout is None else timeout)
+        return conn
+
+
+__all__ = ["DbConnectionBuilder", "Startable"]

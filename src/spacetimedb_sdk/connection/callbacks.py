@@ -1,0 +1,72 @@
+"""Running user callbacks: plain or ``async``, and never letting one kill the connection.
+
+Every callback the user registers (the builder's ``on_*`` hooks, row callbacks,
+subscription and reducer result callbacks) runs through :class:`UserCallbacks`:
+an exception is logged on the ``spacetimedb_sdk`` logger and handed to
+``on_callback_error`` if set, then the connection carries on (python-api.md §3).
+
+Example::
+
+    callbacks = UserCallbacks({"connect": on_connect})
+    await callbacks.call("connect", conn, identity, token)
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .._log import get_logger
+from ..client.cache import PendingChanges
+from ..client.events import EventContext, EventSource
+
+log = get_logger("spacetimedb_sdk.connection")
+
+
+class UserCallbacks:
+    """The builder's named hooks, and the one place user code is called from."""
+
+    __slots__ = ("_hooks",)
+
+    def __init__(self, hooks: Mapping[str, Callable[..., object]]) -> None:
+        self._hooks = hooks
+
+    async def call(self, name: str, *args: Any) -> None:
+        """Run the builder hook ``name`` (``"connect"``, ``"disconnect"``...) if one is set."""
+        cb = self._hooks.get(name)
+        if cb is not None:
+            await self.run(cb, *args)
+
+    async def run(self, cb: Callable[..., object], *args: Any) -> None:
+        """Run one callback, awaiting it if it is ``async``; its exception is reported, not raised."""
+        try:
+            result = cb(*args)
+            if inspect.isawaitable(result):
+                await result
+        except Exception as e:
+            self.failed(e)
+
+    def failed(self, exc: Exception, *_: object) -> None:
+        """A callback raised: log it and hand it to ``on_callback_error``."""
+        log.error("a callback raised %s", type(exc).__name__, exc_info=exc)
+        handler = self._hooks.get("callback_error")
+        if handler is not None:
+            try:
+                handler(exc)
+            except Exception:
+                log.exception("on_callback_error itself raised")
+
+    async def fire(self, conn: EventSource, changes: PendingChanges | None, event: Any) -> None:
+        """Run the row callbacks of one applied message, each with an ``EventContext(conn, event)``."""
+        if not changes:
+            return
+        awaitables = changes.fire(lambda: EventContext(conn, event), on_error=self.failed)
+        for aw in awaitables:
+            try:
+                await aw
+            except Exception as e:
+                self.failed(e)
+
+
+__all__ = ["UserCallbacks"]

@@ -1,0 +1,250 @@
+"""``DbConnection``: the user's handle on one database, a facade over its parts.
+
+The connection owns a sans-I/O :class:`~spacetimedb_sdk.client.core.ClientCore`
+and :class:`~spacetimedb_sdk.client.cache.ClientCache`, and puts the rest in
+the sibling modules: the :class:`~.session.Session` does the network I/O, a
+driver (:mod:`.drivers`) decides where it runs, the call and subscription
+registries (:mod:`.calls`, :mod:`.subscriptions`) track what is in flight, and
+the table handles (:mod:`.tables`) read the cache.  What is left here is the
+public surface and the wiring.
+
+Example::
+
+    conn = await (DbConnection.builder()
+        .with_uri("http://127.0.0.1:3000")
+        .with_database_name("quickstart-chat")
+        .connect())
+    await conn.subscription_builder().subscribe("SELECT * FROM message")
+    await conn.reducers.send_message(text="hello")
+    print([m.text for m in conn.db.message])
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
+
+from ..client import core as core_events
+from ..client.bindings import ModuleBindings
+from ..client.cache import ClientCache, TableCache
+from ..client.core import ClientCore
+from ..errors import SpacetimeDBError
+from ..http import AsyncHttpClient
+from ..sats.values import ConnectionId, Identity
+from ..schema import ModuleSchema
+from .builder import DbConnectionBuilder
+from .callbacks import UserCallbacks
+from .calls import Callables, CallRegistry, ProcedureCaller, ReducerCaller
+from .drivers import BackgroundLoop, Driver, Mode, TickDriver
+from .pending import Pending
+from .session import Session
+from .subscriptions import SubscriptionBuilder, SubscriptionRegistry
+from .tables import ChangeStream, TableHandle, Tables
+
+T = TypeVar("T")
+_C = TypeVar("_C", bound="DbConnection")
+
+
+class DbConnection:
+    """A connection to one database (python-api.md §3).
+
+    Attributes: ``db`` (tables), ``reducers``, ``procedures``, ``identity``,
+    ``connection_id``, ``token``, ``is_active``.
+
+    Example::
+
+        conn = await (DbConnection.builder()
+            .with_uri("http://127.0.0.1:3000")
+            .with_database_name("quickstart-chat")
+            .connect())
+        print(conn.identity, conn.db.user.count())
+    """
+
+    #: Set by generated bindings: the module schema and their row classes.
+    __schema__: ModuleSchema | None = None
+    __classes__: Mapping[int, type] | None = None
+
+    #: Set by generated bindings (all optional; the generic classes are used otherwise):
+    #: a TableHandle subclass per table accessor, and the classes built around the
+    #: handles and callers for ``conn.db`` / ``conn.reducers`` / ``conn.procedures``
+    #: (each called with a mapping accessor -> handle or caller), and the query builder
+    #: class (called with the bindings) that ``add_query(lambda q: ...)`` passes.
+    __table_handles__: ClassVar[Mapping[str, type[TableHandle]] | None] = None
+    # (Typed as classes: mypy would take a Callable class attribute for a method.)
+    __tables_class__: ClassVar[type[Any] | None] = None
+    __reducers_class__: ClassVar[type[Any] | None] = None
+    __procedures_class__: ClassVar[type[Any] | None] = None
+    __query_builder_class__: ClassVar[type[Any] | None] = None
+
+    @classmethod
+    def builder(
+        cls: type[_C],
+        schema: ModuleSchema | str | Mapping[str, Any] | None = None,
+        *,
+        classes: Mapping[int, type] | None = None,
+    ) -> DbConnectionBuilder[_C]:
+        """Start configuring; without a schema (or generated bindings) it is fetched from the server."""
+        if schema is not None and not isinstance(schema, ModuleSchema):
+            schema = ModuleSchema.from_json(schema)
+        return DbConnectionBuilder(cls, schema or cls.__schema__, classes or cls.__classes__)
+
+    def __init__(self, config: DbConnectionBuilder[Any]) -> None:
+        self._config = config
+        self.token: str | None = config.token
+        self.identity: Identity | None = None
+        self.connection_id: ConnectionId | None = None
+        self._lock = threading.RLock()
+        self._bindings: ModuleBindings | None = None
+        self._cache = ClientCache()
+        self._core = ClientCore(self._cache, max_frame_size=config.max_frame_size)
+        self._callbacks = UserCallbacks(config.callbacks)
+        self._driver: Driver = Driver()  # replaced by connect_sync's driver
+        self._session = Session(self, self._load_schema)
+        flush = self._session.flush
+        self._calls = CallRegistry(self, self._core, self._lock, self._callbacks, flush)
+        self._subscriptions = SubscriptionRegistry(
+            self, self._core, self._lock, self._callbacks, flush, self._dispatch_now
+        )
+        self._streams: list[ChangeStream] = []
+        self.db: Any = Tables({})
+        self.reducers: Any = Callables("reducer", {})
+        self.procedures: Any = Callables("procedure", {})
+        if config.schema is not None:
+            self._install_bindings(
+                ModuleBindings.from_schema(config.schema, classes=config.classes)
+            )
+
+    def __repr__(self) -> str:
+        state = "active" if self.is_active else "inactive"
+        return f"<DbConnection {self._config.database!r} at {self._config.uri!r} {state} identity={self.identity}>"
+
+    # ---- public surface ---------------------------------------------------------------------
+
+    @property
+    def lock(self) -> threading.RLock:
+        """Held while a message is applied to the cache: hold it to read several tables
+        consistently from another thread in thread mode (``with conn.lock: ...``)."""
+        return self._lock
+
+    @property
+    def is_active(self) -> bool:
+        """Connected and not yet disconnected."""
+        return (
+            self._session.ever_connected
+            and not self._session.closed.done()
+            and self._core.state is core_events.State.CONNECTED
+        )
+
+    @property
+    def schema(self) -> ModuleSchema:
+        """The module's schema (from generated bindings, or fetched at connect)."""
+        if self._bindings is None:
+            raise SpacetimeDBError("the schema is not loaded yet: connect first")
+        return self._bindings.schema
+
+    def subscription_builder(self) -> SubscriptionBuilder:
+        """Start a subscription: add callbacks and queries, then ``subscribe()``."""
+        return SubscriptionBuilder(self)
+
+    def one_off_query(self, sql: str) -> Pending[list[Any]]:
+        """Run a query once (subscription SQL); resolves to the decoded rows."""
+        return self._calls.one_off_query(sql)
+
+    def disconnect(self) -> Pending[None]:
+        """Close the connection cleanly; ``on_disconnect`` gets ``None`` as the error."""
+        return self._session.disconnect()
+
+    def frame_tick(self) -> None:
+        """Tick mode: apply the frames received since the last tick and run their callbacks."""
+        self._driver.frame_tick()
+
+    async def run(self) -> None:
+        """Start if needed and run until the connection closes (for ``asyncio.run(conn.run())``)."""
+        if not self._driver.started:
+            await self._start("async")
+        await self._session.closed
+
+    async def __aenter__(self) -> DbConnection:
+        if not self._driver.started:
+            await self._start("async")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.disconnect()
+
+    def __enter__(self) -> DbConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.disconnect().result()
+
+    # ---- starting (called by the builder) -------------------------------------------------------
+
+    async def _start(self, mode: Mode) -> None:
+        await self._session.start(needs_schema=self._bindings is None)
+
+    def _start_sync(self, mode: Mode, timeout: float | None) -> None:
+        name = f"spacetimedb-{self._config.database}"
+        driver = TickDriver(name, self._session) if mode == "tick" else BackgroundLoop(name)
+        self._driver = driver
+        driver.start(lambda: self._start(mode), timeout, self._config.uri or "")
+        if mode == "tick":
+            # InitialConnection is applied on the caller's thread, at a tick.
+            self._session.connected.result(timeout)
+
+    async def _load_schema(self) -> None:
+        async with AsyncHttpClient(self._config.uri or "", token=self.token) as http:
+            try:
+                doc = await http.schema_json(self._config.database or "", version=10)
+            except SpacetimeDBError:
+                doc = await http.schema_json(self._config.database or "", version=9)
+        self._install_bindings(ModuleBindings.from_schema(ModuleSchema.from_json(doc)))
+
+    def _install_bindings(self, bindings: ModuleBindings) -> None:
+        cls = type(self)
+        self._bindings = bindings
+        handles: dict[str, TableHandle] = {}
+        for accessor, tb in bindings.tables.items():
+            tc: TableCache[Any] = TableCache(
+                tb.name,
+                tb.codec.decode,
+                primary_key=tb.primary_key or None,
+                is_event=tb.is_event,
+                indexes=tb.indexes,
+            )
+            self._cache.add_table(tc)
+            handle_cls = (cls.__table_handles__ or {}).get(accessor, TableHandle)
+            handles[accessor] = handle_cls(self, tb, tc)
+        reducers = {k: ReducerCaller(self, b) for k, b in bindings.reducers.items()}
+        procedures = {k: ProcedureCaller(self, b) for k, b in bindings.procedures.items()}
+        # Generated bindings wrap these in typed classes; the generic path uses attribute maps.
+        make_reducers, make_procedures = cls.__reducers_class__, cls.__procedures_class__
+        self.db = (cls.__tables_class__ or Tables)(handles)
+        self.reducers = make_reducers(reducers) if make_reducers else Callables("reducer", reducers)
+        self.procedures = (
+            make_procedures(procedures) if make_procedures else Callables("procedure", procedures)
+        )
+
+    # ---- what the parts call back ---------------------------------------------------------------
+
+    def _query_builder(self) -> Any:
+        # Imported when first used: most connections never build a query in Python.
+        from ..query import QueryBuilder
+
+        assert self._bindings is not None
+        make_builder = type(self).__query_builder_class__
+        if make_builder is not None:
+            return make_builder(self._bindings)
+        return QueryBuilder(self._bindings)
+
+    def _wait(self, fut: concurrent.futures.Future[T], timeout: float | None, what: str) -> T:
+        return self._driver.wait(fut, timeout, what)
+
+    def _dispatch_now(self, events: list[core_events.Event]) -> None:
+        """Dispatch events produced by a user call (cancelling a queued subscription)."""
+        self._driver.run_now(lambda: self._session.dispatch(events))
+
+
+__all__ = ["DbConnection"]

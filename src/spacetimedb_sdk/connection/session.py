@@ -1,0 +1,329 @@
+"""The session: one WebSocket at a time, its reader and writer, and the connection's lifecycle.
+
+The session is the only part of a connection that does network I/O.  It opens
+the transport, feeds received frames to the sans-I/O core, hands the core's
+events to the registries (calls, subscriptions) and the row callbacks, sends
+what the core wants sent, and decides what a closed socket means: the end of
+the connection, or (``with_reconnect``) the start of a reconnect loop.
+
+It runs on the driver's network loop; user threads only reach it through
+:meth:`Session.flush` and :meth:`Session.disconnect`, which hop onto that loop.
+
+Example (what ``DbConnection`` does with it)::
+
+    session = Session(conn)
+    await session.start()          # schema if needed, socket, InitialConnection
+    session.flush()                # after a call was queued in the core
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+from .._log import get_logger
+from ..client import core as core_events
+from ..client.core import ClientCore
+from ..client.events import Disconnected, ErrorContext, EventSource, Transaction
+from ..errors import ConnectError, DisconnectedError, ProtocolError
+from .builder import DbConnectionBuilder
+from .callbacks import UserCallbacks
+from .calls import CallRegistry
+from .drivers import Driver, Received
+from .pending import Pending, Waiter
+from .reconnect import reconnect_loop
+from .subscriptions import SubscriptionRegistry
+from .tables import ChangeStream
+from .transport import WebSocketTransport, subscribe_url
+
+log = get_logger("spacetimedb_sdk.connection")
+
+
+class SessionOwner(EventSource, Waiter, Protocol):
+    """What the session uses of its connection."""
+
+    token: str | None
+    _config: DbConnectionBuilder[Any]
+    _core: ClientCore
+    _lock: threading.RLock
+    _driver: Driver
+    _callbacks: UserCallbacks
+    _calls: CallRegistry
+    _subscriptions: SubscriptionRegistry
+    _streams: list[ChangeStream]
+
+
+class Session:
+    """The network side of one connection (see the module docs)."""
+
+    def __init__(self, conn: SessionOwner, load_schema: Callable[[], Awaitable[None]]) -> None:
+        self._conn = conn
+        self._load_schema = load_schema
+        self._transport: WebSocketTransport | None = None
+        self._send_queue: asyncio.Queue[list[bytes] | None] | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        #: Resolves at InitialConnection (a fresh one for each reconnect).
+        self.connected: Pending[Any] = Pending(conn, "InitialConnection")
+        #: Resolves once the connection is closed for good.
+        self.closed: Pending[None] = Pending(conn, "disconnect")
+        self.ever_connected = False
+        self.disconnect_requested = False
+
+    def is_closed(self) -> bool:
+        return self.closed.done()
+
+    # ---- starting ---------------------------------------------------------------------------
+
+    async def start(self, needs_schema: bool) -> None:
+        """On the network loop: fetch the schema if needed, open, and (unless deferred) wait
+        for InitialConnection.  A failure settles everything and raises :class:`ConnectError`."""
+        conn = self._conn
+        conn._driver.attach(asyncio.get_running_loop())
+        self._send_queue = asyncio.Queue()
+        try:
+            if needs_schema:
+                await self._load_schema()
+            await self._open()
+        except Exception as e:
+            err = e if isinstance(e, ConnectError) else ConnectError(str(e))
+            if err is not e:
+                err.__cause__ = e
+            self.connected._fail(err)
+            self.closed._set(None)
+            await conn._callbacks.call("connect_error", ErrorContext(conn, err), err)
+            raise err from (None if err is e else e)
+
+    async def _open(self) -> None:
+        conn = self._conn
+        cfg = conn._config
+        url = subscribe_url(
+            cfg.uri or "", cfg.database or "", compression=cfg.compression, confirmed=cfg.confirmed
+        )
+        transport = await WebSocketTransport.open(
+            url,
+            token=conn.token,
+            subprotocols=cfg.subprotocols,
+            open_timeout=cfg.connect_timeout,
+            ssl_context=cfg.ssl_context,
+        )
+        with conn._lock:
+            conn._core.connection_opened(transport.subprotocol)
+        self._transport = transport
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._reader(transport)),
+            loop.create_task(self._writer(transport)),
+        ]
+        if conn._driver.deferred:
+            return  # InitialConnection is applied at the next frame_tick
+        try:
+            await asyncio.wait_for(
+                asyncio.shield(asyncio.wrap_future(self.connected._future())), cfg.connect_timeout
+            )
+        except asyncio.TimeoutError:  # the builtin only from Python 3.11
+            transport.abort()
+            raise ConnectError(
+                f"the server accepted the WebSocket but sent no InitialConnection within {cfg.connect_timeout:g} s"
+            ) from None
+
+    # ---- I/O tasks ----------------------------------------------------------------------------
+
+    async def _reader(self, transport: WebSocketTransport) -> None:
+        driver = self._conn._driver
+        error: Exception | None = None
+        try:
+            while True:
+                frame = await transport.recv()
+                if frame is None:
+                    break
+                await driver.received(self, ("frame", frame))
+        except asyncio.CancelledError:
+            raise
+        except ProtocolError as e:
+            error = e
+        except Exception as e:  # the socket broke: report it as a disconnect
+            error = DisconnectedError(f"connection lost: {e}")
+        if error is not None and transport.close_code is None:
+            # A bad frame from the server ends this connection, not the program.
+            with contextlib.suppress(Exception):
+                await transport.close(
+                    1002 if isinstance(error, ProtocolError) else 1011, str(error)[:120]
+                )
+        await driver.received(self, ("closed", error))
+
+    async def _writer(self, transport: WebSocketTransport) -> None:
+        assert self._send_queue is not None
+        queue = self._send_queue
+        while True:
+            frames = await queue.get()
+            if frames is None:
+                return
+            for frame in frames:
+                try:
+                    await transport.send(frame)
+                except Exception:
+                    return  # the reader reports the disconnect
+
+    async def handle(self, item: Received) -> None:
+        """Apply one received item: a frame, or the end of the socket."""
+        kind, value = item
+        if kind == "frame":
+            await self.process_frame(value)
+        else:
+            await self.after_close(value)
+
+    async def process_frame(self, frame: bytes) -> None:
+        conn = self._conn
+        try:
+            with conn._lock:
+                events = conn._core.receive_frame(frame)
+        except ProtocolError as e:
+            log.error("closing the connection: %s", e)
+            if self._transport is not None:
+                with contextlib.suppress(Exception):
+                    await self._transport.close(1002, str(e)[:120])
+            raise
+        self.flush()
+        await self.dispatch(events)
+
+    def flush(self) -> None:
+        """Hand the core's outgoing frames to the writer task (from any thread)."""
+        conn = self._conn
+        with conn._lock:
+            frames = conn._core.data_to_send()
+        if frames:
+            conn._driver.call_soon(self._enqueue, frames)
+
+    def _enqueue(self, frames: list[bytes] | None) -> None:
+        if self._send_queue is not None:
+            self._send_queue.put_nowait(frames)
+
+    # ---- core events to registries and callbacks -----------------------------------------------
+
+    async def dispatch(self, events: Sequence[core_events.Event]) -> None:
+        conn = self._conn
+        calls, subs = conn._calls, conn._subscriptions
+        for ev in events:
+            if isinstance(ev, core_events.TransactionApplied):
+                await conn._callbacks.fire(conn, ev.changes, Transaction())
+            elif isinstance(ev, core_events.ReducerFinished):
+                await calls.reducer_finished(ev)
+            elif isinstance(ev, core_events.Connected):
+                await self._connected(ev)
+            elif isinstance(ev, core_events.SubscriptionApplied):
+                await subs.applied(ev)
+            elif isinstance(ev, core_events.SubscriptionEnded):
+                await subs.ended(ev)
+            elif isinstance(ev, core_events.SubscriptionFailed):
+                await subs.failed(ev)
+            elif isinstance(ev, core_events.ProcedureFinished):
+                calls.procedure_finished(ev)
+            elif isinstance(ev, core_events.OneOffQueryFinished):
+                calls.query_finished(ev)
+
+    async def _connected(self, ev: core_events.Connected) -> None:
+        conn = self._conn
+        conn.identity = ev.identity
+        conn.connection_id = ev.connection_id
+        if not conn.token:
+            conn.token = ev.token
+        first = not self.ever_connected
+        self.ever_connected = True
+        self.connected._set(conn)
+        if first:
+            await conn._callbacks.call("connect", conn, ev.identity, conn.token or ev.token)
+
+    # ---- closing --------------------------------------------------------------------------------
+
+    def disconnect(self) -> Pending[None]:
+        """Close cleanly (from any thread); ``on_disconnect`` then gets ``None`` as the error."""
+        self.disconnect_requested = True
+        loop = self._conn._driver.loop
+        if loop is not None and not loop.is_closed() and not self.closed.done():
+            self._conn._driver.call_soon(self._close_transport)
+        elif not self.closed.done():
+            self.closed._set(None)
+        return self.closed
+
+    def _close_transport(self) -> None:
+        t = self._transport
+        if t is None:
+            self.closed._set(None)
+            return
+        loop = self._conn._driver.loop
+        assert loop is not None
+        loop.create_task(t.close(1000, "client disconnected"))
+
+    async def after_close(self, error: Exception | None) -> None:
+        """The socket is gone: fail calls in flight, then reconnect or report the disconnect."""
+        conn = self._conn
+        self._enqueue(None)
+        self._transport = None
+        policy = conn._config.reconnect
+        if not self.ever_connected:
+            err = error or ConnectError(
+                "the server closed the connection before InitialConnection "
+                "(the module's client_connected reducer may have rejected this client)"
+            )
+            err = err if isinstance(err, ConnectError) else ConnectError(str(err))
+            with conn._lock:
+                conn._core.connection_closed()
+            self.connected._fail(err)
+            self.closed._set(None)
+            self._fail_all(DisconnectedError(str(err)))
+            if conn._driver.deferred:  # start() did not wait, so it could not report this
+                await conn._callbacks.call("connect_error", ErrorContext(conn, err), err)
+            return
+        if policy is not None and not self.disconnect_requested:
+            with conn._lock:
+                reducers, procedures, queries, ended = conn._core.reset_for_reconnect()
+            conn._calls.fail(
+                reducers, procedures, queries, DisconnectedError("connection lost; reconnecting")
+            )
+            await self.dispatch(ended)
+            loop = conn._driver.loop  # the network loop (in tick mode this runs at a tick)
+            assert loop is not None
+            loop.create_task(reconnect_loop(self, policy, error))
+            return
+        with conn._lock:
+            conn._core.connection_closed()
+        self._fail_all(DisconnectedError("the connection closed" + (f": {error}" if error else "")))
+        for stream in conn._streams:
+            stream._end()
+        self.closed._set(None)
+        await conn._callbacks.call("disconnect", ErrorContext(conn, Disconnected(error)), error)
+        conn._driver.network_closed()
+
+    def _fail_all(self, exc: Exception) -> None:
+        self._conn._calls.fail_all(exc)
+        self._conn._subscriptions.fail_all(exc)
+
+    # ---- what the reconnect loop drives ---------------------------------------------------------
+
+    async def reconnecting(self, error: Exception | None, attempt: int) -> None:
+        await self._conn._callbacks.call("reconnecting", self._conn, error, attempt)
+
+    async def reopen(self) -> None:
+        self._send_queue = asyncio.Queue()
+        # A fresh InitialConnection is awaited on a fresh future; the first one stays resolved.
+        self.connected = Pending(self._conn, "InitialConnection")
+        await self._open()
+
+    async def reconnected(self) -> None:
+        await self._conn._callbacks.call("reconnected", self._conn)
+
+    async def gave_up(self) -> None:
+        """The user disconnected while the loop waited: the connection ends here."""
+        conn = self._conn
+        with conn._lock:
+            conn._core.connection_closed()
+        self._fail_all(DisconnectedError("disconnected while reconnecting"))
+        self.closed._set(None)
+        await conn._callbacks.call("disconnect", ErrorContext(conn, Disconnected(None)), None)
+        conn._driver.network_closed()
+
+
+__all__ = ["Session", "SessionOwner"]

@@ -9,6 +9,7 @@ Example::
 
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__
 from .errors import (
     BsatnDecodeError,
     BsatnEncodeError,
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from .client.indexes import Range
     from .connection import DbConnection
 
-__version__ = "2.0.0.dev0"
 
 # Imported on first use: the connection pulls in websockets and httpx, which code that
 # only needs values and types (the local server's modules, codecs) should not pay for.

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import __version__
+from .._version import __version__
 from ..schema import ModuleSchema
 from .compat07 import emit_compat
 from .emit import emit_package

@@ -56,8 +56,8 @@ from .host import (
     Database,
     FatalClientError,
     HttpResponse,
-    _Close,
 )
+from .host.clients import _Close
 
 log = get_logger("spacetimedb_sdk.server")
 

@@ -153,7 +153,7 @@ class Execution:
                     client.send(m.SubscriptionError(None, query_set_id, error))
         mine = updates.pop(caller, []) if caller is not None else []
         # Clients whose query sets got the same (shared) updates get the same message object,
-        # so the writer encodes it once for all of them (see app.encode_once).
+        # so the writer encodes it once for all of them (see app.websocket_frames.encode_once).
         shared: dict[tuple[int, ...], m.TransactionUpdate] = {}
         for client, sets in updates.items():
             if sets and isinstance(client, ClientConnection):

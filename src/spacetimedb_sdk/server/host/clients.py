@@ -28,7 +28,7 @@ class ClientConnection:
     """One WebSocket client as the host sees it: who it is, and its outgoing queue.
 
     :meth:`send` may be called from any thread: messages are appended to a
-    thread-safe deque in commit order and the writer (see :mod:`.app`) is woken
+    thread-safe deque in commit order and the writer (see :mod:`..app`) is woken
     on the event loop.  Tests read the queue directly with :meth:`take`.
 
     Example::

@@ -29,7 +29,7 @@ _EVAL_FAILED = "Internal error evaluating queries"
 
 
 class SubscriptionManager(DeltaEvaluation):
-    """Every client's query sets over one module's datastore (see the module docstring).
+    """Every client's query sets over one module's datastore (see the package docstring).
 
     ``client`` values are opaque hashable handles chosen by the host (one per
     connection).  Not thread-safe: call it from the thread that commits.

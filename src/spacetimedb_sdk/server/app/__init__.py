@@ -30,4 +30,7 @@ Example::
 from .application import create_app
 from .state import ServerSettings
 
+# A public helper the old app module had outside __all__; still importable from here.
+from .websocket_frames import encode_once as encode_once
+
 __all__ = ["ServerSettings", "create_app"]

@@ -44,7 +44,10 @@ from .database import Database
 from .errors import ConnectionRejected, FatalClientError, SqlFailed
 from .http_calls import HttpResponse
 from .scheduler import Scheduler
-from .scheduler import next_tick as next_tick  # public, though never in __all__
+
+# Public helpers the old host module had outside __all__; still importable from here.
+from .scheduler import abs_duration as abs_duration
+from .scheduler import next_tick as next_tick
 
 __all__ = [
     "ClientConnection",

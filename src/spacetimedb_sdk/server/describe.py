@@ -44,7 +44,8 @@ from .datastore import IndexSchema, TableSchema
 from .types_from_py import to_pascal_case
 
 if TYPE_CHECKING:
-    from .module import Module
+    # Only the declarations: Module itself calls this exporter (Module.describe_v9/_v10).
+    from .module.declarations import ModuleDeclarations
 
 _NONE: dict[str, Any] = {"none": []}
 _UNIT_JSON: dict[str, Any] = {"elements": []}
@@ -67,7 +68,7 @@ def _policy(snake: bool) -> CaseConversionPolicy:
     return CaseConversionPolicy.SNAKE_CASE if snake else CaseConversionPolicy.NONE
 
 
-def canonical_typespace(module: Module) -> Typespace:
+def canonical_typespace(module: ModuleDeclarations) -> Typespace:
     """The module typespace with canonical names, as both schema versions carry it."""
     return canonicalize_typespace(module.typespace, _policy(module.case_conversion == "snake_case"))
 
@@ -76,11 +77,11 @@ def _product_json(ty: ProductType) -> dict[str, Any]:
     return {"elements": [e.to_json() for e in ty.elements]}
 
 
-def _type_name(module: Module, name: str) -> str:
+def _type_name(module: ModuleDeclarations, name: str) -> str:
     return to_pascal_case(name) if module.case_conversion == "snake_case" else name
 
 
-def _named_types(module: Module) -> list[tuple[str, int]]:
+def _named_types(module: ModuleDeclarations) -> list[tuple[str, int]]:
     return [(_type_name(module, n), ref) for n, ref in module.build().named_types]
 
 
@@ -150,7 +151,7 @@ def _table_v9(t: TableSchema) -> dict[str, Any]:
     }
 
 
-def _default_bytes(module: Module, t: TableSchema) -> list[tuple[int, str]]:
+def _default_bytes(module: ModuleDeclarations, t: TableSchema) -> list[tuple[int, str]]:
     if not t.default_values:
         return []
     from ..sats import bsatn
@@ -163,7 +164,7 @@ def _default_bytes(module: Module, t: TableSchema) -> list[tuple[int, str]]:
     return out
 
 
-def _table_v10(module: Module, t: TableSchema) -> dict[str, Any]:
+def _table_v10(module: ModuleDeclarations, t: TableSchema) -> dict[str, Any]:
     return {
         "source_name": t.accessor,
         "product_type_ref": t.product_type_ref,
@@ -191,7 +192,7 @@ def _table_v10(module: Module, t: TableSchema) -> dict[str, Any]:
 # ---- v9 ----------------------------------------------------------------------------------------
 
 
-def describe_v9(module: Module) -> dict[str, Any]:
+def describe_v9(module: ModuleDeclarations) -> dict[str, Any]:
     """``RawModuleDefV9`` as served at ``/v1/database/:name/schema?version=9``."""
     built = module.build()
     tables = sorted(built.tables, key=lambda t: t.name)
@@ -249,7 +250,7 @@ def _visibility(callable_: bool) -> dict[str, Any]:
     return {"ClientCallable": []} if callable_ else {"Private": []}
 
 
-def describe_v10(module: Module) -> dict[str, Any]:
+def describe_v10(module: ModuleDeclarations) -> dict[str, Any]:
     """``RawModuleDefV10`` as served at ``/v1/database/:name/schema?version=10``."""
     built = module.build()
     sections: list[dict[str, Any]] = [{"Typespace": canonical_typespace(module).to_json()}]

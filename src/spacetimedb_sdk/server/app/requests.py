@@ -1,0 +1,129 @@
+"""What every route does with a request: authenticate it, refuse it, find its database.
+
+Every ``/v1/database/...`` request is authenticated like upstream's ``anon_auth_middleware``:
+a valid bearer token (the ``Authorization`` header, else ``?token=``) or, without one, a
+brand-new anonymous identity minted for that request; the response carries
+``spacetime-identity`` and ``spacetime-identity-token`` either way.  A token that fails
+validation is answered with 401.  A route ends early by raising :class:`_Refused`, which the
+:func:`_cors` middleware turns into the response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from ..auth import Claims, InvalidTokenError
+from ..host import Database, HttpResponse
+from .state import _STATE
+
+
+def _text(status: int, text: str) -> web.Response:
+    return web.Response(status=status, text=text)
+
+
+def _from_http(resp: HttpResponse) -> web.Response:
+    out = web.Response(status=resp.status, headers=resp.headers)
+    if isinstance(resp.body, bytes):
+        out.body = resp.body
+    else:
+        out.text = resp.body
+    out.content_type = resp.content_type.split(";")[0]
+    if "charset=" in resp.content_type:
+        out.charset = resp.content_type.split("charset=")[1]
+    return out
+
+
+@dataclass
+class _Auth:
+    claims: Claims
+    token: str
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "spacetime-identity": self.claims.identity.to_hex(),
+            "spacetime-identity-token": self.token,
+        }
+
+
+class _Refused(Exception):
+    """Ends a request early with ``response`` (bad token, bad parameter, unknown database)."""
+
+    def __init__(self, response: web.Response) -> None:
+        self.response = response
+
+
+def _presented_token(request: web.Request) -> str | None:
+    """The bearer token of the request: the header wins over ``?token=``."""
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, token = header.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _Refused(_text(400, "Authorization is invalid: malformed token"))
+        return token.strip()
+    return request.query.get("token")
+
+
+def _authenticate(request: web.Request, *, anonymous: bool) -> _Auth | None:
+    """Validate the presented token; mint an anonymous one if allowed and none was given."""
+    issuer = request.app[_STATE].issuer
+    token = _presented_token(request)
+    if token is None:
+        if not anonymous:
+            return None
+        token = issuer.mint()
+    try:
+        return _Auth(issuer.validate(token), token)
+    except InvalidTokenError as e:
+        raise _Refused(_text(401, e.reason)) from None
+
+
+def _with_auth(response: web.StreamResponse, auth: _Auth) -> web.StreamResponse:
+    response.headers.update(auth.headers())
+    return response
+
+
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _cors(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    """Any origin may call the API, as upstream's permissive CORS layer allows."""
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        return web.Response(
+            status=200,
+            headers={
+                "Access-Control-Allow-Origin": "*",
+                "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
+                "Access-Control-Allow-Headers": request.headers.get(
+                    "Access-Control-Request-Headers", "*"
+                ),
+            },
+        )
+    try:
+        response = await handler(request)
+    except _Refused as e:
+        response = e.response
+    if not response.prepared:
+        response.headers.setdefault("Access-Control-Allow-Origin", "*")
+    return response
+
+
+def _database(request: web.Request) -> Database:
+    db = request.app[_STATE].find(request.match_info["db"])
+    if db is None:
+        raise _Refused(_text(404, "No such database."))
+    return db
+
+
+def _query_bool(request: web.Request, name: str) -> bool | None:
+    value = request.query.get(name)
+    if value is None:
+        return None
+    if value in ("true", "false"):
+        return value == "true"
+    raise _Refused(
+        _text(400, "Failed to deserialize query string: provided string was not `true` or `false`")
+    )

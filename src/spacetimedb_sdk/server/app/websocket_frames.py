@@ -1,0 +1,62 @@
+"""Outgoing WebSocket frames: each broadcast message encoded once, v3 batching, close reasons.
+
+A commit's ``TransactionUpdate`` object is shared by every client it goes to; encoding it once
+instead of once per client roughly halves the server's work when many clients subscribe to the
+same rows.  v3 frames gather queued messages into bodies of about 512 KiB.  Another wire
+protocol (v1's JSON) would add its encoding here.
+"""
+
+from __future__ import annotations
+
+import collections
+
+from ...protocol import messages as m
+from ...protocol.codec import encode_server_message
+
+_V3_FRAME_TARGET = 512 * 1024
+"""v3 frames gather queued messages up to about this many uncompressed bytes (as upstream)."""
+_MAX_CLOSE_REASON = 123
+"""RFC 6455: a close frame's reason is at most 123 bytes of UTF-8."""
+
+# Recently encoded broadcast messages, by identity: one commit's TransactionUpdate object is
+# shared by every client it goes to, and encoding it once instead of once per client roughly
+# halves the server's work when many clients subscribe to the same rows.
+_ENCODED: collections.OrderedDict[int, tuple[m.ServerMessage, bytes]] = collections.OrderedDict()
+_ENCODED_MAX = 1024
+
+
+def encode_once(msg: m.ServerMessage) -> bytes:
+    """``encode_server_message(msg)``, remembered for the last few broadcast messages."""
+    if not isinstance(msg, m.TransactionUpdate):
+        return encode_server_message(msg)
+    hit = _ENCODED.get(id(msg))
+    if hit is not None and hit[0] is msg:
+        return hit[1]
+    data = encode_server_message(msg)
+    _ENCODED[id(msg)] = (msg, data)
+    if len(_ENCODED) > _ENCODED_MAX:
+        _ENCODED.popitem(last=False)
+    return data
+
+
+def _v3_bodies(messages: list[m.ServerMessage]) -> list[bytes]:
+    """Concatenate encoded messages into bodies of about 512 KiB (a big message stays whole)."""
+    bodies: list[bytes] = []
+    current = bytearray()
+    for msg in messages:
+        data = encode_once(msg)
+        if current and len(current) + len(data) > _V3_FRAME_TARGET:
+            bodies.append(bytes(current))
+            current = bytearray()
+        current += data
+    if current:
+        bodies.append(bytes(current))
+    return bodies
+
+
+def _close_reason(reason: str) -> bytes:
+    data = reason.encode()
+    if len(data) <= _MAX_CLOSE_REASON:
+        return data
+    cut = data[: _MAX_CLOSE_REASON - 3]
+    return cut.decode(errors="ignore").encode() + b"..."

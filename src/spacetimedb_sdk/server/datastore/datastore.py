@@ -1,0 +1,84 @@
+"""The :class:`Datastore`: the tables of one database, and its one open transaction at a time.
+
+It is the top of the datastore package: it builds a :class:`TableStore` per table and hands out
+:class:`Transaction` objects.  The host holds one per database; holding it for the length of a
+transaction (rather than a call) is where concurrent module code would be serialized.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+
+from ...sats.ordering import KeyCompiler
+from ...sats.types import Typespace
+from .errors import DatastoreError
+from .handles import DbView
+from .schema import TableSchema
+from .table_store import TableStore
+from .transaction import Transaction, TxResult
+
+
+class Datastore:
+    """The tables of one database, and the one open transaction at a time.
+
+    Example::
+
+        >>> ds = Datastore(tables, typespace, classes)                 # doctest: +SKIP
+        >>> with ds.transaction() as tx:                                # doctest: +SKIP
+        ...     tx.db.message.insert(Message(sender=me, sent=now, text="hi"))
+    """
+
+    def __init__(
+        self,
+        tables: Sequence[TableSchema],
+        typespace: Typespace,
+        classes: Mapping[int, type] | None = None,
+    ) -> None:
+        self.typespace = typespace
+        self.keys = KeyCompiler(typespace, classes or {})
+        self.stores: dict[str, TableStore] = {}
+        self._by_accessor: dict[str, TableStore] = {}
+        for schema in tables:
+            store = TableStore(schema, self.keys)
+            self.stores[schema.name] = store
+            self._by_accessor[schema.accessor] = store
+        self._active: Transaction | None = None
+        self.last_result: TxResult | None = None
+
+    def store(self, table: str) -> TableStore:
+        """A table by canonical name or accessor."""
+        store = self.stores.get(table) or self._by_accessor.get(table)
+        if store is None:
+            raise KeyError(f"no table named {table!r}")
+        return store
+
+    @property
+    def active(self) -> Transaction | None:
+        """The open transaction, if any."""
+        return self._active
+
+    def begin(self) -> Transaction:
+        """Open the (single) mutable transaction."""
+        if self._active is not None:
+            raise DatastoreError("a transaction is already open; commit or roll it back first")
+        self._active = Transaction(self)
+        return self._active
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """Run a block in a transaction: commit on success (result in :attr:`last_result`),
+        roll back if it raises."""
+        tx = self.begin()
+        try:
+            yield tx
+        except BaseException:
+            if tx.open:
+                tx.rollback()
+            raise
+        if tx.open:
+            self.last_result = tx.commit()
+
+    def read_view(self) -> DbView:
+        """A read-only ``db`` over the current state (for views and tests)."""
+        return DbView(self, None)

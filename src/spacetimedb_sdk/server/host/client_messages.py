@@ -1,0 +1,146 @@
+"""WebSocket client messages (protocol v2, also carried by v3 frames): :meth:`ClientMessages.handle`.
+
+One method per ``ClientMessage`` kind translates it into execution calls and queues the replies
+on the client.  A v1 protocol would get a sibling of this class, over the same execution.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ...protocol import messages as m
+from ...sats import bsatn
+from ...sats.types import AlgebraicType
+from ...sats.values import Err, Ok, TimeDuration, Timestamp
+from ..module import CallResult
+from ..subscriptions import DuplicateQuerySet, SubscriptionFailure, UnknownQuerySet
+from .clients import ClientConnection
+from .errors import FatalClientError
+from .execution import Execution
+
+
+class ClientMessages(Execution):
+    """Executes the messages of WebSocket clients (see :meth:`handle`)."""
+
+    # -- WebSocket messages
+
+    def handle(self, client: ClientConnection, message: m.ClientMessage) -> None:
+        """Execute one client message; replies are queued on ``client`` (and others).
+
+        Raises :class:`FatalClientError` when the connection must be closed with 1011.
+        """
+        with self._lock:
+            if isinstance(message, m.CallReducer):
+                self._ws_call_reducer(client, message)
+            elif isinstance(message, m.Subscribe):
+                self._ws_subscribe(client, message)
+            elif isinstance(message, m.Unsubscribe):
+                self._ws_unsubscribe(client, message)
+            elif isinstance(message, m.OneOffQuery):
+                self._ws_one_off(client, message)
+            elif isinstance(message, m.CallProcedure):
+                self._ws_call_procedure(client, message)
+            else:  # pragma: no cover - the codec produces nothing else
+                raise FatalClientError(f"unexpected client message {type(message).__name__}")
+
+    def _ws_subscribe(self, client: ClientConnection, msg: m.Subscribe) -> None:
+        try:
+            rows = self.subscriptions.subscribe(
+                client,
+                client.identity,
+                msg.query_set_id,
+                list(msg.query_strings),
+                is_owner=client.is_owner,
+            )
+        except DuplicateQuerySet as e:
+            raise FatalClientError(str(e)) from None
+        except SubscriptionFailure as e:
+            client.send(m.SubscriptionError(msg.request_id, msg.query_set_id, str(e)))
+            return
+        client.send(m.SubscribeApplied(msg.request_id, msg.query_set_id, rows))
+
+    def _ws_unsubscribe(self, client: ClientConnection, msg: m.Unsubscribe) -> None:
+        try:
+            rows = self.subscriptions.unsubscribe(client, msg.query_set_id)
+        except UnknownQuerySet as e:
+            client.send(m.SubscriptionError(msg.request_id, msg.query_set_id, str(e)))
+            return
+        send_rows = msg.flags == m.UnsubscribeFlags.SEND_DROPPED_ROWS
+        client.send(
+            m.UnsubscribeApplied(msg.request_id, msg.query_set_id, rows if send_rows else None)
+        )
+
+    def _ws_one_off(self, client: ClientConnection, msg: m.OneOffQuery) -> None:
+        try:
+            rows = self.subscriptions.one_off_query(
+                client.identity, msg.query_string, is_owner=client.is_owner
+            )
+        except SubscriptionFailure as e:
+            client.send(m.OneOffQueryResult(msg.request_id, Err(str(e))))
+            return
+        client.send(m.OneOffQueryResult(msg.request_id, Ok(rows)))
+
+    def _ws_call_reducer(self, client: ClientConnection, msg: m.CallReducer) -> None:
+        def internal(text: str) -> None:
+            client.send(
+                m.ReducerResult(msg.request_id, Timestamp.now(), m.ReducerInternalError(text))
+            )
+
+        rd = self.module.reducer_def(msg.reducer)
+        problem = self._reducer_problem(rd, client.identity)
+        if problem is not None:
+            internal(problem[1])
+            return
+        assert rd is not None
+        try:
+            args = self.module.args_codec(rd).decode(msg.args)
+        except Exception as e:
+            internal(f"invalid arguments for reducer {rd.name}: {e}")
+            return
+        timestamp = Timestamp.now()
+        result, mine = self._run_reducer(
+            rd, args, client.identity, client.connection_id, timestamp, client
+        )
+        client.send(m.ReducerResult(msg.request_id, timestamp, _outcome(result, mine)))
+
+    def _ws_call_procedure(self, client: ClientConnection, msg: m.CallProcedure) -> None:
+        def failed(text: str) -> None:
+            client.send(
+                m.ProcedureResult(
+                    m.ProcedureInternalError(text),
+                    Timestamp.UNIX_EPOCH,
+                    TimeDuration(0),
+                    msg.request_id,
+                )
+            )
+
+        pd = self.module.procedure_def(msg.procedure)
+        if pd is None or not (pd.client_callable or client.is_owner):
+            failed("No such procedure")
+            return
+        try:
+            args = self.module.args_codec(pd).decode(msg.args)
+        except Exception as e:
+            failed(f"invalid arguments for procedure {pd.name}: {e}")
+            return
+        start = Timestamp.now()
+        began = time.perf_counter()
+        result = self._call_procedure(pd, args, client.identity, client.connection_id, start)
+        if not result.ok:
+            failed(result.message or "")
+            return
+        try:
+            value = self.module.return_codec(pd).encode(result.return_value)
+        except Exception as e:
+            failed(f"procedure {pd.name} returned a value that does not fit its type: {e}")
+            return
+        elapsed = TimeDuration(int((time.perf_counter() - began) * 1e6))
+        client.send(m.ProcedureResult(m.ProcedureReturned(value), start, elapsed, msg.request_id))
+
+
+def _outcome(result: CallResult, mine: list[m.QuerySetUpdate]) -> m.ReducerOutcome:
+    if result.status == "ok":
+        return m.ReducerOk(b"", m.TransactionUpdate(mine))
+    if result.status == "err":
+        return m.ReducerErr(bsatn.encode(AlgebraicType.STRING, result.message or ""))
+    return m.ReducerInternalError(result.message or "")

@@ -1,0 +1,114 @@
+"""A connected client as the host sees it: who it is, and its outgoing message queue.
+
+The host only queues messages on a :class:`ClientConnection`; the web app (:mod:`..app`) writes
+them to the socket.  No I/O happens here, so the host is testable with plain objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+
+from ...protocol import messages as m
+from ...protocol.framing import SUBPROTOCOL_V2, Compression
+from ...sats.values import ConnectionId, Identity
+
+
+class _Close:
+    """Queued after the last message a closing client must still receive."""
+
+    __slots__ = ("code", "reason")
+
+    def __init__(self, code: int, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+
+
+class ClientConnection:
+    """One WebSocket client as the host sees it: who it is, and its outgoing queue.
+
+    :meth:`send` may be called from any thread: messages are appended to a
+    thread-safe deque in commit order and the writer (see :mod:`..app`) is woken
+    on the event loop.  Tests read the queue directly with :meth:`take`.
+
+    Example::
+
+        >>> c = ClientConnection(Identity(1), ConnectionId(2), "token")
+        >>> c.send(m.TransactionUpdate([]))
+        >>> c.take()
+        [TransactionUpdate(query_sets=[])]
+    """
+
+    def __init__(
+        self,
+        identity: Identity,
+        connection_id: ConnectionId,
+        token: str,
+        *,
+        is_owner: bool = False,
+        protocol: str = SUBPROTOCOL_V2,
+        compression: Compression = Compression.NONE,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.identity = identity
+        self.connection_id = connection_id
+        self.token = token
+        self.is_owner = is_owner
+        self.protocol = protocol
+        self.compression = compression
+        self._loop = loop
+        self._outbox: collections.deque[m.ServerMessage | _Close] = collections.deque()
+        self._wakeup = asyncio.Event() if loop is not None else None
+        self.closing = False
+
+    def __repr__(self) -> str:
+        return f"ClientConnection(identity={self.identity.to_hex()[:16]}…, connection_id={self.connection_id})"
+
+    def send(self, message: m.ServerMessage) -> None:
+        """Queue ``message`` for the client (dropped once the client is closing)."""
+        if self.closing:
+            return
+        self._outbox.append(message)
+        self._wake()
+
+    def close(self, code: int, reason: str) -> None:
+        """Queue a close after what is already queued; later sends are dropped."""
+        if self.closing:
+            return
+        self.closing = True
+        self._outbox.append(_Close(code, reason))
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._wakeup is None or self._loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            self._wakeup.set()
+        elif not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wakeup.set)
+
+    def take(self) -> list[m.ServerMessage]:
+        """Remove and return the queued messages (not the close marker)."""
+        out: list[m.ServerMessage] = []
+        while self._outbox:
+            item = self._outbox.popleft()
+            if not isinstance(item, _Close):
+                out.append(item)
+        return out
+
+    async def next_batch(self) -> list[m.ServerMessage | _Close]:
+        """Wait for queued items and return all of them, oldest first (writer side)."""
+        assert self._wakeup is not None, "next_batch needs a client created with loop="
+        while not self._outbox:
+            self._wakeup.clear()
+            if self._outbox:
+                break
+            await self._wakeup.wait()
+        out: list[m.ServerMessage | _Close] = []
+        while self._outbox:
+            out.append(self._outbox.popleft())
+        return out

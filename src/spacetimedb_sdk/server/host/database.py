@@ -1,0 +1,106 @@
+"""The :class:`Database`: one module, its datastore, subscriptions and timers, and its front ends.
+
+:class:`Database` puts together the front ends (:class:`~.client_messages.ClientMessages` for
+WebSocket clients, :class:`~.http_calls.HttpCalls` for ``/call`` and ``/sql``,
+:class:`~.lifecycle.Lifecycle`), all over :class:`~.execution.Execution`, and adds the direct
+API that fixtures, the CLI and tests use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from ...sats.values import ConnectionId, Identity
+from ..datastore import DbView
+from ..module import CallResult
+from .client_messages import ClientMessages
+from .http_calls import HttpCalls
+
+
+class Database(ClientMessages, HttpCalls):
+    """One database: ``module`` + datastore + subscriptions + scheduler, run serially.
+
+    ``issuer`` signs and checks tokens (a fresh key when omitted);
+    ``owner_identity`` is the identity allowed to call private functions and run
+    DML over ``/sql`` (by default the identity of :attr:`owner_token`, minted here).
+
+    Example::
+
+        db = Database(module, name="quickstart-chat")
+        db.start(asyncio.get_running_loop())
+        with db.transaction() as tx:
+            tx.user.insert(User(identity=me, name="Alice", online=False))
+    """
+
+    def __repr__(self) -> str:
+        return f"Database(name={self.name!r}, module={self.module.name!r})"
+
+    # -- direct access (fixtures, the CLI, tests)
+
+    @contextmanager
+    def transaction(self) -> Iterator[DbView]:
+        """Run a block in a transaction, then broadcast it like any other commit.
+
+        The block gets ``db`` (``db.user.insert(...)``); an exception rolls back.
+
+        Example::
+
+            with db.transaction() as tx:
+                tx.message.insert(Message(sender=me, sent=Timestamp.now(), text="hi"))
+        """
+        with self._lock:
+            tx = self.datastore.begin()
+            try:
+                yield tx.db
+            except BaseException:
+                if tx.open:
+                    tx.rollback()
+                raise
+            if tx.open:
+                self._broadcast(tx.commit(), None)
+
+    def call_reducer(
+        self,
+        name: str,
+        *args: Any,
+        sender: Identity | None = None,
+        connection_id: ConnectionId | None = None,
+        **kwargs: Any,
+    ) -> CallResult:
+        """Call any reducer (lifecycle and private ones too) as ``sender`` (the owner by default).
+
+        Arguments are Python values, by position or by name; the commit is broadcast.
+
+        Example::
+
+            assert db.call_reducer("send_message", "hello").ok
+        """
+        with self._lock:
+            rd = self.module.reducer_def(name, source=True)
+            if rd is None:
+                raise KeyError(f"module {self.module.name!r} has no reducer {name!r}")
+            call_args: Mapping[str, Any] | Sequence[Any] = kwargs if kwargs else args
+            if args and kwargs:
+                raise TypeError("pass reducer arguments by position or by name, not both")
+            return self._call_reducer(rd, call_args, sender or self.owner_identity, connection_id)
+
+    def call_procedure(
+        self, name: str, *args: Any, sender: Identity | None = None, **kwargs: Any
+    ) -> CallResult:
+        """Call a procedure as ``sender`` (the owner by default); its commits are broadcast."""
+        with self._lock:
+            pd = self.module.procedure_def(name, source=True)
+            if pd is None:
+                raise KeyError(f"module {self.module.name!r} has no procedure {name!r}")
+            if args and kwargs:
+                raise TypeError("pass procedure arguments by position or by name, not both")
+            return self._call_procedure(
+                pd, kwargs if kwargs else args, sender or self.owner_identity, None
+            )
+
+    def rows(self, table: str) -> list[Any]:
+        """A snapshot of a table's rows (by canonical name or accessor)."""
+        with self._lock:
+            return list(self.datastore.store(table).iter_rows())

@@ -1,0 +1,43 @@
+"""The host's errors: what ends a WebSocket connection, refuses a client, or fails ``/sql``.
+
+The web app catches them to choose a close code or an HTTP status, so they live apart from the
+code that raises them.
+"""
+
+from __future__ import annotations
+
+from ...errors import SpacetimeDBError
+
+
+class FatalClientError(SpacetimeDBError):
+    """A client message that ends the connection (close 1011 with this text).
+
+    Example::
+
+        >>> str(FatalClientError("v2 websocket does not support text messages"))
+        'v2 websocket does not support text messages'
+    """
+
+
+class ConnectionRejected(SpacetimeDBError):
+    """``client_connected`` failed: the connection (or HTTP call) is refused.
+
+    Example::
+
+        >>> ConnectionRejected("banned").message
+        'banned'
+    """
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(f"Connection rejected by `client_connected` reducer: {message}")
+
+
+class SqlFailed(SpacetimeDBError):
+    """A ``/sql`` statement failed; the message is what an HTTP client is told (400).
+
+    Example::
+
+        >>> str(SqlFailed("no such table: `x`"))
+        'no such table: `x`'
+    """

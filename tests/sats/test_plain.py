@@ -348,3 +348,20 @@ def test_to_plain_always_writes_json(case: tuple[tuple[AlgebraicType, Typespace]
     (ty, ts), value = case
     written = to_plain(ty, value, ts)
     assert _printed(written) == written
+
+
+@pytest.mark.parametrize(
+    ("micros", "text"),
+    [
+        (0, "1970-01-01T00:00:00.000000Z"),
+        (-62135596800000000, "0001-01-01T00:00:00.000000Z"),
+        (-30610224000000001, "0999-12-31T23:59:59.999999Z"),
+        (253402300799999999, "9999-12-31T23:59:59.999999Z"),
+    ],
+)
+def test_timestamps_print_four_digit_years_and_read_back(micros: int, text: str) -> None:
+    # Years before 1000 once printed as "999-..." (strftime's unpadded %Y), which no
+    # RFC 3339 reader, ours included, accepts back.
+    ty = AlgebraicType.timestamp()
+    assert to_plain(ty, Timestamp(micros)) == text
+    assert from_plain(ty, text) == Timestamp(micros)

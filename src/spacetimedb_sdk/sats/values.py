@@ -317,7 +317,8 @@ class Timestamp(_Micros):
 
     def to_iso(self) -> str:
         """RFC 3339 with microseconds, e.g. ``2024-01-01T00:00:00.123000Z``."""
-        return self.to_datetime().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        # isoformat, not strftime: glibc's %Y does not pad years before 1000 to four digits.
+        return self.to_datetime().replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
     def since(self, earlier: Timestamp) -> TimeDuration:
         return TimeDuration(self._micros - earlier._micros)

@@ -11,7 +11,7 @@ import pytest
 from conftest import PYTHON, TIMEOUT, Result
 
 from spacetimedb_sdk.cli import build_parser
-from spacetimedb_sdk.cli.options import _client_command
+from spacetimedb_sdk.cli.options import client_command
 from spacetimedb_sdk.errors import SpacetimeDBError
 from spacetimedb_sdk.server.local import LocalServer
 
@@ -80,7 +80,7 @@ def test_errors_never_show_tokens(
     def leaky(args: argparse.Namespace) -> int:
         raise SpacetimeDBError(f"boom {jwt} and plain-secret and {args.token}")
 
-    code = _client_command(leaky)(argparse.Namespace(token="flag-secret"))
+    code = client_command(leaky)(argparse.Namespace(token="flag-secret"))
     err = capsys.readouterr().err
     assert code == 1
     assert err == "error: boom <token> and <token> and <token>\n"
@@ -90,5 +90,5 @@ def test_ctrl_c_outside_subscribe_exits_130(capsys: pytest.CaptureFixture[str]) 
     def interrupted(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
-    assert _client_command(interrupted)(argparse.Namespace()) == 130
+    assert client_command(interrupted)(argparse.Namespace()) == 130
     assert capsys.readouterr().err == ""

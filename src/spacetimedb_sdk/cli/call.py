@@ -26,14 +26,14 @@ from ..schema import ModuleSchema
 from .options import (
     EXIT_USAGE,
     CliError,
-    _add_common,
-    _client_command,
-    _database,
-    _fetch_schema,
-    _server,
+    add_common,
+    client_command,
+    database_name,
+    fetch_schema,
     resolve_token,
+    server_url,
 )
-from .render import _print_json_line, type_text
+from .render import print_json_line, type_text
 
 
 def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,17 +44,17 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "`call send_message '\"hello\"'` (strings need JSON quotes). A procedure's return "
         "value is printed as JSON.",
     )
-    _add_common(call)
+    add_common(call)
     call.add_argument("function", metavar="REDUCER", help="the reducer or procedure name")
     call.add_argument("arguments", metavar="ARG", nargs="*", help="one JSON value per parameter")
-    call.set_defaults(run=_client_command(_call), trailing_positionals="arguments")
+    call.set_defaults(run=client_command(_call), trailing_positionals="arguments")
 
 
 def _call(args: argparse.Namespace) -> int:
-    server, database = _server(args), _database(args)
+    server, database = server_url(args), database_name(args)
     token, _ = resolve_token(args)
     with HttpClient(server, token=token) as http:
-        _, schema = _fetch_schema(http, database)
+        _, schema = fetch_schema(http, database)
         name, params, returns = _find_function(schema, args.function, database)
         values = _parse_arguments(schema, name, params, args.arguments)
         try:
@@ -69,7 +69,7 @@ def _call(args: argparse.Namespace) -> int:
             raise
     if returns is not None and result is not None:
         value = from_json(returns, result, schema.typespace)
-        _print_json_line(to_plain(returns, value, schema.typespace))
+        print_json_line(to_plain(returns, value, schema.typespace))
     return 0
 
 

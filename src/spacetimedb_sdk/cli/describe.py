@@ -19,7 +19,14 @@ from ..http import HttpClient
 from ..sats.types import ProductType
 from ..schema import ModuleSchema
 from ..schema.model import ColumnSchema, Visibility
-from .options import _add_common, _client_command, _database, _fetch_schema, _server, resolve_token
+from .options import (
+    add_common,
+    client_command,
+    database_name,
+    fetch_schema,
+    resolve_token,
+    server_url,
+)
 from .render import type_text
 
 
@@ -30,18 +37,18 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         description="Print the schema of a database: a summary, a JSON summary (--json) "
         "or the server's own schema document (--raw).",
     )
-    _add_common(describe)
+    add_common(describe)
     fmt = describe.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print the summary as JSON")
     fmt.add_argument("--raw", action="store_true", help="print the server's schema JSON")
-    describe.set_defaults(run=_client_command(_describe))
+    describe.set_defaults(run=client_command(_describe))
 
 
 def _describe(args: argparse.Namespace) -> int:
-    server, database = _server(args), _database(args)
+    server, database = server_url(args), database_name(args)
     token, _ = resolve_token(args)
     with HttpClient(server, token=token) as http:
-        doc, schema = _fetch_schema(http, database)
+        doc, schema = fetch_schema(http, database)
     if args.raw:
         print(json.dumps(doc, indent=2))
     elif args.json:

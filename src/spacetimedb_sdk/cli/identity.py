@@ -23,11 +23,11 @@ from ..sats.values import Identity
 from .options import (
     TOKEN_ENV,
     CliError,
-    _add_common,
-    _client_command,
-    _credentials_file,
-    _server,
+    add_common,
+    client_command,
+    credentials_file,
     resolve_token,
+    server_url,
 )
 
 
@@ -43,14 +43,14 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     identity.add_argument(
         "action", nargs="?", default="show", choices=("new", "show", "forget"), help="default: show"
     )
-    _add_common(identity, database=False)
+    add_common(identity, database=False)
     identity.add_argument(
         "--save", metavar="KEY", help="new: the credentials key to store the token under"
     )
     identity.add_argument("--force", action="store_true", help="new: replace a stored identity")
     identity.add_argument("--show-token", action="store_true", help="also print the token")
     identity.add_argument("--json", action="store_true", help="print one JSON object")
-    identity.set_defaults(run=_client_command(_identity))
+    identity.set_defaults(run=client_command(_identity))
 
 
 def _identity(args: argparse.Namespace) -> int:
@@ -58,14 +58,14 @@ def _identity(args: argparse.Namespace) -> int:
     if action == "new":
         return _identity_new(args)
     if action == "forget":
-        creds = _credentials_file(args)
+        creds = credentials_file(args)
         existed = creds.path.exists()
         creds.clear()
         print(f"forgot {creds.path}" if existed else f"nothing stored at {creds.path}")
         return 0
     token, source = resolve_token(args)
     if token is None:
-        creds = _credentials_file(args)
+        creds = credentials_file(args)
         raise CliError(
             f"no identity: no --token, no ${TOKEN_ENV} and nothing stored at {creds.path}; "
             f"create one with `spacetimedb-py identity new --server {args.server}`"
@@ -73,14 +73,14 @@ def _identity(args: argparse.Namespace) -> int:
     identity = token_identity(token)
     if identity is None:
         raise CliError(f"the token from {source} is not a SpacetimeDB token (JWT)")
-    path = _credentials_file(args).path if source.startswith("credentials") else None
+    path = credentials_file(args).path if source.startswith("credentials") else None
     _print_identity(args, identity, token, source, path)
     return 0
 
 
 def _identity_new(args: argparse.Namespace) -> int:
-    server = _server(args)
-    creds = _credentials_file(args, args.save)
+    server = server_url(args)
+    creds = credentials_file(args, args.save)
     old = creds.load()
     if old and not args.force:
         held = token_identity(old) or "an identity"

@@ -2,9 +2,9 @@
 
 The client commands (``describe``, ``sql``, ``call``, ``subscribe``, ``identity``) take
 the same ``--server``, ``--database``, ``--token`` and ``--credentials`` options
-(:func:`_add_common`); this module resolves them (the server URL, the database name, the
+(:func:`add_common`); this module resolves them (the server URL, the database name, the
 token and where it came from, the credentials file) and turns every failure into one
-``error:`` line on stderr and an exit status (:func:`_client_command`), with tokens
+``error:`` line on stderr and an exit status (:func:`client_command`), with tokens
 redacted.  It also fetches a database's schema, which most commands start with.
 
 Exit statuses: 0 success, 1 an error (one ``error:`` line on stderr), 2 a usage error
@@ -55,7 +55,7 @@ class CliError(Exception):
         self.code = code
 
 
-def _add_common(p: argparse.ArgumentParser, *, database: bool = True) -> None:
+def add_common(p: argparse.ArgumentParser, *, database: bool = True) -> None:
     p.add_argument(
         "--server",
         default=DEFAULT_SERVER,
@@ -90,21 +90,21 @@ def default_credentials_key(server: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", f"spacetimedb-py_{parts.hostname or 'localhost'}_{port}")
 
 
-def _server(args: argparse.Namespace) -> str:
+def server_url(args: argparse.Namespace) -> str:
     try:
         return http_base(args.server)
     except ValueError as e:
         raise CliError(f"bad --server: {e}", EXIT_USAGE) from None
 
 
-def _database(args: argparse.Namespace) -> str:
+def database_name(args: argparse.Namespace) -> str:
     if not args.database:
         raise CliError(f"no database given: pass --database NAME ({args.command})", EXIT_USAGE)
     return str(args.database)
 
 
-def _credentials_file(args: argparse.Namespace, key: str | None = None) -> credentials.File:
-    key = key or args.credentials or default_credentials_key(_server(args))
+def credentials_file(args: argparse.Namespace, key: str | None = None) -> credentials.File:
+    key = key or args.credentials or default_credentials_key(server_url(args))
     try:
         return credentials.File(key)
     except ValueError as e:
@@ -124,7 +124,7 @@ def resolve_token(args: argparse.Namespace) -> tuple[str | None, str]:
     env = os.environ.get(TOKEN_ENV)
     if env:
         return env, f"${TOKEN_ENV}"
-    creds = _credentials_file(args)
+    creds = credentials_file(args)
     token = creds.load()
     if token:
         return token, f"credentials {creds.key!r}"
@@ -157,7 +157,7 @@ def _explain(e: BaseException, args: argparse.Namespace) -> str:
     return f"{type(e).__name__}: {e}"
 
 
-def _client_command(fn: Command) -> Command:
+def client_command(fn: Command) -> Command:
     """Wrap a command so that every failure ends as one ``error:`` line and an exit status."""
 
     def run(args: argparse.Namespace) -> int:
@@ -168,7 +168,7 @@ def _client_command(fn: Command) -> Command:
         except KeyboardInterrupt:
             return EXIT_INTERRUPTED
         except BrokenPipeError:
-            _silence_stdout()
+            silence_stdout()
             return 0
         except (SpacetimeDBError, OSError, TimeoutError) as e:
             code, message = EXIT_ERROR, _explain(e, args)
@@ -178,14 +178,14 @@ def _client_command(fn: Command) -> Command:
     return run
 
 
-def _silence_stdout() -> None:
+def silence_stdout() -> None:
     # The reader went away (`… | head`): later writes, even at exit, must not fail again.
     with contextlib.suppress(OSError, ValueError, AttributeError):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
 
 
-def _fetch_schema(http: HttpClient, database: str) -> tuple[Any, ModuleSchema]:
+def fetch_schema(http: HttpClient, database: str) -> tuple[Any, ModuleSchema]:
     try:
         doc = http.schema_json(database, version=10)
     except HttpError as e:

@@ -41,7 +41,7 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
-def _print_json_line(obj: Any) -> None:
+def print_json_line(obj: Any) -> None:
     sys.stdout.write(_dumps(obj) + "\n")
 
 
@@ -102,7 +102,7 @@ def type_text(ty: AlgebraicType, schema: ModuleSchema | None = None) -> str:
 # ---- tables (`sql` without --json) -------------------------------------------------------------
 
 
-def _print_table(result: SqlResult, rows: list[dict[str, Any]]) -> None:
+def print_table(result: SqlResult, rows: list[dict[str, Any]]) -> None:
     names = result.column_names
     if not names:  # a statement without a result set (INSERT, UPDATE, DELETE)
         stats = result.stats or {}

@@ -17,14 +17,14 @@ from ..sats.types import EMPTY_TYPESPACE, AlgebraicType, ArrayType, ProductType,
 from .options import (
     EXIT_USAGE,
     CliError,
-    _add_common,
-    _client_command,
-    _database,
-    _fetch_schema,
-    _server,
+    add_common,
+    client_command,
+    database_name,
+    fetch_schema,
     resolve_token,
+    server_url,
 )
-from .render import _print_json_line, _print_table
+from .render import print_json_line, print_table
 
 
 def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,14 +34,14 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         description="Run one SQL statement through the database's /sql endpoint and print "
         "the rows as a table, or as one JSON object per line (--json).",
     )
-    _add_common(sql)
+    add_common(sql)
     sql.add_argument("query", metavar="SQL", help="the statement; '-' reads it from stdin")
     sql.add_argument("--json", action="store_true", help="one JSON object per row")
-    sql.set_defaults(run=_client_command(_sql))
+    sql.set_defaults(run=client_command(_sql))
 
 
 def _sql(args: argparse.Namespace) -> int:
-    server, database = _server(args), _database(args)
+    server, database = server_url(args), database_name(args)
     query = sys.stdin.read() if args.query == "-" else args.query
     if not query.strip():
         raise CliError("empty SQL statement", EXIT_USAGE)
@@ -56,16 +56,16 @@ def _sql(args: argparse.Namespace) -> int:
         # Result columns should carry resolved types; where a server sends `Ref`s
         # instead, they index the module's typespace.
         needs_refs = any(_has_ref(r.schema) for r in results if r.rows)
-        ts = _fetch_schema(http, database)[1].typespace if needs_refs else EMPTY_TYPESPACE
+        ts = fetch_schema(http, database)[1].typespace if needs_refs else EMPTY_TYPESPACE
     for i, result in enumerate(results):
         rows = [to_plain(result.schema, from_json(result.schema, r, ts), ts) for r in result.rows]
         if args.json:
             for row in rows:
-                _print_json_line(row)
+                print_json_line(row)
         else:
             if i:
                 print()
-            _print_table(result, rows)
+            print_table(result, rows)
     return 0
 
 

@@ -30,15 +30,15 @@ from ..sats.plain import to_plain
 from ..schema import ModuleSchema
 from .options import (
     CliError,
-    _add_common,
-    _client_command,
-    _database,
-    _fetch_schema,
-    _server,
-    _silence_stdout,
+    add_common,
+    client_command,
+    database_name,
+    fetch_schema,
     resolve_token,
+    server_url,
+    silence_stdout,
 )
-from .render import _print_json_line
+from .render import print_json_line
 
 if TYPE_CHECKING:
     from ..connection import DbConnection
@@ -57,7 +57,7 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         '"old": R, "new": R}, and {"op": "applied", ...} once the initial rows are printed. '
         "Stops on Ctrl-C, end of input on a terminal or pipe, --limit or --timeout.",
     )
-    _add_common(sub)
+    add_common(sub)
     sub.add_argument("queries", metavar="SQL", nargs="+", help="subscription queries")
     sub.add_argument("--limit", type=_positive_int, metavar="N", help="stop after N changes")
     sub.add_argument(
@@ -72,7 +72,7 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         action="store_true",
         help="do not print the initial rows (the applied line still counts them)",
     )
-    sub.set_defaults(run=_client_command(_subscribe), trailing_positionals="queries")
+    sub.set_defaults(run=client_command(_subscribe), trailing_positionals="queries")
 
 
 def _positive_int(text: str) -> int:
@@ -90,14 +90,14 @@ def _positive_float(text: str) -> float:
 
 
 def _subscribe(args: argparse.Namespace) -> int:
-    server, database = _server(args), _database(args)
+    server, database = server_url(args), database_name(args)
     token, _ = resolve_token(args)
     with HttpClient(server, token=token) as http:
-        _, schema = _fetch_schema(http, database)
+        _, schema = fetch_schema(http, database)
     try:
         return asyncio.run(_Subscriber(args, server, database, token, schema).run())
     except BrokenPipeError:
-        _silence_stdout()
+        silence_stdout()
         return 0
 
 
@@ -285,7 +285,7 @@ class _Subscriber:
             if kind == "applied":
                 self.progress.clear()
                 total = sum(self.snapshot.values())
-                _print_json_line({"op": "applied", "rows": total, "tables": self.snapshot})
+                print_json_line({"op": "applied", "rows": total, "tables": self.snapshot})
                 continue
             if c:
                 self.snapshot_done += 1
@@ -293,7 +293,7 @@ class _Subscriber:
                     await self._show_snapshot_progress()
                 if self.args.no_snapshot:
                     continue
-            _print_json_line(self._change(kind, a, b))
+            print_json_line(self._change(kind, a, b))
             self.printed += 1
             if limit is not None and self.printed >= limit:
                 return 0

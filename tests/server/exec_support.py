@@ -20,7 +20,13 @@ import pytest
 
 from spacetimedb_sdk import Err, Ok, ScheduleAt, TimeDuration, Timestamp
 from spacetimedb_sdk.sats import U32, U64
-from spacetimedb_sdk.server import Module, ProcedureContext, ReducerContext, column
+from spacetimedb_sdk.server import (
+    AnonymousViewContext,
+    Module,
+    ProcedureContext,
+    ReducerContext,
+    column,
+)
 from spacetimedb_sdk.server.module import HttpError
 
 module = Module("exec-test")
@@ -245,6 +251,12 @@ def spin_in_transaction(ctx: ProcedureContext) -> str:
 @module.reducer
 def add_note(ctx: ReducerContext, text: str) -> None:
     _note(ctx, text)
+
+
+@module.view(public=True, anonymous=True)
+def runaway_view(ctx: AnonymousViewContext) -> list[Note]:
+    while True:
+        pass
 
 
 # ---- what a reducer knows about its caller and returns ----------------------------------------

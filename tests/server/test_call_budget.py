@@ -81,6 +81,19 @@ async def test_a_reducer_that_swallows_the_interrupt_is_still_out_of_energy(
     assert _notes(srv) == []
 
 
+async def test_a_runaway_view_fails_its_subscription_and_the_database_goes_on(
+    srv: LocalServer,
+) -> None:
+    client = await WsClient.connect(srv.ws_url)
+    await client.initial()
+    await client.send(m.Subscribe(1, 1, ["SELECT * FROM runaway_view"]))
+    error = await client.recv_type(m.SubscriptionError)
+    assert error.query_set_id == 1
+    done = await client.call(module, "add_note", "still serving")
+    assert isinstance(done.result, m.ReducerOk)
+    assert _notes(srv) == ["still serving"]
+
+
 async def test_http_call_of_a_runaway_reducer_is_402(srv: LocalServer) -> None:
     async with aiohttp.ClientSession() as http:
         async with http.post(

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 from exec_support import GATES, STARTED, http_server, module, release_gates  # noqa: F401
-from server_test_support import TIMEOUT, WsClient, args, table_changes
+from server_test_support import TIMEOUT, WsClient, args, game, table_changes
 
 from spacetimedb_sdk.protocol import messages as m
 from spacetimedb_sdk.server.local import LocalServer
@@ -217,3 +217,26 @@ async def test_the_direct_api_works_from_the_event_loop_thread(srv: LocalServer)
 def _bsatn_string(text: str) -> bytes:
     data = text.encode()
     return len(data).to_bytes(4, "little") + data
+
+
+async def test_messages_sent_before_a_client_leaves_still_run_in_order() -> None:
+    # Upstream runs what it has enqueued: a call sent right before the socket closes still
+    # runs, before the client's `client_disconnected`.
+    async with LocalServer(game) as srv:
+        watcher = await WsClient.connect(srv.ws_url)
+        await watcher.initial()
+        await watcher.subscribe(1, "SELECT * FROM counter", "SELECT * FROM log")
+        leaver = await WsClient.connect(srv.ws_url)
+        first = await leaver.initial()
+        await leaver.send(m.CallReducer(1, 0, "bump", args(game, "bump", 5)))
+        await leaver.close()
+        goodbye = f"disconnected {first.identity.to_hex()[:8]}"
+        seen: list[str] = []
+        while goodbye not in seen:
+            update = await watcher.recv_type(m.TransactionUpdate)
+            if table_changes(update, "counter")[0]:
+                seen.append("bump")
+            codec = game.row_codec("log")
+            seen += [codec.decode(r).text for r in table_changes(update, "log")[0]]
+        assert seen.index("bump") < seen.index(goodbye)
+        assert srv.db.rows("counter")[0].n == 5

@@ -98,8 +98,9 @@ class ClientCache:
 
     Every ``apply_*`` method applies one message to every table before returning the
     :class:`PendingChanges` to fire.  It raises :class:`~spacetimedb_sdk.ProtocolError` for a
-    table it does not know and :class:`~spacetimedb_sdk.BsatnDecodeError` for a row it cannot
-    decode, in both cases before changing anything.
+    table it does not know and :class:`~spacetimedb_sdk.errors.RowDecodeError` (a
+    ``ProtocolError`` and a ``BsatnDecodeError``) for a row it cannot decode, in both cases
+    before changing anything.
 
     Example::
 

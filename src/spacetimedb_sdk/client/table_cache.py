@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar
 
-from ..errors import BsatnDecodeError, ProtocolError
+from ..errors import BsatnDecodeError, ProtocolError, RowDecodeError
 from .callbacks import (
     _DELETE,
     _INSERT,
@@ -320,7 +320,7 @@ class TableCache(Generic[RowT]):
             return self._decode(data)
         except BsatnDecodeError as e:
             path = self.name if e.path == "<root>" else f"{self.name}.{e.path}"
-            raise BsatnDecodeError(e.reason, path=path, offset=e.offset) from e
+            raise RowDecodeError(self.name, e.reason, path=path, offset=e.offset) from e
         except Exception as e:
             raise ProtocolError(f"cannot decode a row of table {self.name!r}: {e}") from e
 

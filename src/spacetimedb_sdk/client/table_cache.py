@@ -19,11 +19,11 @@ Example::
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar
 
+from .._log import get_logger
 from ..errors import BsatnDecodeError, ProtocolError, RowDecodeError
 from .callbacks import (
     _DELETE,
@@ -40,7 +40,8 @@ __all__ = ["TableCache"]
 
 # The whole client cache logs under one name, the one users configure (it predates the split
 # of the cache into modules).
-logger = logging.getLogger("spacetimedb_sdk.client.cache")
+# Through get_logger: its filter redacts tokens (logging.getLogger would bypass it).
+logger = get_logger("spacetimedb_sdk.client.cache")
 
 RowT = TypeVar("RowT")
 P = ParamSpec("P")

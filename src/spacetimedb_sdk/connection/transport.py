@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from collections.abc import Sequence
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
@@ -25,7 +26,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.typing import Subprotocol
 
-from .._log import get_logger, redact
+from .._log import RedactingAdapter, get_logger, protect_third_party_loggers, redact
 from ..errors import ConnectError, ConnectionRejectedError, ProtocolError, ServerClosedError
 from ..protocol.framing import SUBPROTOCOL_V2, SUBPROTOCOL_V3, Compression
 
@@ -89,6 +90,9 @@ class WebSocketTransport:
     ) -> WebSocketTransport:
         """Open the socket; raises :class:`ConnectError` saying why it failed."""
         headers = {"Authorization": f"Bearer {token}"} if token else None
+        # websockets logs the handshake's headers at DEBUG: give it a logger that hides the token.
+        protect_third_party_loggers()
+        ws_logger = RedactingAdapter(logging.getLogger("websockets.client"), [token or ""])
         try:
             ws = await connect(
                 url,
@@ -103,6 +107,7 @@ class WebSocketTransport:
                 ping_interval=20,
                 ping_timeout=20,
                 close_timeout=5,
+                logger=ws_logger,
             )
         except InvalidStatus as e:
             raise _status_error(url, e) from None

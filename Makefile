@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 NODE_STAMP := node/node_modules/.installed
 LINT_PATHS := src tests bench examples
 
-.PHONY: test lint typecheck pytest demo bench setup node clean
+.PHONY: test lint typecheck pytest demo bench setup node clean stress stress-client-fuzz
 
 setup: $(STAMP)
 
@@ -43,6 +43,23 @@ demo: $(STAMP)
 
 bench: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python bench/run.py
+
+# The long versions of the robustness tests (minutes, not part of `make test`).
+stress: stress-client-fuzz
+
+# The client's frame decoder: a long hypothesis run, then atheris (coverage-guided) when it
+# installs from a prebuilt wheel; a failing input is saved in .fuzz/.
+FUZZ_EXAMPLES ?= 20000
+FUZZ_RUNS     ?= 300000
+stress-client-fuzz: $(STAMP)
+	SPACETIMEDB_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/fuzz -p no:cacheprovider -q
+	mkdir -p .fuzz
+	if $(BIN)/python -m pip install -q --only-binary atheris 'atheris>=2.3'; then \
+		$(BIN)/python tests/fuzz/atheris_client_frames.py -runs=$(FUZZ_RUNS) -timeout=10 \
+			-artifact_prefix=.fuzz/ -print_final_stats=1; \
+	else \
+		echo "atheris has no wheel for this Python: the hypothesis run above is the stress run"; \
+	fi
 
 clean:
 	rm -rf $(VENV) node/node_modules .mypy_cache .pytest_cache .ruff_cache

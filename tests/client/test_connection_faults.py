@@ -375,3 +375,26 @@ def test_bad_frame_in_tick_mode_reports_one_disconnect() -> None:
         loop.call_soon_threadsafe(stop.set)
         server_thread.join(TIMEOUT)
         loop.close()
+
+
+@pytest.mark.parametrize("how", ["reset", "fin"])
+async def test_socket_dying_without_a_close_frame_fails_calls_at_once(how: str) -> None:
+    """The server's TCP connection ends (RST, or FIN) without a WebSocket close frame."""
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send(HELLO)
+        await ws.recv()
+        if how == "reset":
+            ws.transport.abort()
+        else:
+            ws.transport.close()
+        await ws.wait_closed()
+
+    async with fake_server(handler) as uri:
+        conn, disconnected = await connect_watching(uri)
+        call = conn.reducers.set_name(name="x")
+        err = await asyncio.wait_for(disconnected, 2.5)  # well under the 5 s close timeout
+        assert isinstance(err, DisconnectedError) and "connection lost" in str(err)
+        with pytest.raises(DisconnectedError) as info:
+            await asyncio.wait_for(call, 0.5)
+        assert info.value.__cause__ is err

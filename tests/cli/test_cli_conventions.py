@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -118,6 +119,17 @@ def test_serve_errors_are_one_error_line(cli: Cli, tmp_path: Path) -> None:
     r = cli("serve", str(not_a_module))
     assert r.code == 1 and r.err.startswith("error: ") and r.err.count("\n") == 1
     assert "must define a spacetimedb_sdk.server.Module" in r.err
+
+
+def test_serve_on_a_taken_port_is_one_error_line(cli: Cli) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = cli("serve", "--example", "quickstart-chat", "--port", str(port))
+    assert (r.code, r.out) == (1, "")
+    assert r.err.startswith(f"error: cannot listen on 127.0.0.1:{port}: ")
+    assert r.err.count("\n") == 1
 
 
 def test_serve_example_and_module_file_exclude_each_other(cli: Cli) -> None:

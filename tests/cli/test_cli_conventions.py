@@ -178,7 +178,10 @@ async def test_ctrl_c_in_a_client_command_exits_130() -> None:
 
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         arrived.set()
-        await reader.read()  # until the client goes away; never answer
+        try:
+            await reader.read()  # until the client goes away; never answer
+        finally:
+            writer.close()  # Server.wait_closed waits for every connection (3.12+)
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -199,7 +202,7 @@ async def test_ctrl_c_in_a_client_command_exits_130() -> None:
             proc.kill()
             await proc.wait()
         server.close()
-        await server.wait_closed()
+        await asyncio.wait_for(server.wait_closed(), TIMEOUT)
 
 
 def test_python_dash_m_server_is_serve() -> None:

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from ..auth import Claims, InvalidTokenError
 from ..host import Database, HttpResponse
-from .state import _STATE
+from .state import _STATE, _parse_identity, _State
 
 
 def _text(status: int, text: str) -> web.Response:
@@ -127,3 +127,39 @@ def _query_bool(request: web.Request, name: str) -> bool | None:
     raise _Refused(
         _text(400, "Failed to deserialize query string: provided string was not `true` or `false`")
     )
+
+
+def find_database(state: _State, name_or_identity: str) -> tuple[Database | None, str]:
+    """The database a name or identity names, or ``None`` and upstream's 404 text.
+
+    An identity that names no database is ``No such database.``; an unknown name is
+    `` `name` not found`` (upstream's ``NameOrIdentity::resolve``).
+    """
+    db = state.find(name_or_identity)
+    if db is not None:
+        return db, ""
+    if _parse_identity(name_or_identity) is not None:
+        return None, "No such database."
+    return None, f"`{name_or_identity}` not found"
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes | None:
+    """The request body, or ``None`` once it passes ``limit`` bytes (the rest is drained)."""
+    if request.content_length is not None and request.content_length > limit:
+        await _drain(request)
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            await _drain(request)
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _drain(request: web.Request) -> None:
+    """Read and drop the rest of a refused body, so the client sees the answer, not a reset."""
+    async for _ in request.content.iter_chunked(64 * 1024):
+        pass

@@ -27,7 +27,6 @@ from typing import Any
 
 from aiohttp import web
 
-from ..._version import __version__
 from ..host import Database, HttpResponse
 from .requests import _Auth, _authenticate, _read_limited, _text, _with_auth, find_database
 from .state import _STATE
@@ -38,6 +37,10 @@ PROTOCOL_VERSION = "2025-06-18"
 INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
+
+SERVER_VERSION = "2.8.3"
+"""The SpacetimeDB release whose behaviour this server reproduces (upstream reports its own
+``CARGO_PKG_VERSION`` in ``serverInfo``)."""
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 """axum's default body limit, which upstream's MCP route keeps."""
@@ -144,7 +147,7 @@ def _initialize_result(host_wide: bool) -> dict[str, Any]:
     return {
         "protocolVersion": PROTOCOL_VERSION,
         "capabilities": {"tools": {}},
-        "serverInfo": {"name": "spacetimedb", "version": __version__},
+        "serverInfo": {"name": "spacetimedb", "version": SERVER_VERSION},
         "instructions": _HOST_WIDE_INSTRUCTIONS if host_wide else _SCOPED_INSTRUCTIONS,
     }
 

@@ -71,12 +71,15 @@ class Lifecycle(Execution):
     def _connected(self, identity: Identity, connection_id: ConnectionId) -> None:
         rd = self.module.lifecycle_reducer("OnConnect")
         if rd is None:
+            self.connected[(identity, connection_id)] = None
             return
         result = self._call_reducer(rd, (), identity, connection_id)
         if not result.ok:
             raise ConnectionRejected(result.message or "")
+        self.connected[(identity, connection_id)] = None
 
     def _disconnected(self, identity: Identity, connection_id: ConnectionId) -> None:
+        self.connected.pop((identity, connection_id), None)
         rd = self.module.lifecycle_reducer("OnDisconnect")
         if rd is None:
             return

@@ -15,6 +15,8 @@ from typing import Any
 from ...protocol import messages as m
 from ...sats.values import Identity
 from ..sql.eval import CompiledFragment
+from ..system_tables import SystemState
+from .cardinality import RowLimitExceeded, check_row_limit
 from .catalog import _SourceId
 from .delta import DeltaEvaluation
 from .encoding import _Encoder
@@ -65,6 +67,7 @@ class SubscriptionManager(DeltaEvaluation):
         if sub in self._sets:
             raise DuplicateQuerySet(query_set_id)
         chosen = list(compiled.values())
+        self._check_row_limit(chosen, is_owner)
         created: list[_SourceId] = []
         try:
             for query in chosen:
@@ -85,13 +88,28 @@ class SubscriptionManager(DeltaEvaluation):
         self._client_sets.setdefault(client, {})[query_set_id] = None
         return rows
 
+    def _check_row_limit(self, queries: list[_Query], is_owner: bool) -> None:
+        """Refuse a non-owner's new queries estimated to scan more than ``row_limit`` rows."""
+        fragments = [cf.fragment for query in queries for cf in query.fragments]
+        try:
+            check_row_limit(self._catalog, fragments, is_owner=is_owner)
+        except RowLimitExceeded as e:
+            raise SubscriptionFailure(str(e)) from None
+
+    @property
+    def system(self) -> SystemState:
+        """What the ``st_*`` system tables read: ``st_var``'s variables, the connected clients."""
+        return self._catalog.system
+
     def _expand_all_tables(self, queries: list[str], is_owner: bool) -> list[str]:
         """Trimmed query texts, deduplicated; ``SELECT * FROM *`` becomes every readable table."""
         texts: dict[str, None] = {}
         for sql in queries:
             if _ALL_TABLES.match(sql):
                 for t in self._catalog.schema.tables():
-                    if not t.is_view and not t.is_event and (t.is_public or is_owner):
+                    if t.is_view or t.is_event or t.system is not None:
+                        continue
+                    if t.is_public or is_owner:
                         texts[f"SELECT * FROM {t.name}"] = None
             else:
                 texts[sql.strip()] = None
@@ -134,6 +152,10 @@ class SubscriptionManager(DeltaEvaluation):
         sql = sql.strip()
         frags, table, _, _ = self._plan(sql, is_owner, with_sql=False)
         catalog = self._catalog
+        try:
+            check_row_limit(catalog, frags, is_owner=is_owner)
+        except RowLimitExceeded as e:
+            raise SubscriptionFailure(str(e)) from None
         rows: list[Any] = []
         try:
             for frag in frags:

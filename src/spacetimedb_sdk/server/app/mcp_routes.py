@@ -85,7 +85,7 @@ async def _mcp_database(request: web.Request) -> web.StreamResponse:
 
 
 async def _handle(request: web.Request, scope: str | None) -> web.StreamResponse:
-    auth = _authenticate(request, anonymous=True)
+    auth = await _authenticate(request, anonymous=True)
     assert auth is not None
     content_type = request.headers.get("Content-Type", "")
     if not _is_json_content_type(content_type):

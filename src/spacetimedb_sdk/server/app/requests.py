@@ -66,16 +66,17 @@ def _presented_token(request: web.Request) -> str | None:
     return request.query.get("token")
 
 
-def _authenticate(request: web.Request, *, anonymous: bool) -> _Auth | None:
-    """Validate the presented token; mint an anonymous one if allowed and none was given."""
-    issuer = request.app[_STATE].issuer
+async def _authenticate(request: web.Request, *, anonymous: bool) -> _Auth | None:
+    """Validate the presented token (the server's own, or an OIDC issuer's); mint an anonymous
+    one if allowed and none was given."""
+    state = request.app[_STATE]
     token = _presented_token(request)
     if token is None:
         if not anonymous:
             return None
-        token = issuer.mint()
+        token = state.issuer.mint()
     try:
-        return _Auth(issuer.validate(token), token)
+        return _Auth(await state.validator.validate(token), token)
     except InvalidTokenError as e:
         raise _Refused(_text(401, e.reason)) from None
 

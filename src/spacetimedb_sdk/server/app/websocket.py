@@ -85,7 +85,7 @@ def _connection_id(request: web.Request) -> ConnectionId:
 
 async def _subscribe(request: web.Request) -> web.StreamResponse:
     state = request.app[_STATE]
-    auth = _authenticate(request, anonymous=True)
+    auth = await _authenticate(request, anonymous=True)
     assert auth is not None
     compression = _compression(request)
     connection_id = _connection_id(request)

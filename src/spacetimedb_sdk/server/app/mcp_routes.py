@@ -116,7 +116,7 @@ async def _handle(request: web.Request, scope: str | None) -> web.StreamResponse
         reply = _result(rpc_id, _tools_list(scope is None))
     elif method == "tools/call":
         try:
-            reply = _result(rpc_id, _tools_call(request, scope, auth, message.get("params")))
+            reply = _result(rpc_id, await _tools_call(request, scope, auth, message.get("params")))
         except _RpcError as e:
             reply = _error(rpc_id, e.code, e.message)
     else:
@@ -240,7 +240,7 @@ def _tools_list(host_wide: bool) -> dict[str, Any]:
 # ---- tools/call ---------------------------------------------------------------------------
 
 
-def _tools_call(
+async def _tools_call(
     request: web.Request, scope: str | None, auth: _Auth, params: Any
 ) -> dict[str, Any]:
     if params is None:
@@ -264,7 +264,8 @@ def _tools_call(
             sql = args.get("sql")
             if not isinstance(sql, str):
                 raise _RpcError(INVALID_PARAMS, "sql argument must be a string")
-            text = _ok_text(_lookup(request, target).http_sql(auth.claims.identity, sql))
+            db = _lookup(request, target)
+            text = _ok_text(await db.http_sql_async(auth.claims.identity, sql, auth.token))
             text = _compact(json.loads(text))
         elif name == "call":
             target = _target_name(scope, args)
@@ -274,7 +275,7 @@ def _tools_call(
             call_args = args.get("args")
             if call_args is not None and not isinstance(call_args, list):
                 raise _RpcError(INVALID_PARAMS, "args must be a JSON array")
-            text = _call_reducer(_lookup(request, target), auth, reducer, call_args or [])
+            text = await _call_reducer(_lookup(request, target), auth, reducer, call_args or [])
         else:
             raise _RpcError(INVALID_PARAMS, f"unknown tool: {name}")
     except _ToolFailed as e:
@@ -326,11 +327,13 @@ def _list_databases(request: web.Request, auth: _Auth) -> str:
     return _compact({"databases": owned})
 
 
-def _call_reducer(db: Database, auth: _Auth, reducer: str, args: list[Any]) -> str:
+async def _call_reducer(db: Database, auth: _Auth, reducer: str, args: list[Any]) -> str:
     """Call a *reducer* (never a procedure) as ``/call`` would; upstream's outcome texts."""
     if db.module.reducer_def(reducer) is None:
         raise _ToolFailed(404, "no such reducer")
-    response = db.http_call(auth.claims.identity, reducer, _compact(args).encode())
+    response = await db.http_call_async(
+        auth.claims.identity, reducer, _compact(args).encode(), auth.token
+    )
     if response.status == 200:
         return f"reducer '{reducer}' committed"
     body = (

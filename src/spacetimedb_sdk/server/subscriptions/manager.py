@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Hashable
+from dataclasses import dataclass
 from typing import Any
 
 from ...protocol import messages as m
@@ -28,6 +29,21 @@ log = logging.getLogger(__package__)
 
 _ALL_TABLES = re.compile(r"\s*SELECT\s+\*\s+FROM\s+\*\s*\Z", re.IGNORECASE)
 _EVAL_FAILED = "Internal error evaluating queries"
+
+
+@dataclass(frozen=True)
+class PreparedQuery:
+    """A compiled query: its text, the table it returns and whether that is an event table.
+
+    Example::
+
+        >>> PreparedQuery("SELECT * FROM t", "t", False).table
+        't'
+    """
+
+    sql: str
+    table: str
+    is_event: bool
 
 
 class SubscriptionManager(DeltaEvaluation):
@@ -87,6 +103,33 @@ class SubscriptionManager(DeltaEvaluation):
         self._sets[sub] = chosen
         self._client_sets.setdefault(client, {})[query_set_id] = None
         return rows
+
+    def prepare(
+        self, sender: Identity, queries: list[str], *, is_owner: bool = False
+    ) -> list[PreparedQuery]:
+        """Compile queries without subscribing (``SELECT * FROM *`` expanded, duplicates
+        dropped) and check the row limit over all of them together.
+
+        Raises :class:`SubscriptionFailure` with upstream's text.  The v1 protocol, which
+        subscribes query by query, validates a request whole with this first.
+        """
+        compiled: dict[Hashable, _Query] = {}
+        for sql in self._expand_all_tables(queries, is_owner):
+            query = self._query(sql, sender, is_owner)
+            compiled.setdefault(query.key, query)
+        chosen = list(compiled.values())
+        self._check_row_limit(chosen, is_owner)
+        return [PreparedQuery(q.sql, q.table, q.is_event) for q in chosen]
+
+    def rows_of(self, client: Hashable, query_set_id: int) -> m.QueryRows:
+        """The current rows of an active query set (as ``SubscribeApplied`` carries them).
+
+        Raises :class:`UnknownQuerySet` when the set is not active.
+        """
+        queries = self._sets.get((client, query_set_id))
+        if queries is None:
+            raise UnknownQuerySet(query_set_id)
+        return self._query_rows(queries)
 
     def _check_row_limit(self, queries: list[_Query], is_owner: bool) -> None:
         """Refuse a non-owner's new queries estimated to scan more than ``row_limit`` rows."""

@@ -64,7 +64,11 @@ function plain(value) {
 function cause(ctx) {
   const event = ctx.event;
   if (event?.tag === 'Reducer') {
-    return { kind: 'Reducer', reducer: event.value.reducer.name, args: plain(event.value.reducer.args) };
+    return {
+      kind: 'Reducer',
+      reducer: event.value.reducer.name,
+      args: plain(event.value.reducer.args),
+    };
   }
   return { kind: event?.tag ?? 'Unknown' };
 }
@@ -87,7 +91,9 @@ function parseCommandLine(argv) {
     },
   });
   if (!['none', 'gzip'].includes(values.compression)) {
-    throw new Error(`--compression must be none or gzip (1.x has no Brotli), not ${values.compression}`);
+    throw new Error(
+      `--compression must be none or gzip (1.x has no Brotli), not ${values.compression}`,
+    );
   }
   return values;
 }
@@ -122,10 +128,20 @@ function build(options) {
 function watch(conn) {
   for (const name of Object.keys(REMOTE_MODULE.tables)) {
     const table = conn.db[name];
-    table.onInsert((ctx, row) => emit({ event: 'insert', table: name, row: plain(row), cause: cause(ctx) }));
-    table.onDelete((ctx, row) => emit({ event: 'delete', table: name, row: plain(row), cause: cause(ctx) }));
+    table.onInsert((ctx, row) =>
+      emit({ event: 'insert', table: name, row: plain(row), cause: cause(ctx) }),
+    );
+    table.onDelete((ctx, row) =>
+      emit({ event: 'delete', table: name, row: plain(row), cause: cause(ctx) }),
+    );
     table.onUpdate((ctx, oldRow, newRow) =>
-      emit({ event: 'update', table: name, old: plain(oldRow), new: plain(newRow), cause: cause(ctx) }),
+      emit({
+        event: 'update',
+        table: name,
+        old: plain(oldRow),
+        new: plain(newRow),
+        cause: cause(ctx),
+      }),
     );
   }
   for (const reducer of Object.keys(REDUCERS)) {

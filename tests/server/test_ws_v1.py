@@ -18,6 +18,7 @@ import pytest
 from server_test_support import TIMEOUT, WsClient, args, game
 from v1_test_client import V1Client
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from spacetimedb_sdk.protocol.v1 import SUBPROTOCOL_V1_BSATN, SUBPROTOCOL_V1_JSON
 from spacetimedb_sdk.protocol.v1 import messages as v1
@@ -337,3 +338,36 @@ async def test_v1_and_v2_clients_side_by_side(srv: LocalServer) -> None:
     assert isinstance(change, v1.QueryUpdate)
     assert v1c.rows(change.inserts) == [struct.pack("<IQ", 1, 9)]
     await asyncio.gather(v1c.close(), v2c.ws.close())
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "headers", "status", "text"),
+    [
+        ("nowhere", "", {}, 404, "No such database."),
+        (None, "", {"Authorization": "Bearer not.a.token"}, 401, "Invalid token"),
+        (None, "&light=maybe", {}, 400, "Failed to deserialize query string"),
+    ],
+    ids=["unknown-database", "bad-token", "bad-light"],
+)
+async def test_refused_upgrades(
+    srv: LocalServer,
+    path: str | None,
+    query: str,
+    headers: dict[str, str],
+    status: int,
+    text: str,
+) -> None:
+    url = srv.ws_url if path is None else srv.ws_url.replace(srv.database, path)
+    with pytest.raises(InvalidStatus) as e:
+        await connect(
+            f"{url}?compression=None{query}",
+            subprotocols=[SUBPROTOCOL_V1_JSON],  # type: ignore[list-item]
+            additional_headers=headers,
+            open_timeout=TIMEOUT,
+        )
+    response = e.value.response
+    assert response.status_code == status
+    assert (response.body or b"").decode().startswith(text)
+    # The server keeps serving.
+    c = await _client(srv, "json")
+    await c.close()

@@ -60,7 +60,9 @@ class ClientMessages(Execution):
         self.worker.post(client.close, code, reason)
 
     def _handle_queued(self, client: ClientConnection, message: m.ClientMessage) -> None:
-        if client.closing:
+        # A message that arrived before its client went away still runs (its replies are
+        # dropped), as upstream runs what it has enqueued; after a fatal error nothing does.
+        if client.closed_by_server:
             return
         try:
             self._handle(client, message)

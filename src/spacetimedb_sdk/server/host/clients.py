@@ -67,7 +67,8 @@ class ClientConnection:
         self._loop = loop
         self._outbox: collections.deque[m.ServerMessage | _Close] = collections.deque()
         self._wakeup = asyncio.Event() if loop is not None else None
-        self.closing = False
+        self.closing = False  # nothing more is sent (the socket ended, or we close it)
+        self.closed_by_server = False  # we close it: its messages still queued are dropped
 
     def __repr__(self) -> str:
         return f"ClientConnection(identity={self.identity.to_hex()[:16]}…, connection_id={self.connection_id})"
@@ -84,6 +85,7 @@ class ClientConnection:
         if self.closing:
             return
         self.closing = True
+        self.closed_by_server = True
         self._outbox.append(_Close(code, reason))
         self._wake()
 

@@ -34,6 +34,7 @@ class Lifecycle(Execution):
         Raises :class:`SpacetimeDBError` if ``init`` fails, as publishing would.
         """
         self.stopping.clear()
+        self.worker.resume()
         self.worker.call(self._start, loop is not None)
 
     def _start(self, serving: bool) -> None:

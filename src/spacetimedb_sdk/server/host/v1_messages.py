@@ -62,7 +62,9 @@ def handle_v1(db: Database, client: V1ClientConnection, message: v1.ClientMessag
 
 
 def _handle_queued(db: Database, client: V1ClientConnection, message: v1.ClientMessage) -> None:
-    if client.closing:
+    # As for v2: a message that arrived before its client went away still runs (its replies
+    # are dropped); after a fatal error nothing does.
+    if client.closed_by_server:
         return
     try:
         _handle(db, client, message)

@@ -131,7 +131,6 @@ class DatabaseThread:
         """Queue ``fn(*args)``; ``done(result, error)`` runs on the thread after it."""
         job = _Job(fn, args, done)
         with self._lock:
-            self._shutdown = False
             self._queue.put(job)
             if self._thread is None:
                 self._start()
@@ -192,8 +191,13 @@ class DatabaseThread:
         heapq.heappush(self._timers, (handle.when, next(self._timer_seq), handle))
         return handle
 
+    def resume(self) -> None:
+        """Undo :meth:`shutdown`: the thread stays up while timers are armed, as normal."""
+        self._shutdown = False
+
     def shutdown(self) -> None:
-        """Let the thread end as soon as it is idle (pending timers are dropped)."""
+        """Let the thread end as soon as it is idle (pending timers are dropped); jobs posted
+        later still run, each on a thread that ends when it is done."""
         with self._lock:
             self._shutdown = True
             if self._thread is not None:

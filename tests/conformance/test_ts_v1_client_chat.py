@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from ts_chat_client import ROOT, TsChatClient, node_ready
+from ts_chat_client import ROOT, TsChatClient
 
+from node_support import requires_node
 from spacetimedb_sdk.protocol.v1 import SUBPROTOCOL_V1_BSATN
 from spacetimedb_sdk.server.local import LocalServer
 
@@ -25,13 +26,7 @@ V1_CLIENT = ROOT / "node" / "src" / "v1_chat_client.mjs"
 ALL_TABLES = ("SELECT * FROM user", "SELECT * FROM message")
 LONG_TEXT = " ".join(f"line {i}: the quick brown fox jumps over the lazy dog" for i in range(60))
 
-pytestmark = pytest.mark.skipif(
-    node_ready() is not None
-    or not (ROOT / "node/node_modules/@clockworklabs/spacetimedb-sdk").is_dir(),
-    reason=str(
-        node_ready() or "node_modules lacks @clockworklabs/spacetimedb-sdk: run `make node`"
-    ),
-)
+pytestmark = requires_node()
 
 
 def user(identity: str, name: str | None, online: bool) -> dict[str, Any]:

@@ -100,10 +100,14 @@ class TsChatClient:
         compression: str = "gzip",
         protocols: str = "v3,v2",
         label: str = "client",
+        script: Path = CLIENT_SCRIPT,
+        extra_args: tuple[str, ...] = (),
     ) -> AsyncIterator[TsChatClient]:
         """Start the client against ``url`` (http:// or ws://) and wait for ``connected``.
 
-        On exit the client is asked to disconnect, then killed if it has not ended.
+        ``script`` is the driver (``chat_client.mjs``, or ``v1_chat_client.mjs`` for the
+        1.x SDK), ``extra_args`` its own options.  On exit the client is asked to
+        disconnect, then killed if it has not ended.
         """
         reason = node_missing()
         if reason is not None:
@@ -114,9 +118,10 @@ class TsChatClient:
         args += ["--protocols", protocols]
         if token is not None:
             args += ["--token", token]
+        args += extra_args
         proc = await asyncio.create_subprocess_exec(
             NODE,
-            str(CLIENT_SCRIPT),
+            str(script),
             *args,
             cwd=ROOT / "node",
             stdin=asyncio.subprocess.PIPE,

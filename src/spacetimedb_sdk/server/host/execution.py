@@ -97,6 +97,9 @@ class Execution:
         self._canonical_ts: Typespace | None = None
         self.scheduler = Scheduler(self)
         self.clients: list[ClientConnection] = []
+        # Every connection past client_connected (WebSocket or one HTTP call): st_client's rows.
+        self.connected: dict[tuple[Identity, ConnectionId], None] = {}
+        self.subscriptions.system.clients = lambda: list(self.connected)
         self.stopping = threading.Event()
         self._started = False
 

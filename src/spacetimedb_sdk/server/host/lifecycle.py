@@ -95,14 +95,17 @@ class Lifecycle(Execution):
     def _connected(self, identity: Identity, connection_id: ConnectionId, auth: AuthCtx) -> None:
         rd = self.module.lifecycle_reducer("OnConnect")
         if rd is None:
+            self.connected[(identity, connection_id)] = None
             return
         result = self._call_reducer(rd, (), identity, connection_id, auth)
         if result.status == "out_of_energy":
             raise ConnectionOutOfEnergy(CONNECT_OUT_OF_ENERGY)
         if not result.ok:
             raise ConnectionRejected(result.message or "")
+        self.connected[(identity, connection_id)] = None
 
     def _disconnected(self, identity: Identity, connection_id: ConnectionId, auth: AuthCtx) -> None:
+        self.connected.pop((identity, connection_id), None)
         rd = self.module.lifecycle_reducer("OnDisconnect")
         if rd is None:
             return

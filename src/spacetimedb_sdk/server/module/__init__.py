@@ -40,6 +40,7 @@ The package is layered, each file importing only those above it in this list:
   result;
 - :mod:`.builder`: annotations → typespace, declarations → validated table schemas;
 - :mod:`.declarations`: the decorators (:class:`ModuleDeclarations`);
+- :mod:`.query`: ``ctx.from_`` and :class:`Query`, what a query-builder view returns;
 - :mod:`.contexts`: what module functions receive, :class:`SenderError` and :class:`CallResult`;
 - :mod:`.module`: :class:`Module`, the declarations plus codecs, schema export and calls.
 """
@@ -57,6 +58,7 @@ from .contexts import (
 from .declarations import ModuleDeclarations
 from .definitions import ProcedureDef, ReducerDef, ViewDef
 from .module import Module
+from .query import Query
 
 __all__ = [
     "INTERNAL_ERROR_MESSAGE",
@@ -68,6 +70,7 @@ __all__ = [
     "ModuleDeclarations",
     "ProcedureContext",
     "ProcedureDef",
+    "Query",
     "ReducerContext",
     "ReducerDef",
     "SenderError",

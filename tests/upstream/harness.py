@@ -17,7 +17,7 @@ the test ends.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from types import ModuleType, TracebackType
 from typing import Any
@@ -82,6 +82,20 @@ class Checks:
     def __init__(self) -> None:
         self._checks: dict[str, Check] = {}
         self._problem: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as a task from a callback (upstream's ``_then`` callbacks; here an
+        awaited call); a failure it does not record in a check fails the test."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                self.unexpected(f"a spawned task raised {t.exception()!r}")
+
+        task.add_done_callback(done)
 
     def add(self, name: str) -> Check:
         """Register a check; names are unique, as upstream's."""

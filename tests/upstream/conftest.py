@@ -19,38 +19,14 @@ temporary folder, as ``bindings_<port>``, and imported.  A test module names its
 
 from __future__ import annotations
 
-import importlib
-import os
-import secrets
-import shutil
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 from harness import Db
+from targets import REAL, Bindings, port_module, publish
 
-from spacetimedb_sdk.cli import main as cli_main
-from spacetimedb_sdk.server import Module
-from spacetimedb_sdk.server.local import LocalServer, load_module
-
-MODULES_DIR = Path(__file__).resolve().parents[1] / "modules"
-
-#: port -> (upstream module folder, generate private items, as upstream's test.rs does)
-UPSTREAM_MODULES: dict[str, tuple[str, bool]] = {
-    "sdk_test": ("sdk-test", True),
-    "sdk_test_connect_disconnect": ("sdk-test-connect-disconnect", True),
-    "sdk_test_procedure": ("sdk-test-procedure", True),
-    "sdk_test_procedure_concurrency": ("sdk-test-procedure-concurrency", True),
-    "sdk_test_view": ("sdk-test-view", True),
-    "sdk_test_view_pk": ("sdk-test-view-pk", False),
-    "sdk_test_procedural_view_pk": ("sdk-test-procedural-view-pk", False),
-    "sdk_test_event_table": ("sdk-test-event-table", False),
-    "sdk_test_case_conversion": ("sdk-test-case-conversion", False),
-}
+from spacetimedb_sdk.server.local import LocalServer
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -59,116 +35,6 @@ def pytest_configure(config: pytest.Config) -> None:
         "needs_server_control: the test restarts or reconfigures the server; "
         "skipped against a real SpacetimeDB",
     )
-
-
-@dataclass(frozen=True)
-class RealServer:
-    """``SPACETIMEDB_TEST_SERVER`` and ``SPACETIMEDB_TEST_MODULES``, when both are set."""
-
-    url: str
-    modules: Path
-    cli: str
-
-    @staticmethod
-    def from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> RealServer | None:
-        url = env.get("SPACETIMEDB_TEST_SERVER")
-        if not url:
-            return None
-        modules = env.get("SPACETIMEDB_TEST_MODULES")
-        if not modules:
-            raise pytest.UsageError(
-                "SPACETIMEDB_TEST_SERVER is set: also set SPACETIMEDB_TEST_MODULES to the "
-                "modules/ folder of an upstream SpacetimeDB checkout"
-            )
-        cli = shutil.which("spacetime")
-        if cli is None:
-            raise pytest.UsageError(
-                "SPACETIMEDB_TEST_SERVER is set but the official `spacetime` CLI is not on PATH"
-            )
-        return RealServer(url.rstrip("/"), Path(modules), cli)
-
-
-def publish_command(cli: str, server_url: str, module_dir: Path, database: str) -> list[str]:
-    """The ``spacetime publish`` that gives one test its own fresh database.
-
-    As upstream's harness (``publish_module`` in ``crates/testing/src/sdk.rs``): an anonymous
-    identity, the server by URL, a new random database name; from the module's source folder
-    (``--module-path``, built by the CLI) instead of a prebuilt binary; ``--clear-database``
-    (upstream's alias of ``--delete-data``) so a reused name never keeps rows, and ``--yes``
-    so it never prompts.
-    """
-    return [
-        cli,
-        "publish",
-        "--anonymous",
-        "--server",
-        server_url,
-        "--module-path",
-        str(module_dir),
-        "--clear-database",
-        "--yes",
-        database,
-    ]
-
-
-def random_database_name() -> str:
-    """A fresh database name, like upstream's ``random_module_name``."""
-    return "py-sdk-test-" + secrets.token_hex(8)
-
-
-REAL = RealServer.from_env()
-
-
-def publish(real: RealServer, port: str) -> str:
-    folder, _ = UPSTREAM_MODULES[port]
-    name = random_database_name()
-    cmd = publish_command(real.cli, real.url, real.modules / folder, name)
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}")
-    return name
-
-
-def generate_bindings(url: str, database: str, out_dir: Path, include_private: bool) -> None:
-    args = ["generate", "--server", url, "--database", database, "--out-dir", str(out_dir)]
-    if include_private:
-        args.append("--include-private")
-    status = cli_main(args)
-    if status != 0:
-        raise RuntimeError(f"spacetimedb-py {' '.join(args)} exited with {status}")
-
-
-_PORTS: dict[str, Module] = {}
-
-
-def port_module(port: str) -> Module:
-    """The port's :class:`Module`, loaded once (each server gets its own empty database)."""
-    found = _PORTS.get(port)
-    if found is None:
-        found = _PORTS[port] = load_module(MODULES_DIR / f"{port}.py")
-    return found
-
-
-class Bindings:
-    """The generated bindings of each module, made on first use in this session."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._loaded: dict[str, ModuleType] = {}
-
-    def get(self, port: str) -> ModuleType:
-        found = self._loaded.get(port)
-        if found is not None:
-            return found
-        package = f"bindings_{port}"
-        _, include_private = UPSTREAM_MODULES[port]
-        if REAL is not None:
-            generate_bindings(REAL.url, publish(REAL, port), self.root / package, include_private)
-        else:
-            with LocalServer(port_module(port)) as srv:
-                generate_bindings(srv.url, srv.database, self.root / package, include_private)
-        found = self._loaded[port] = importlib.import_module(package)
-        return found
 
 
 @pytest.fixture(scope="session")

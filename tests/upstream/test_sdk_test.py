@@ -1227,3 +1227,13 @@ async def test_sorted_uuids_insert(db: Db) -> None:
     subscribe_all_then(conn, checks, on_applied)
     await checks.wait()
     assert count[0] == 1000
+
+
+async def test_should_fail() -> None:
+    # Upstream's harness self-check (#[should_panic]): a check failing on purpose must fail the
+    # wait, as a test would; here, that harness.Checks reports it.
+    checks = Checks()
+    fail = checks.add("should-fail")
+    fail.fail("This is an intentional failure")
+    with pytest.raises(AssertionError, match="This is an intentional failure"):
+        await checks.wait()

@@ -175,7 +175,7 @@ def _reducer(name: str, params: list[tuple[str, Any]], body: Callable[..., None]
     fn.__name__ = fn.__qualname__ = name
     fn.__module__ = __name__
     ctx_param = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    fn.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    fn.__signature__ = inspect.Signature(
         [ctx_param]
         + [inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p, _ in params]
     )
@@ -462,12 +462,12 @@ def insert_call_timestamp(ctx: ReducerContext) -> None:
 
 @module.reducer
 def insert_call_uuid_v4(ctx: ReducerContext) -> None:
-    ctx.db.one_uuid.insert(OneUuid(u=ctx.new_uuid_v4()))  # type: ignore[attr-defined]
+    ctx.db.one_uuid.insert(OneUuid(u=ctx.new_uuid_v4()))
 
 
 @module.reducer
 def insert_call_uuid_v7(ctx: ReducerContext) -> None:
-    ctx.db.one_uuid.insert(OneUuid(u=ctx.new_uuid_v7()))  # type: ignore[attr-defined]
+    ctx.db.one_uuid.insert(OneUuid(u=ctx.new_uuid_v7()))
 
 
 @module.reducer
@@ -585,7 +585,7 @@ def update_indexed_simple_enum(ctx: ReducerContext, a: SimpleEnum, b: SimpleEnum
 @module.reducer
 def sorted_uuids_insert(ctx: ReducerContext) -> None:
     for _ in range(1000):
-        ctx.db.pk_uuid.insert(PkUuid(u=ctx.new_uuid_v7(), data=0))  # type: ignore[attr-defined]
+        ctx.db.pk_uuid.insert(PkUuid(u=ctx.new_uuid_v7(), data=0))
     # Verify the UUIDs are sorted, in the table's own iteration order (as upstream checks).
     last: uuid.UUID | None = None
     for row in ctx.db.pk_uuid:

@@ -58,7 +58,7 @@ def CreatePlayer1(ctx: ReducerContext, Player1Name: str, Start2Level: U32) -> No
             Player1Id=0,
             player_name=Player1Name,
             currentLevel2=Start2Level,
-            status3Field=Player2Status.Active1(),  # type: ignore[attr-defined]
+            status3Field=Player2Status.Active1(),
         )
     )
 
@@ -85,7 +85,7 @@ def AddPerson2(
 def BanPlayer1(ctx: ReducerContext, Player1Id: U32, BanUntil6: U32) -> None:
     player = ctx.db.player1.Player1Id.find(Player1Id)
     if player is not None:
-        banned = Player2Status.BannedUntil(BanUntil6)  # type: ignore[attr-defined]
+        banned = Player2Status.BannedUntil(BanUntil6)
         ctx.db.player1.Player1Id.update(dataclasses.replace(player, status3Field=banned))
 
 

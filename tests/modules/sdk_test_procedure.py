@@ -7,18 +7,19 @@ one second later; a procedure inserting 1000 sorted UUIDv7s in one transaction.
 
 The procedure-context features (``ctx.http``, ``ctx.try_with_tx``, ``new_uuid_v7``) are the local
 server's counterparts of upstream's ``ProcedureContext::http``, ``try_with_tx`` and
-``TxContext::new_uuid_v7``.
+``TxContext::new_uuid_v7``; an ``Err`` returned from ``try_with_tx``'s body rolls it back, as
+upstream's ``Err``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
-from typing import Any
 
 from spacetimedb_sdk import ScheduleAt, TimeDuration, Timestamp
 from spacetimedb_sdk.sats import U8, U32, U64, Err
 from spacetimedb_sdk.server import Module, ProcedureContext, ReducerContext, column, sum_type
+from spacetimedb_sdk.server.module import HttpError
 
 module = Module("sdk-test-procedure")
 
@@ -47,12 +48,12 @@ def return_struct(ctx: ProcedureContext, a: U32, b: str) -> ReturnStruct:
 
 @module.procedure
 def return_enum_a(ctx: ProcedureContext, a: U32) -> ReturnEnum:
-    return ReturnEnum.A(a)  # type: ignore[attr-defined, no-any-return]
+    return ReturnEnum.A(a)
 
 
 @module.procedure
 def return_enum_b(ctx: ProcedureContext, b: str) -> ReturnEnum:
-    return ReturnEnum.B(b)  # type: ignore[attr-defined, no-any-return]
+    return ReturnEnum.B(b)
 
 
 @module.procedure
@@ -62,18 +63,17 @@ def will_panic(ctx: ProcedureContext) -> None:
 
 @module.procedure
 def read_my_schema(ctx: ProcedureContext, server_url: str) -> str:
+    module_identity = ctx.database_identity
     base = server_url.rstrip("/")
-    http: Any = ctx.http  # type: ignore[attr-defined]
-    response = http.get(f"{base}/v1/database/{ctx.identity.to_hex()}/schema?version=9")
-    return response.text()  # type: ignore[no-any-return]
+    # An HttpError propagates: the procedure fails, as upstream's panics.
+    return ctx.http.get(f"{base}/v1/database/{module_identity}/schema?version=9").text()
 
 
 @module.procedure
 def invalid_request(ctx: ProcedureContext) -> str:
-    http: Any = ctx.http  # type: ignore[attr-defined]
     try:
-        response = http.get("http://foo.invalid/")
-    except Exception as e:  # upstream returns the error's text
+        response = ctx.http.get("http://foo.invalid/")
+    except HttpError as e:
         return str(e)
     raise RuntimeError(
         f"Got result from requesting `http://foo.invalid`... huh?\n{response.text()}"
@@ -110,7 +110,7 @@ def insert_with_tx_rollback(ctx: ProcedureContext) -> None:
         _insert_my_table(tx)
         return Err(24)
 
-    ctx.try_with_tx(body)  # type: ignore[attr-defined]
+    ctx.try_with_tx(body)
     _assert_row_count(ctx, 0)
 
 
@@ -120,7 +120,7 @@ def schedule_proc(ctx: ReducerContext) -> None:
     ctx.db.scheduled_proc_table.insert(
         ScheduledProcTable(
             scheduled_id=0,
-            scheduled_at=ScheduleAt.Interval(TimeDuration(1_000_000)),  # type: ignore[call-arg]
+            scheduled_at=ScheduleAt.Interval(TimeDuration(1_000_000)),
             reducer_ts=ctx.timestamp,
             x=42,
             y=24,
@@ -167,7 +167,7 @@ class PkUuid:
 def sorted_uuids_insert(ctx: ProcedureContext) -> None:
     def body(tx: ReducerContext) -> None:
         for _ in range(1000):
-            tx.db.pk_uuid.insert(PkUuid(u=tx.new_uuid_v7(), data=0))  # type: ignore[attr-defined]
+            tx.db.pk_uuid.insert(PkUuid(u=tx.new_uuid_v7(), data=0))
         last: uuid.UUID | None = None
         for row in tx.db.pk_uuid:
             if last is not None and last.int >= row.u.int:

@@ -44,7 +44,7 @@ def _poll_until_tx_true(
 ) -> None:
     deadline = ctx.timestamp + timeout
     while ctx.timestamp < deadline:
-        ctx.sleep_until(ctx.timestamp + poll_interval)  # type: ignore[attr-defined]
+        ctx.sleep_until(ctx.timestamp + poll_interval)
         if ctx.with_tx(pred):
             return
     raise RuntimeError(f"poll_until_tx_true: exceeded timeout {timeout}")
@@ -99,7 +99,7 @@ def scheduled_procedure_sleep_between_inserts(
 ) -> None:
     ctx.with_tx(lambda tx: _insert_row(tx, "scheduled_procedure_before"))
     # Upstream cannot poll here: the scheduled reducer does not run until this procedure ends.
-    ctx.sleep_until(ctx.timestamp + TimeDuration(10_000_000))  # type: ignore[attr-defined]
+    ctx.sleep_until(ctx.timestamp + TimeDuration(10_000_000))
     ctx.with_tx(lambda tx: _insert_row(tx, "scheduled_procedure_after"))
 
 
@@ -116,4 +116,4 @@ def schedule_procedure_then_reducer(ctx: ReducerContext) -> None:
 
 
 def _at(when: Any) -> ScheduleAt:
-    return ScheduleAt.Time(when)  # type: ignore[call-arg, no-any-return]
+    return ScheduleAt.Time(when)

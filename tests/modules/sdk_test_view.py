@@ -82,7 +82,7 @@ def move_player(ctx: ReducerContext, dx: I32, dy: I32) -> None:
 
 @module.view(public=True)
 def my_player(ctx: ViewContext) -> Player | None:
-    return ctx.db.player.identity.find(ctx.sender)  # type: ignore[no-any-return]
+    return ctx.db.player.identity.find(ctx.sender)
 
 
 @module.view(public=True)

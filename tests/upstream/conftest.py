@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from harness import Db
-from targets import REAL, Bindings, port_module, publish
+from targets import LOOPBACK_HTTP, REAL, Bindings, port_module, publish
 
 from spacetimedb_sdk.server.local import LocalServer
 
@@ -61,7 +61,9 @@ async def db(request: pytest.FixtureRequest, bindings: Bindings) -> AsyncIterato
         finally:
             await target.close()
         return
-    async with LocalServer(port_module(port)) as srv:
+    # read_my_schema fetches this server's own schema: loopback HTTP must be allowed (it is
+    # refused by default, as on SpacetimeDB).
+    async with LocalServer(port_module(port), allow_loopback_http=port in LOOPBACK_HTTP) as srv:
         target = Db(srv.url, srv.database, package, server=srv)
         try:
             yield target

@@ -38,6 +38,10 @@ UPSTREAM_MODULES: dict[str, tuple[str, bool]] = {
 }
 
 
+#: Ports whose procedures call this machine over HTTP (the local server refuses by default).
+LOOPBACK_HTTP = frozenset({"sdk_test_procedure"})
+
+
 @dataclass(frozen=True)
 class RealServer:
     """``SPACETIMEDB_TEST_SERVER`` and ``SPACETIMEDB_TEST_MODULES``, when both are set."""

@@ -40,7 +40,30 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default=3000,
         help="port to listen on; 0 picks a free one (default: 3000)",
     )
+    serve.add_argument(
+        "--reducer-timeout",
+        type=_seconds,
+        default=10.0,
+        metavar="S",
+        help="time budget of one reducer, view or procedure transaction in seconds; a call "
+        "over it is stopped and rolled back (default: 10; 0 for none)",
+    )
+    serve.add_argument(
+        "--allow-loopback-http",
+        action="store_true",
+        help="let procedures' ctx.http reach 127.0.0.1 and ::1 (refused by default, as upstream)",
+    )
     serve.set_defaults(run=_serve)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive number of seconds: {text!r}")
+    return value
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -48,7 +71,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         server = LocalServer(
-            args.module_file, database=args.database, host=args.host, port=args.port
+            args.module_file,
+            database=args.database,
+            host=args.host,
+            port=args.port,
+            reducer_timeout=args.reducer_timeout or None,
+            allow_loopback_http=args.allow_loopback_http,
         )
     except (OSError, ImportError) as e:
         print(f"spacetimedb-py serve: {e}", file=sys.stderr)

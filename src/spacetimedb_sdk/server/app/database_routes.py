@@ -66,7 +66,9 @@ async def _call(request: web.Request) -> web.StreamResponse:
             _text(415, "Expected request with `Content-Type: application/json`"), auth
         )
     body = await request.read()
-    result = db.http_call(auth.claims.identity, request.match_info["name"], body)
+    result = await db.http_call_async(
+        auth.claims.identity, request.match_info["name"], body, auth.token
+    )
     return _with_auth(_from_http(result), auth)
 
 
@@ -79,4 +81,6 @@ async def _sql(request: web.Request) -> web.StreamResponse:
         sql = (await request.read()).decode()
     except UnicodeDecodeError:
         return _with_auth(_text(400, "Request body didn't contain valid UTF-8"), auth)
-    return _with_auth(_from_http(db.http_sql(auth.claims.identity, sql)), auth)
+    return _with_auth(
+        _from_http(await db.http_sql_async(auth.claims.identity, sql, auth.token)), auth
+    )

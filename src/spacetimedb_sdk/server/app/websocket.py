@@ -1,5 +1,9 @@
 """The WebSocket endpoint ``GET /v1/database/{db}/subscribe`` and the session of one socket.
 
+The session never runs module code: it queues each decoded message on the database thread
+(:meth:`~..host.Database.enqueue`, in order) and reads on, and its writer sends what the
+database thread queued on the client, so a long reducer holds up no other socket.
+
 It picks the subprotocol by the *server's* preference (``v3`` over ``v2``), runs
 ``client_connected`` after the upgrade (a rejection drops the socket without a close frame),
 sends ``InitialConnection`` first, pings every ``ping_interval`` seconds (when the previous ping
@@ -115,7 +119,7 @@ async def _subscribe(request: web.Request) -> web.StreamResponse:
         loop=asyncio.get_running_loop(),
     )
     try:
-        db.connect(client)
+        await db.connect_async(client)
     except ConnectionRejected as e:
         log.info("client %s rejected: %s", client.identity, e.message)
         _drop(request)
@@ -129,7 +133,7 @@ async def _subscribe(request: web.Request) -> web.StreamResponse:
     finally:
         if task is not None:
             state.sockets.discard(task)
-        db.disconnect(client)
+        await db.disconnect_async(client)
     return ws
 
 
@@ -161,11 +165,14 @@ class _Session:
     async def run(self) -> None:
         writer = asyncio.create_task(self._write())
         pinger = asyncio.create_task(self._ping())
+        closing = False
         try:
-            await self._read()
+            closing = await self._read()
         finally:
             pinger.cancel()
-            if not self.client.closing:
+            # A close we queued behind the client's pending messages is written by the writer;
+            # otherwise the socket is gone and nothing more is sent.
+            if not closing and not self.client.closing:
                 self.client.closing = True
                 writer.cancel()
             try:
@@ -175,7 +182,8 @@ class _Session:
             except Exception:  # the socket is gone; nothing more to tell anyone
                 log.debug("websocket writer ended with an error", exc_info=True)
 
-    async def _read(self) -> None:
+    async def _read(self) -> bool:
+        """Read until the socket ends; returns whether a close was queued for the writer."""
         ws = self.ws
         while True:
             try:
@@ -183,23 +191,26 @@ class _Session:
             except asyncio.TimeoutError:
                 log.info("closing idle connection of %s", self.client.identity)
                 _drop(self.request)
-                return
+                return False
             if msg.type is WSMsgType.BINARY:
                 try:
                     self._handle_frame(msg.data)
                 except FatalClientError as e:
-                    self.client.close(1011, str(e))
-                    return
+                    # After the replies to the messages this frame already queued.
+                    self.db.enqueue_close(self.client, 1011, str(e))
+                    return True
             elif msg.type is WSMsgType.TEXT:
                 version = "v3" if self.v3 else "v2"
-                self.client.close(1011, f"{version} websocket does not support text messages")
-                return
+                self.db.enqueue_close(
+                    self.client, 1011, f"{version} websocket does not support text messages"
+                )
+                return True
             elif msg.type is WSMsgType.PING:
                 await ws.pong(msg.data)
             elif msg.type is WSMsgType.PONG:
                 self.got_pong = True
             else:  # CLOSE, CLOSING, CLOSED, ERROR (e.g. a message over the size limit)
-                return
+                return False
 
     def _handle_frame(self, data: bytes) -> None:
         if not self.v3:
@@ -207,20 +218,21 @@ class _Session:
                 (message,) = decode_client_frame(data, SUBPROTOCOL_V2)
             except ProtocolError as e:
                 raise FatalClientError(str(e)) from None
-            self.db.handle(self.client, message)
+            self.db.enqueue(self.client, message)
             return
         if not data:
             raise FatalClientError(
                 "v3 websocket binary payload must contain at least one v2 client message"
             )
-        # Each message runs before the next is decoded, so a bad tail spares the head (as upstream).
+        # Each message is queued before the next is decoded, so a bad tail spares the head
+        # (as upstream): the close is queued after the head's messages.
         pos = 0
         while pos < len(data):
             try:
                 message, pos = decode_client_message(data, pos)
             except ProtocolError as e:
                 raise FatalClientError(str(e)) from None
-            self.db.handle(self.client, message)
+            self.db.enqueue(self.client, message)
 
     async def _write(self) -> None:
         client, ws = self.client, self.ws

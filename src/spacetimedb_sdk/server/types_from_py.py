@@ -287,7 +287,7 @@ class TypespaceBuilder:
 
     def _result(self, args: tuple[Any, ...], where: str) -> AlgebraicType | None:
         """``Ok[T] | Err[E]`` (either order) as ``Result<T, E>``; ``None`` if not that union."""
-        by_origin = {get_origin(a): a for a in args}
+        by_origin = {get_origin(a) or a: a for a in args}  # bare ``Ok`` is its own origin
         if len(args) != 2 or set(by_origin) != {Ok, Err}:
             return None
         (ok,) = get_args(by_origin[Ok]) or (None,)

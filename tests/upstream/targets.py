@@ -42,13 +42,25 @@ UPSTREAM_MODULES: dict[str, tuple[str, bool]] = {
 LOOPBACK_HTTP = frozenset({"sdk_test_procedure"})
 
 
+VARIANTS = ("", "-ts", "-cs", "-cpp")
+
+
 @dataclass(frozen=True)
 class RealServer:
-    """``SPACETIMEDB_TEST_SERVER`` and ``SPACETIMEDB_TEST_MODULES``, when both are set."""
+    """``SPACETIMEDB_TEST_SERVER`` and ``SPACETIMEDB_TEST_MODULES``, when both are set, and
+    ``SPACETIMEDB_TEST_MODULE_VARIANT`` (``-ts``, ``-cs`` or ``-cpp``: run against upstream's
+    twins of the modules, where a module has that twin; default: the Rust modules)."""
 
     url: str
     modules: Path
     cli: str
+    variant: str = ""
+
+    def module_dir(self, port: str) -> Path:
+        """The upstream module folder a port stands for (its variant's, if there is one)."""
+        folder, _ = UPSTREAM_MODULES[port]
+        twin = self.modules / (folder + self.variant)
+        return twin if self.variant and twin.is_dir() else self.modules / folder
 
     @staticmethod
     def from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> RealServer | None:
@@ -66,7 +78,12 @@ class RealServer:
             raise pytest.UsageError(
                 "SPACETIMEDB_TEST_SERVER is set but the official `spacetime` CLI is not on PATH"
             )
-        return RealServer(url.rstrip("/"), Path(modules), cli)
+        variant = env.get("SPACETIMEDB_TEST_MODULE_VARIANT", "")
+        if variant not in VARIANTS:
+            raise pytest.UsageError(
+                f"SPACETIMEDB_TEST_MODULE_VARIANT must be one of {VARIANTS[1:]}, got {variant!r}"
+            )
+        return RealServer(url.rstrip("/"), Path(modules), cli, variant)
 
 
 def publish_command(cli: str, server_url: str, module_dir: Path, database: str) -> list[str]:
@@ -101,9 +118,8 @@ REAL = RealServer.from_env()
 
 
 def publish(real: RealServer, port: str) -> str:
-    folder, _ = UPSTREAM_MODULES[port]
     name = random_database_name()
-    cmd = publish_command(real.cli, real.url, real.modules / folder, name)
+    cmd = publish_command(real.cli, real.url, real.module_dir(port), name)
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}")

@@ -76,6 +76,10 @@ def test_environment_selects_the_real_server(tmp_path: Path) -> None:
         cli = _fake_cli(tmp_path, "exit 0\n")
         os.environ["PATH"] = str(cli.parent)
         assert RealServer.from_env(env) == RealServer("http://h:3000", Path("/m"), str(cli))
+        twins = RealServer.from_env({**env, "SPACETIMEDB_TEST_MODULE_VARIANT": "-ts"})
+        assert twins is not None and twins.variant == "-ts"
+        with pytest.raises(pytest.UsageError, match="SPACETIMEDB_TEST_MODULE_VARIANT"):
+            RealServer.from_env({**env, "SPACETIMEDB_TEST_MODULE_VARIANT": "ts"})
     finally:
         os.environ["PATH"] = old_path
 
@@ -89,6 +93,11 @@ def test_publish_runs_the_cli_and_reports_failures(tmp_path: Path) -> None:
         log.read_text().split()
         == publish_command("publish", real.url, real.modules / "sdk-test-view-pk", name)[1:]
     )
+    # A variant's twin where upstream has one, the Rust module where it has not.
+    (tmp_path / "modules" / "sdk-test-ts").mkdir(parents=True)
+    twins = RealServer(real.url, real.modules, real.cli, "-ts")
+    assert twins.module_dir("sdk_test") == real.modules / "sdk-test-ts"
+    assert twins.module_dir("sdk_test_event_table") == real.modules / "sdk-test-event-table"
     failing = RealServer(
         real.url, real.modules, str(_fake_cli(tmp_path / "x", "echo nope; exit 3\n"))
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import uuid
 from typing import Any
 
 import pytest
@@ -64,6 +65,42 @@ async def run_on_everything(db: Db, body: Any) -> Any:
     conn = await db.connect(checks, then=lambda c: subscribe_all_then(c, checks, on_applied))
     await checks.wait()
     return conn
+
+
+def _value(key: Any, ctx: Any) -> Any:
+    return key(ctx) if callable(key) else key
+
+
+async def deletes_one(db: Db, table: str, key: Any) -> None:
+    """``insert_then_delete_one`` on ``table`` (``key``: a value, or a function of the context),
+    and every table is empty afterwards."""
+    conn = await run_on_everything(
+        db, lambda ctx, checks: insert_then_delete_one(ctx, checks, table, _value(key, ctx), 0xBEEF)
+    )
+    assert_all_tables_empty(conn)
+
+
+async def updates_one(db: Db, table: str, key: Any) -> None:
+    """``insert_update_delete_one`` on ``table``, and every table is empty afterwards."""
+    conn = await run_on_everything(
+        db,
+        lambda ctx, checks: insert_update_delete_one(
+            ctx, checks, table, _value(key, ctx), 0xBEEF, 0xBABE
+        ),
+    )
+    assert_all_tables_empty(conn)
+
+
+async def inserts_callers(db: Db, table: str, attribute: str) -> None:
+    """``insert_caller_<table>`` stores the caller's identity or connection id; ``on_insert``
+    sees this client's own and that reducer as its cause."""
+    reducer = f"insert_caller_{table}"
+
+    def body(ctx: Any, checks: Checks) -> None:
+        on_insert_one(ctx, checks, table, getattr(ctx, attribute), reducer)
+        getattr(ctx.reducers, reducer).then(committed(checks, canonical(reducer)))
+
+    await run_on_everything(db, body)
 
 
 # ---- subscriptions ---------------------------------------------------------------------------
@@ -185,31 +222,17 @@ async def test_insert_identity(db: Db) -> None:
 
 
 async def test_insert_caller_identity(db: Db) -> None:
-    def body(ctx: Any, checks: Checks) -> None:
-        on_insert_one(ctx, checks, "one_identity", ctx.identity, "insert_caller_one_identity")
-        ctx.reducers.insert_caller_one_identity.then(
-            committed(checks, "insert_caller_one_identity")
-        )
-
-    await run_on_everything(db, body)
+    await inserts_callers(db, "one_identity", "identity")
 
 
 async def test_delete_identity(db: Db) -> None:
-    def body(ctx: Any, checks: Checks) -> None:
-        insert_then_delete_one(ctx, checks, "unique_identity", ctx.identity, 0xBEEF)
-
-    conn = await run_on_everything(db, body)
-    assert_all_tables_empty(conn)
+    await deletes_one(db, "unique_identity", lambda ctx: ctx.identity)
 
 
 async def test_update_identity(db: Db) -> None:
     # test.rs runs the `delete-identity` subcommand here (an upstream slip, which
     # test_delete_identity covers); this runs the `update-identity` handler the name promises.
-    def body(ctx: Any, checks: Checks) -> None:
-        insert_update_delete_one(ctx, checks, "pk_identity", ctx.identity, 0xBEEF, 0xBABE)
-
-    conn = await run_on_everything(db, body)
-    assert_all_tables_empty(conn)
+    await updates_one(db, "pk_identity", lambda ctx: ctx.identity)
 
 
 async def test_insert_connection_id(db: Db) -> None:
@@ -219,32 +242,16 @@ async def test_insert_connection_id(db: Db) -> None:
 
 
 async def test_insert_caller_connection_id(db: Db) -> None:
-    def body(ctx: Any, checks: Checks) -> None:
-        on_insert_one(
-            ctx, checks, "one_connection_id", ctx.connection_id, "insert_caller_one_connection_id"
-        )
-        ctx.reducers.insert_caller_one_connection_id.then(
-            committed(checks, "insert_caller_one_connection_id")
-        )
-
-    await run_on_everything(db, body)
+    await inserts_callers(db, "one_connection_id", "connection_id")
 
 
 async def test_delete_connection_id(db: Db) -> None:
-    def body(ctx: Any, checks: Checks) -> None:
-        insert_then_delete_one(ctx, checks, "unique_connection_id", ctx.connection_id, 0xBEEF)
-
-    conn = await run_on_everything(db, body)
-    assert_all_tables_empty(conn)
+    await deletes_one(db, "unique_connection_id", lambda ctx: ctx.connection_id)
 
 
 async def test_update_connection_id(db: Db) -> None:
     # As test_update_identity: the `update-connection-id` handler (test.rs runs delete-*).
-    def body(ctx: Any, checks: Checks) -> None:
-        insert_update_delete_one(ctx, checks, "pk_connection_id", ConnectionId.ZERO, 0xBEEF, 0xBABE)
-
-    conn = await run_on_everything(db, body)
-    assert_all_tables_empty(conn)
+    await updates_one(db, "pk_connection_id", ConnectionId.ZERO)
 
 
 async def test_insert_timestamp(db: Db) -> None:
@@ -272,8 +279,6 @@ async def test_insert_call_timestamp(db: Db) -> None:
 
 
 async def test_insert_uuid(db: Db) -> None:
-    import uuid
-
     await run_on_everything(
         db, lambda ctx, checks: insert_one(ctx, checks, "one_uuid", uuid.UUID(int=0))
     )
@@ -310,27 +315,12 @@ async def test_insert_call_uuid_v7(db: Db) -> None:
 
 
 async def test_delete_uuid(db: Db) -> None:
-    import uuid
-
-    def body(ctx: Any, checks: Checks) -> None:
-        insert_then_delete_one(ctx, checks, "unique_uuid", uuid.UUID(int=0), 0xBEEF)
-
-    conn = await run_on_everything(db, body)
-    assert_all_tables_empty(conn)
+    await deletes_one(db, "unique_uuid", uuid.UUID(int=0))
 
 
 async def test_update_uuid(db: Db) -> None:
-    import uuid
-
     # As test_update_identity: the `update-uuid` handler (test.rs runs delete-*).
-    def body(ctx: Any, checks: Checks) -> None:
-        insert_update_delete_one(ctx, checks, "pk_uuid", uuid.UUID(int=0), 0xBEEF, 0xBABE)
-
-    conn = await run_on_everything(db, body)
-    assert_all_tables_empty(conn)
-
-
-# ---- reducer callbacks -----------------------------------------------------------------------
+    await updates_one(db, "pk_uuid", uuid.UUID(int=0))
 
 
 async def test_on_reducer(db: Db) -> None:

@@ -19,27 +19,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+from node_support import NODE, node_missing
+
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_SCRIPT = ROOT / "node" / "src" / "chat_client.mjs"
-NODE = shutil.which("node")
 TIMEOUT = 15.0
 """Seconds any single wait may take; generous for a loaded 2-core CI machine."""
 
 Event = dict[str, Any]
-
-
-def node_ready() -> str | None:
-    """Why the TypeScript client cannot run here, or ``None`` when it can (for ``skipif``)."""
-    if NODE is None:
-        return "node is not on PATH"
-    if not (ROOT / "node" / "node_modules" / "spacetimedb").is_dir():
-        return "node/node_modules missing: run `make node`"
-    return None
 
 
 def ws_base(http_url: str) -> str:
@@ -114,7 +105,7 @@ class TsChatClient:
 
         On exit the client is asked to disconnect, then killed if it has not ended.
         """
-        reason = node_ready()
+        reason = node_missing()
         if reason is not None:
             raise RuntimeError(f"cannot run the TypeScript client: {reason}")
         assert NODE is not None

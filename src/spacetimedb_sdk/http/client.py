@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
+from .._log import protect_third_party_loggers
 from ..errors import ConnectError, InternalError, ReducerError, SpacetimeDBError
 from ..sats.types import AlgebraicType, ProductType
 from ..sats.values import Identity
@@ -138,6 +139,7 @@ class HttpClient:
     ) -> None:
         self.base = http_base(uri)
         self.token = token
+        protect_third_party_loggers()  # httpcore logs response headers (tokens) at DEBUG
         self._client = httpx.Client(base_url=self.base, timeout=timeout, verify=verify)
 
     def __enter__(self) -> HttpClient:
@@ -219,6 +221,7 @@ class AsyncHttpClient:
     ) -> None:
         self.base = http_base(uri)
         self.token = token
+        protect_third_party_loggers()  # httpcore logs response headers (tokens) at DEBUG
         self._client = httpx.AsyncClient(base_url=self.base, timeout=timeout, verify=verify)
 
     async def __aenter__(self) -> AsyncHttpClient:

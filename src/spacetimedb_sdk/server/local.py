@@ -31,14 +31,22 @@ import uuid
 from pathlib import Path
 from types import TracebackType
 
-from aiohttp import web
-
 from ..sats.values import Identity
-from .app import ServerSettings, create_app
-from .auth import TokenIssuer
 from .budget import DEFAULT_BUDGET_SECONDS
-from .host import Database
+from .extra import missing_extra
 from .module import HttpPolicy, Module
+
+try:
+    from aiohttp import web
+
+    from .app import ServerSettings, create_app
+    from .auth import TokenIssuer
+    from .host import Database
+except ImportError as e:  # without the [server] extra: one clear error, not a deep traceback
+    missing = missing_extra(e)
+    if missing is None:
+        raise
+    raise missing from None
 
 __all__ = ["LocalServer", "load_module"]
 

@@ -349,6 +349,8 @@ class _Exchange:
                 "client error (Connect): dns error: "
                 f"failed to lookup address information: {e.strerror or e}"
             ) from None
+        except (UnicodeError, ValueError) as e:  # a name no resolver accepts
+            raise self._request_error(f"client error (Connect): dns error: {e}") from None
         allowed = list(dict.fromkeys(str(info[4][0]) for info in infos))
         allowed = [a for a in allowed if not self.policy.is_blocked(a)]
         if not allowed:

@@ -148,9 +148,9 @@ class EveryVecStruct:
     u: list[uuid.UUID]
 
 
-for _named in (SimpleEnum, EnumWithPayload, UnitStruct, ByteStruct):
+# Declared before the tables, as upstream's types are (the typespace order is not compared).
+for _named in (SimpleEnum, EnumWithPayload, UnitStruct, ByteStruct, EveryPrimitiveStruct):
     module.add_type(_named)
-module.add_type(EveryPrimitiveStruct)
 module.add_type(EveryVecStruct)
 
 # ---- define_tables!: a row class and its reducers per line -----------------------------------
@@ -196,8 +196,9 @@ def define_tables(
 ) -> type:
     """One ``define_tables!`` entry: a public table ``name`` and the reducers ``ops`` names.
 
-    ``ops`` maps an operation (``insert``, ``delete``, ``delete_all``, ``update`` by the primary
-    key, ``update_non_pk`` by the unique column, ``delete_by`` the key) to its reducer's name.
+    ``ops`` maps an operation (``insert`` or ``insert_or_panic``, ``delete`` or ``delete_all`` by
+    the whole row, ``update`` by the primary key, ``update_non_pk`` by the unique column,
+    ``delete_by`` the key) to its reducer's name.
     """
     namespace: dict[str, Any] = {"__annotations__": dict(fields), "__module__": __name__}
     key = unique or primary_key

@@ -132,12 +132,6 @@ class Checks:
         if missing:
             raise AssertionError(f"timed out after {timeout} s waiting for checks {missing}")
 
-    async def settle(self) -> None:
-        """Raise if anything failed so far (for checks that must *not* happen, after a wait)."""
-        await asyncio.sleep(0)
-        if self._problem.done():
-            self._problem.result()
-
 
 def committed(checks: Checks, reducer: str) -> Callable[[Any], None]:
     """A ``then`` callback failing ``checks`` unless the call committed

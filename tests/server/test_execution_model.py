@@ -240,3 +240,18 @@ async def test_messages_sent_before_a_client_leaves_still_run_in_order() -> None
             seen += [codec.decode(r).text for r in table_changes(update, "log")[0]]
         assert seen.index("bump") < seen.index(goodbye)
         assert srv.db.rows("counter")[0].n == 5
+
+
+async def test_a_clients_messages_run_in_the_order_it_sent_them(srv: LocalServer) -> None:
+    # Sent back to back, without waiting: the call sees the subscription applied first.
+    client = await WsClient.connect(srv.ws_url)
+    await client.initial()
+    await client.send(m.Subscribe(1, 1, [ROWS]))
+    await client.send(m.CallReducer(2, 0, "insert_reducer_row", b""))
+    applied = await client.recv_type(m.SubscribeApplied)
+    result = await client.recv_type(m.ReducerResult)
+    assert (applied.request_id, result.request_id) == (1, 2)
+    assert isinstance(result.result, m.ReducerOk)
+    (inserted,) = table_changes(result.result, "procedure_concurrency_row")[0]
+    row = module.row_codec("procedure_concurrency_row").decode(inserted)
+    assert row.insertion_context == "reducer"

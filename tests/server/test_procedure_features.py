@@ -162,13 +162,20 @@ async def test_a_redirect_to_a_blocked_address_is_refused() -> None:
     async def ok(_request: aiohttp.web.Request) -> aiohttp.web.Response:
         return aiohttp.web.Response(text="followed")
 
-    routes = {"/private": to_private, "/hop": to_ping, "/ok": ok}
+    async def loop(_request: aiohttp.web.Request) -> aiohttp.web.Response:
+        raise aiohttp.web.HTTPFound("/loop")
+
+    routes = {"/private": to_private, "/hop": to_ping, "/ok": ok, "/loop": loop}
     async with http_server(routes) as base, LocalServer(module, allow_loopback_http=True) as srv:
         assert await _procedure(srv, "http_get", f"{base}/hop", 0) == "200 followed"
         refused = await _procedure(srv, "http_get", f"{base}/private", 0)
-        assert refused == (
-            "error: error following redirect for url (http://10.0.0.1/inside): "
+        assert refused == (  # reqwest names the URL that redirected
+            f"error: error following redirect for url ({base}/private): "
             "refusing to connect to private or special-purpose addresses"
+        )
+        looping = await _procedure(srv, "http_get", f"{base}/loop", 0)
+        assert (
+            looping == f"error: error following redirect for url ({base}/loop): too many redirects"
         )
 
 

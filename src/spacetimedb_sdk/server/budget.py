@@ -36,8 +36,8 @@ rules guarantee it:
   these reads and writes sequentially consistent).  So after disarming, the thread waits for an
   injection in flight to finish and then withdraws whatever is still pending
   (``PyThreadState_SetAsyncExc(tid, NULL)``).  An exception delivered while settling is caught
-  there; at most two can arrive (one pending slot plus one injection in flight), hence the nested
-  retries in :meth:`CallBudget._settle_all`.
+  in the frame that disarmed (a function's entry is a delivery point too); at most two can
+  arrive (one pending slot plus one injection in flight), hence three nested attempts.
 * **Shield.**  Host calls made *from* module code that mutate shared structures (the datastore's
   writes) disarm the budget around themselves (:func:`shielded`) and re-arm afterwards, raising
   :class:`OutOfEnergy` synchronously if the deadline passed meanwhile.
@@ -171,7 +171,16 @@ class CallBudget:
         # The disarm: one attribute store, with no point where CPython delivers an
         # asynchronous exception between the end of fn and here (see the module docstring).
         self._call = None
-        self._settle_all(call)
+        # Then settle, in this very frame: a helper's entry is itself a delivery point, so each
+        # call to it sits in a handler here.  At most two interrupts can still arrive (the one
+        # pending in the thread's single slot, one injection in flight), hence three levels.
+        try:
+            self._settle(call)
+        except OutOfEnergy:
+            try:
+                self._settle(call)
+            except OutOfEnergy:
+                self._settle(call)
         if call.expired:
             raise OutOfEnergy() from None
         if error is not None:
@@ -179,21 +188,6 @@ class CallBudget:
         return value  # type: ignore[return-value]
 
     # -- settling after a disarm
-
-    def _settle_all(self, call: _Call) -> None:
-        # At most two OutOfEnergy can still arrive after the disarm: the one pending in the
-        # thread's single slot and one injection in flight.  No loop: its backward jump would
-        # be a delivery point outside any handler.
-        try:
-            self._settle(call)
-        except OutOfEnergy:
-            try:
-                self._settle(call)
-            except OutOfEnergy:
-                try:  # noqa: SIM105 - suppress() would add a call outside the handler
-                    self._settle(call)
-                except OutOfEnergy:
-                    pass
 
     def _settle(self, call: _Call) -> None:
         while self._busy:  # an injection in flight: let it finish, then withdraw it
@@ -209,7 +203,13 @@ class CallBudget:
         if call is None:
             return None
         self._call = None
-        self._settle_all(call)
+        try:  # as in run(): settle in this frame, three levels deep
+            self._settle(call)
+        except OutOfEnergy:
+            try:
+                self._settle(call)
+            except OutOfEnergy:
+                self._settle(call)
         return call
 
     def unshield(self, call: _Call | None) -> None:

@@ -110,11 +110,12 @@ def start_procedure(
                 auth=auth,
                 host=host,
             )
-        except ProcedureAborted as e:
-            result = CallResult("internal_error", STOPPED_MESSAGE, error=e)
+        except ProcedureAborted:
+            log.info("procedure %s ended: %s", pd.name, STOPPED_MESSAGE)
+            result = CallResult("internal_error", STOPPED_MESSAGE)
         except BaseException as e:  # the runner itself failed: the caller must still hear back
             log.exception("procedure %s could not run", pd.name)
-            result = CallResult("internal_error", f"{type(e).__name__}: {e}", error=e)
+            result = CallResult("internal_error", f"{type(e).__name__}: {e}")
         if result.status == "internal_error" and result.error is not None:
             log.error("procedure %s failed", pd.name, exc_info=result.error)
         try:

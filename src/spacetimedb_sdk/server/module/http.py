@@ -237,24 +237,28 @@ class HttpClient:
         literal = ip_literal(url.host)
         if literal is not None and self.policy.is_blocked(literal):
             raise HttpError(BLOCKED_ADDRESS_ERROR)
+        # As reqwest reports them: a failed request names the URL first asked for, a refused
+        # redirect the URL that redirected.
+        shown = _shown(url)
         for hop in range(self.policy.max_redirects + 1):
-            response = _Exchange(self.policy, url, deadline).run(method, headers, body)
+            response = _Exchange(self.policy, url, deadline, shown).run(method, headers, body)
             location = response.headers.get("location")
             if response.status not in _REDIRECTS or location is None:
                 return response
             try:
                 target = url.join(location)
             except httpx.InvalidURL as e:
-                raise HttpError(f"error following redirect for url ({_shown(url)}): {e}") from None
+                raise HttpError(f"builder error: {e}") from None
+            refused = f"error following redirect for url ({_shown(url)})"
             if hop == self.policy.max_redirects:
+                raise HttpError(f"{refused}: too many redirects")
+            if target.scheme not in ("http", "https"):
                 raise HttpError(
-                    f"error following redirect for url ({_shown(target)}): too many redirects"
+                    f"builder error for url ({_shown(target)}): URL scheme is not allowed"
                 )
             literal = ip_literal(target.host)
             if literal is not None and self.policy.is_blocked(literal):
-                raise HttpError(
-                    f"error following redirect for url ({_shown(target)}): {BLOCKED_ADDRESS_ERROR}"
-                )
+                raise HttpError(f"{refused}: {BLOCKED_ADDRESS_ERROR}")
             if response.status in (301, 302, 303) and method != "HEAD":
                 method, body = "GET", b""
                 headers = [(k, v) for k, v in headers if k.lower() not in _BODY_HEADERS]
@@ -321,11 +325,11 @@ def _connect_failure(error: BaseException) -> str:
 class _Exchange:
     """One request/response over a connection to a checked address of ``url``'s host."""
 
-    def __init__(self, policy: HttpPolicy, url: httpx.URL, deadline: float) -> None:
+    def __init__(self, policy: HttpPolicy, url: httpx.URL, deadline: float, shown: str) -> None:
         self.policy = policy
         self.url = url
         self.deadline = deadline
-        self.shown = _shown(url)
+        self.shown = shown  # the URL errors name
 
     def _request_error(self, cause: str) -> HttpError:
         return HttpError(f"error sending request for url ({self.shown}): {cause}")

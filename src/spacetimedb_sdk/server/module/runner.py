@@ -18,7 +18,13 @@ Contract of each method:
 - :meth:`ModuleRunner.call_procedure` runs on a procedure thread; every transaction goes
   through ``host.run_tx`` (never ``datastore`` directly), waits through ``host.sleep_until``.
 - :meth:`ModuleRunner.call_view` returns the view's rows, or the :class:`~.query.Query` a
-  query-builder view returns (the subscription engine runs it), raising on failure.
+  query-builder view returns (the subscription engine runs it), raising on failure; the
+  subscription engine and ``/sql`` call it on the database thread whenever a view's rows are
+  needed (subscribing, after each commit).
+
+The host passes the same object as the module description (tables, reducers, codecs) and as
+the runner, so a module in another language is one object with :class:`~.module.Module`'s
+description methods and these three calls.
 
 Example::
 

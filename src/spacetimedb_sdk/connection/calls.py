@@ -268,7 +268,11 @@ class CallRegistry(Registry["CallOwner"]):
         rows: list[Any] = []
         try:
             for single in ev.result.value.tables:
-                rows.extend(bindings.table(single.table).codec.decode_rows(single.rows.rows_data))
+                codec = bindings.table(single.table).codec
+                if single.rows.rows_data:
+                    rows.extend(codec.decode_rows(single.rows.rows_data))
+                else:  # none, or rows of zero bytes (a unit struct's): as many as listed
+                    rows.extend(codec.decode(b"") for _ in range(len(single.rows)))
         except Exception as e:
             pending._fail(ProtocolError(f"one-off query result could not be decoded: {e}"))
             return

@@ -265,21 +265,27 @@ class ModuleDeclarations:
         name: str | None = None,
         public: bool = True,
         anonymous: bool = False,
+        primary_key: str | None = None,
     ) -> Any:
         """Declare a view returning ``list[Row]``, ``Row | None`` or ``Row`` of a table or
-        dataclass row type; it gets a :class:`ViewContext` (or :class:`AnonymousViewContext`
-        with ``anonymous=True``).
+        dataclass row type, or a query (``Query[Row]``, built from ``ctx.from_``); it gets a
+        :class:`ViewContext` (or :class:`AnonymousViewContext` with ``anonymous=True``).
+
+        ``primary_key`` names the column that identifies a procedural view's rows, so clients
+        see a changed row as an update (``on_update``); a query view has its table's key.
 
         Example::
 
-            @module.view(public=True)
+            @module.view(public=True, primary_key="identity")
             def my_user(ctx: ViewContext) -> User | None:
                 return ctx.db.user.identity.find(ctx.sender)
         """
 
         def wrap(f: _F) -> _F:
             source, canonical, explicit = self._function_names(f, name)
-            self._views.append(ViewDef(source, canonical, explicit, f, public, anonymous))
+            self._views.append(
+                ViewDef(source, canonical, explicit, f, public, anonymous, primary_key)
+            )
             self._changed()
             return f
 

@@ -51,7 +51,32 @@ class ProtocolError(SpacetimeDBError):
 
 
 class ConnectError(SpacetimeDBError):
-    """The connection could not be established (refused, rejected, bad token, ...)."""
+    """The connection could not be established (refused, rejected, bad token, ...).
+
+    Example::
+
+        try:
+            conn = await DbConnection.builder().with_uri(url).with_database_name(db).connect()
+        except ConnectError as e:
+            print("cannot connect:", e)
+    """
+
+
+class ConnectTimeoutError(ConnectError, TimeoutError):
+    """Connecting took longer than ``with_connect_timeout()`` allows (python-api.md §11).
+
+    Both a :class:`ConnectError` and the builtin :class:`TimeoutError` (as the timeouts
+    of ``httpx`` and ``websockets`` are), so ``except TimeoutError`` catches it too.  The
+    message names the step that timed out (fetching the schema, the WebSocket handshake,
+    waiting for ``InitialConnection``) and after how long.
+
+    Example::
+
+        try:
+            conn = await builder.with_connect_timeout(5).connect()
+        except TimeoutError as e:
+            print(e)  # timed out after 5 s fetching the schema of 'chat' from http://...
+    """
 
 
 class DisconnectedError(SpacetimeDBError):
@@ -86,6 +111,7 @@ __all__ = [
     "BsatnDecodeError",
     "BsatnEncodeError",
     "ConnectError",
+    "ConnectTimeoutError",
     "DisconnectedError",
     "InternalError",
     "ProcedureError",

@@ -135,11 +135,32 @@ class DbConnectionBuilder(Generic[_C]):
         return self
 
     def with_connect_timeout(self, seconds: float) -> DbConnectionBuilder[_C]:
+        """The time limit (seconds, default 10) of each step of connecting.
+
+        The steps are fetching the schema (dynamic connections only), the WebSocket
+        handshake and waiting for the server's ``InitialConnection``; a step that takes
+        longer raises :class:`~spacetimedb_sdk.errors.ConnectTimeoutError` (also a
+        builtin ``TimeoutError``) naming it.
+
+        Example::
+
+            conn = await builder.with_connect_timeout(3.0).connect()
+        """
+        if not seconds > 0:
+            raise ValueError(f"the connect timeout must be positive, not {seconds!r}")
         self.connect_timeout = seconds
         return self
 
     def with_ssl_context(self, context: ssl.SSLContext) -> DbConnectionBuilder[_C]:
-        """A custom TLS context (verification stays on unless the context turns it off)."""
+        """A custom TLS context for ``https``/``wss`` servers: the schema fetch and the WebSocket.
+
+        Verification stays on unless the context turns it off; use it to trust a private CA.
+
+        Example::
+
+            ctx = ssl.create_default_context(cafile="my-ca.pem")
+            conn = await builder.with_uri("https://db.internal").with_ssl_context(ctx).connect()
+        """
         self.ssl_context = context
         return self
 
@@ -192,7 +213,10 @@ class DbConnectionBuilder(Generic[_C]):
         if mode not in ("thread", "tick"):
             raise ValueError(f"mode must be 'thread' or 'tick', not {mode!r}")
         conn = self.build()
-        conn._start_sync(mode, self.connect_timeout + 5 if timeout is None else timeout)
+        if timeout is None:  # a backstop behind the timeout of each step (with_connect_timeout)
+            steps = 2 if self.schema is not None else 3
+            timeout = steps * self.connect_timeout + 5
+        conn._start_sync(mode, timeout)
         return conn
 
 

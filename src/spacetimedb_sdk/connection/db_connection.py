@@ -30,8 +30,8 @@ from ..client import core as core_events
 from ..client.bindings import ModuleBindings
 from ..client.cache import ClientCache, TableCache
 from ..client.core import ClientCore
-from ..errors import SpacetimeDBError
-from ..http import AsyncHttpClient
+from ..errors import ConnectTimeoutError, SpacetimeDBError
+from ..http import AsyncHttpClient, HttpError
 from ..sats.values import ConnectionId, Identity
 from ..schema import ModuleSchema
 from .builder import DbConnectionBuilder
@@ -195,11 +195,25 @@ class DbConnection:
             self._session.connected.result(timeout)
 
     async def _load_schema(self) -> None:
-        async with AsyncHttpClient(self._config.uri or "", token=self.token) as http:
+        cfg = self._config
+        database = cfg.database or ""
+        # The builder's timeout and TLS context apply to this fetch as to the WebSocket.
+        async with AsyncHttpClient(
+            cfg.uri or "",
+            token=self.token,
+            timeout=cfg.connect_timeout,
+            verify=cfg.ssl_context or True,
+        ) as http:
             try:
-                doc = await http.schema_json(self._config.database or "", version=10)
-            except SpacetimeDBError:
-                doc = await http.schema_json(self._config.database or "", version=9)
+                try:
+                    doc = await http.schema_json(database, version=10)
+                except HttpError:  # a server without v10 schemas answers v9
+                    doc = await http.schema_json(database, version=9)
+            except ConnectTimeoutError as e:
+                raise ConnectTimeoutError(
+                    f"timed out after {cfg.connect_timeout:g} s fetching the schema of "
+                    f"{database!r} from {http.base} (with_connect_timeout sets the limit)"
+                ) from e
         self._install_bindings(ModuleBindings.from_schema(ModuleSchema.from_json(doc)))
 
     def _install_bindings(self, bindings: ModuleBindings) -> None:

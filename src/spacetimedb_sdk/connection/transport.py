@@ -26,7 +26,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.typing import Subprotocol
 
 from .._log import get_logger
-from ..errors import ConnectError, ProtocolError
+from ..errors import ConnectError, ConnectTimeoutError, ProtocolError
 from ..protocol.framing import SUBPROTOCOL_V2, SUBPROTOCOL_V3, Compression
 
 log = get_logger("spacetimedb_sdk.transport")
@@ -89,6 +89,11 @@ class WebSocketTransport:
     ) -> WebSocketTransport:
         """Open the socket; raises :class:`ConnectError` saying why it failed."""
         headers = {"Authorization": f"Bearer {token}"} if token else None
+        # websockets refuses ssl=None for wss:// and any ssl for ws://: pass it only for wss,
+        # and without a custom context let it verify with the default one.
+        tls: dict[str, ssl.SSLContext | bool] = (
+            {"ssl": ssl_context or True} if url.startswith("wss:") else {}
+        )
         try:
             ws = await connect(
                 url,
@@ -98,7 +103,7 @@ class WebSocketTransport:
                 compression=None,
                 open_timeout=open_timeout,
                 max_size=max_size,
-                ssl=ssl_context if url.startswith("wss:") else None,
+                **tls,  # type: ignore[arg-type]
                 # Pings are answered automatically; keep ours off the server's 30 s idle clock.
                 ping_interval=20,
                 ping_timeout=20,
@@ -111,8 +116,9 @@ class WebSocketTransport:
         except (InvalidHandshake, ValueError) as e:
             raise ConnectError(f"WebSocket handshake with {_redact(url)} failed: {e}") from None
         except asyncio.TimeoutError:  # the builtin only from Python 3.11
-            raise ConnectError(
-                f"timed out after {open_timeout:g} s opening {_redact(url)}"
+            raise ConnectTimeoutError(
+                f"timed out after {open_timeout:g} s opening {_redact(url)} "
+                "(the WebSocket handshake got no answer)"
             ) from None
         except OSError as e:
             raise ConnectError(

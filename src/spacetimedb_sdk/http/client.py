@@ -3,7 +3,10 @@
 :class:`HttpClient` (blocking) and :class:`AsyncHttpClient` (asyncio) mirror
 each other method for method, as ``httpx.Client`` and ``httpx.AsyncClient`` do;
 both build requests and read responses with the same functions, so they cannot
-drift apart.  TLS certificates are verified unless ``verify=False`` is passed.
+drift apart.  TLS certificates are verified unless ``verify=False`` is passed
+(``verify=`` also takes an :class:`ssl.SSLContext`, for a private CA).  A request
+that gets no answer within ``timeout`` seconds raises
+:class:`~spacetimedb_sdk.errors.ConnectTimeoutError` (a builtin ``TimeoutError``).
 
 Example::
 
@@ -15,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +26,13 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
-from ..errors import ConnectError, InternalError, ReducerError, SpacetimeDBError
+from ..errors import (
+    ConnectError,
+    ConnectTimeoutError,
+    InternalError,
+    ReducerError,
+    SpacetimeDBError,
+)
 from ..sats.types import AlgebraicType, ProductType
 from ..sats.values import Identity
 
@@ -120,7 +130,13 @@ def _call_body(args: Sequence[Any] | Mapping[str, Any]) -> bytes:
     return json.dumps(list(args) if not isinstance(args, Mapping) else dict(args)).encode()
 
 
-def _transport_error(base: str, e: httpx.TransportError) -> ConnectError:
+def _transport_error(
+    base: str, e: httpx.TransportError, method: str, path: str, timeout: float | None
+) -> ConnectError:
+    if isinstance(e, httpx.TimeoutException):
+        # httpx's own message is often empty (``ReadTimeout('')``): say what timed out.
+        after = f" after {timeout:g} s" if timeout is not None else ""
+        return ConnectTimeoutError(f"timed out{after} waiting for {method} {base}{path}")
     return ConnectError(f"cannot reach SpacetimeDB at {base}: {e}. Is the server running?")
 
 
@@ -134,10 +150,16 @@ class HttpClient:
     """
 
     def __init__(
-        self, uri: str, *, token: str | None = None, timeout: float = 30.0, verify: bool = True
+        self,
+        uri: str,
+        *,
+        token: str | None = None,
+        timeout: float = 30.0,
+        verify: bool | ssl.SSLContext = True,
     ) -> None:
         self.base = http_base(uri)
         self.token = token
+        self.timeout = timeout
         self._client = httpx.Client(base_url=self.base, timeout=timeout, verify=verify)
 
     def __enter__(self) -> HttpClient:
@@ -156,7 +178,7 @@ class HttpClient:
         try:
             return self._client.request(method, path, **kw)
         except httpx.TransportError as e:
-            raise _transport_error(self.base, e) from e
+            raise _transport_error(self.base, e, method, path, self.timeout) from e
 
     def ping(self) -> bool:
         """``True`` when the server answers ``GET /v1/ping``."""
@@ -215,10 +237,16 @@ class AsyncHttpClient:
     """
 
     def __init__(
-        self, uri: str, *, token: str | None = None, timeout: float = 30.0, verify: bool = True
+        self,
+        uri: str,
+        *,
+        token: str | None = None,
+        timeout: float = 30.0,
+        verify: bool | ssl.SSLContext = True,
     ) -> None:
         self.base = http_base(uri)
         self.token = token
+        self.timeout = timeout
         self._client = httpx.AsyncClient(base_url=self.base, timeout=timeout, verify=verify)
 
     async def __aenter__(self) -> AsyncHttpClient:
@@ -237,7 +265,7 @@ class AsyncHttpClient:
         try:
             return await self._client.request(method, path, **kw)
         except httpx.TransportError as e:
-            raise _transport_error(self.base, e) from e
+            raise _transport_error(self.base, e, method, path, self.timeout) from e
 
     async def ping(self) -> bool:
         return (await self._send("GET", "/v1/ping", headers=_headers(self.token))).is_success

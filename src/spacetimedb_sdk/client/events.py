@@ -35,8 +35,22 @@ class EventSource(Protocol):
     db: Any
     reducers: Any
     procedures: Any
-    identity: Identity | None
-    connection_id: ConnectionId | None
+
+    @property
+    def identity(self) -> Identity: ...
+
+    @identity.setter
+    def identity(self, value: Identity) -> None: ...
+
+    @property
+    def connection_id(self) -> ConnectionId: ...
+
+    @connection_id.setter
+    def connection_id(self, value: ConnectionId) -> None: ...
+
+    def try_identity(self) -> Identity | None: ...
+
+    def try_connection_id(self) -> ConnectionId | None: ...
 
     @property
     def is_active(self) -> bool: ...
@@ -142,17 +156,59 @@ class EventContext:
         return self.conn.procedures
 
     @property
-    def identity(self) -> Identity | None:
+    def identity(self) -> Identity:
+        """The connection's identity (raises before the server sent it; see :meth:`try_identity`).
+
+        Example::
+
+            if row.sender == ctx.identity: print("mine")
+        """
         return self.conn.identity
 
     @property
-    def connection_id(self) -> ConnectionId | None:
+    def connection_id(self) -> ConnectionId:
+        """The connection's id (raises before the server sent it; see :meth:`try_connection_id`).
+
+        Example::
+
+            print(ctx.connection_id)
+        """
         return self.conn.connection_id
 
+    def try_identity(self) -> Identity | None:
+        """The identity, or ``None`` when it is not known yet (a connect error's context).
+
+        Example::
+
+            who = ctx.try_identity() or "not connected"
+        """
+        return self.conn.try_identity()
+
+    def try_connection_id(self) -> ConnectionId | None:
+        """The connection id, or ``None`` when it is not known yet.
+
+        Example::
+
+            cid = ctx.try_connection_id()
+        """
+        return self.conn.try_connection_id()
+
     def is_active(self) -> bool:
+        """Whether the connection is connected.
+
+        Example::
+
+            if ctx.is_active(): ctx.reducers.send_message.fire(text="still here")
+        """
         return bool(self.conn.is_active)
 
     def subscription_builder(self) -> Any:
+        """Start a subscription from inside a callback (as ``conn.subscription_builder()``).
+
+        Example::
+
+            ctx.subscription_builder().subscribe(["SELECT * FROM message"])
+        """
         return self.conn.subscription_builder()
 
 

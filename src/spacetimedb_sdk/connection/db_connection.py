@@ -46,6 +46,11 @@ from .tables import ChangeStream, TableHandle, Tables
 T = TypeVar("T")
 _C = TypeVar("_C", bound="DbConnection")
 
+_NOT_YET = (
+    "conn.{0} is not known yet: the server sends it when the connection is established "
+    "(await connect() first, or use conn.{1}() to get None until then)"
+)
+
 
 class DbConnection:
     """A connection to one database (python-api.md §3).
@@ -93,8 +98,8 @@ class DbConnection:
     def __init__(self, config: DbConnectionBuilder[Any]) -> None:
         self._config = config
         self.token: str | None = config.token
-        self.identity: Identity | None = None
-        self.connection_id: ConnectionId | None = None
+        self._identity: Identity | None = None
+        self._connection_id: ConnectionId | None = None
         self._lock = threading.RLock()
         self._bindings: ModuleBindings | None = None
         self._cache = ClientCache()
@@ -118,9 +123,67 @@ class DbConnection:
 
     def __repr__(self) -> str:
         state = "active" if self.is_active else "inactive"
-        return f"<DbConnection {self._config.database!r} at {self._config.uri!r} {state} identity={self.identity}>"
+        return f"<DbConnection {self._config.database!r} at {self._config.uri!r} {state} identity={self._identity}>"
 
     # ---- public surface ---------------------------------------------------------------------
+
+    @property
+    def identity(self) -> Identity:
+        """This client's identity, which the server sends at connect (and keeps across reconnects).
+
+        Raises :class:`~spacetimedb_sdk.errors.SpacetimeDBError` when read before the
+        server sent it (before ``connect()`` returned); :meth:`try_identity` returns
+        ``None`` then instead.
+
+        Example::
+
+            me = conn.db.user.identity.find(conn.identity)
+        """
+        if self._identity is None:
+            raise SpacetimeDBError(_NOT_YET.format("identity", "try_identity"))
+        return self._identity
+
+    @identity.setter
+    def identity(self, value: Identity) -> None:
+        self._identity = value
+
+    @property
+    def connection_id(self) -> ConnectionId:
+        """This connection's id, which the server sends at connect.
+
+        Raises :class:`~spacetimedb_sdk.errors.SpacetimeDBError` when read before the
+        server sent it; :meth:`try_connection_id` returns ``None`` then instead.
+
+        Example::
+
+            print(conn.connection_id)
+        """
+        if self._connection_id is None:
+            raise SpacetimeDBError(_NOT_YET.format("connection_id", "try_connection_id"))
+        return self._connection_id
+
+    @connection_id.setter
+    def connection_id(self, value: ConnectionId) -> None:
+        self._connection_id = value
+
+    def try_identity(self) -> Identity | None:
+        """The identity, or ``None`` before the server sent it.
+
+        Example::
+
+            conn = builder.build()
+            assert conn.try_identity() is None  # not started yet
+        """
+        return self._identity
+
+    def try_connection_id(self) -> ConnectionId | None:
+        """The connection id, or ``None`` before the server sent it.
+
+        Example::
+
+            cid = conn.try_connection_id()
+        """
+        return self._connection_id
 
     @property
     def lock(self) -> threading.RLock:

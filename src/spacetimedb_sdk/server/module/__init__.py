@@ -44,7 +44,7 @@ The package is layered, each file importing only those above it in this list:
 - :mod:`.module`: :class:`Module`, the declarations plus codecs, schema export and calls.
 """
 
-from .columns import ColumnSpec, IndexSpec, column, index
+from .columns import ColumnSpec, IndexSpec, Table, column, index
 from .contexts import (
     INTERNAL_ERROR_MESSAGE,
     AnonymousViewContext,
@@ -71,6 +71,7 @@ __all__ = [
     "ReducerContext",
     "ReducerDef",
     "SenderError",
+    "Table",
     "ViewContext",
     "ViewDef",
     "column",

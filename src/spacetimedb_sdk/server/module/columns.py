@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ...errors import SchemaError
 
 if TYPE_CHECKING:
-    from typing_extensions import dataclass_transform
+    from typing_extensions import dataclass_transform as dataclass_transform
 else:  # the decorator only informs type checkers; degrade to a no-op without it
     try:
         from typing import dataclass_transform

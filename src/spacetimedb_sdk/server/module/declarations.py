@@ -17,29 +17,15 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
+from typing import Any, Literal, TypeVar, cast, overload
 
 from ...errors import SchemaError
 from ...sats.types import Typespace
 from ..datastore import Datastore, TableSchema
 from ..types_from_py import class_to_table_name, to_snake_case
 from .builder import _Builder
-from .columns import _MISSING, ColumnSpec, IndexSpec, column
+from .columns import _MISSING, ColumnSpec, IndexSpec, column, dataclass_transform
 from .definitions import ProcedureDef, ReducerDef, ViewDef, _Built, _TableDecl
-
-if TYPE_CHECKING:
-    from typing_extensions import dataclass_transform
-else:  # the decorator only informs type checkers; degrade to a no-op without it
-    try:
-        from typing import dataclass_transform
-    except ImportError:  # Python 3.10
-        try:
-            from typing_extensions import dataclass_transform
-        except ImportError:
-
-            def dataclass_transform(**_: Any) -> Any:
-                return lambda f: f
-
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _C = TypeVar("_C", bound=type)

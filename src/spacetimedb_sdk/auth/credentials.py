@@ -33,11 +33,24 @@ _U32 = struct.Struct("<I")
 
 
 class CredentialsError(SpacetimeDBError):
-    """A credentials file exists but cannot be read or written."""
+    """A credentials file exists but cannot be read or written.
+
+    Example::
+
+        try:
+            token = credentials.File("my-app").load()
+        except CredentialsError:
+            token = None   # corrupt or unreadable: start with a new identity
+    """
 
 
 def credentials_dir() -> Path:
-    """The folder credential files live in (``$SPACETIMEDB_CLIENT_CREDENTIALS_DIR`` or ``~/.spacetimedb_client_credentials``)."""
+    """The folder credential files live in (``$SPACETIMEDB_CLIENT_CREDENTIALS_DIR`` or ``~/.spacetimedb_client_credentials``).
+
+    Example::
+
+        print(credentials_dir())   # /home/me/.spacetimedb_client_credentials
+    """
     override = os.environ.get(_ENV_DIR)
     return Path(override) if override else Path.home() / CREDENTIALS_DIR_NAME
 
@@ -62,10 +75,21 @@ class File:
 
     @property
     def path(self) -> Path:
+        """The file this key's token is stored in.
+
+        Example::
+
+            print(File("my-app").path)   # ~/.spacetimedb_client_credentials/my-app
+        """
         return credentials_dir() / self.key
 
     def load(self) -> str | None:
-        """The saved token, or ``None`` if none was saved."""
+        """The saved token, or ``None`` if none was saved.
+
+        Example::
+
+            builder.with_token(File("my-app").load())
+        """
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
@@ -85,7 +109,12 @@ class File:
             raise CredentialsError(f"credentials file {self.path} is not valid UTF-8") from None
 
     def save(self, token: str) -> None:
-        """Store ``token`` atomically with mode 0600 (the folder is created 0700)."""
+        """Store ``token`` atomically with mode 0600 (the folder is created 0700).
+
+        Example::
+
+            builder.on_connect(lambda conn, identity, token: File("my-app").save(token))
+        """
         folder = credentials_dir()
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         raw = token.encode("utf-8")
@@ -102,7 +131,12 @@ class File:
             raise
 
     def clear(self) -> None:
-        """Forget the stored token (no error if there is none)."""
+        """Forget the stored token (no error if there is none).
+
+        Example::
+
+            File("my-app").clear()   # the next connection gets a new identity
+        """
         self.path.unlink(missing_ok=True)
 
     def __repr__(self) -> str:

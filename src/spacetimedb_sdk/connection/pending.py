@@ -105,31 +105,61 @@ class Pending(Coroutine[Any, Any, T]):
         return self._runner
 
     def send(self, value: None) -> Any:
-        """Coroutine protocol: resume waiting (asyncio calls this; users ``await`` instead)."""
+        """Coroutine protocol: resume waiting (asyncio calls this; users ``await`` instead).
+
+        Example::
+
+            task = asyncio.create_task(conn.reducers.send_message(text="hi"))  # drives send()
+        """
         return self._run().send(value)
 
     def throw(self, typ: Any, val: Any = None, tb: TracebackType | None = None, /) -> Any:
         """Coroutine protocol: raise an exception (a task's cancellation) where it waits.
 
         Cancelling the waiting task stops the wait, not the call: the reducer still runs.
+
+        Example::
+
+            task = asyncio.create_task(conn.reducers.send_message(text="hi"))
+            task.cancel()   # asyncio throws CancelledError in; the message is still sent
         """
         if val is None and tb is None:
             return self._run().throw(typ)
         return self._run().throw(typ, val, tb)  # the deprecated 3-argument form, passed on
 
     def close(self) -> None:
-        """Coroutine protocol: stop waiting (the call itself goes on)."""
+        """Coroutine protocol: stop waiting (the call itself goes on).
+
+        Example::
+
+            pending = conn.reducers.send_message(text="hi")
+            pending.close()   # nothing waits for it any more; it is still sent
+        """
         if self._runner is not None:
             self._runner.close()
 
     # ---- blocking -------------------------------------------------------------------------------
 
     def result(self, timeout: float | None = DEFAULT_TIMEOUT) -> T:
-        """Block until done (ticking the connection in tick mode); raises what the call raised."""
+        """Block until done (ticking the connection in tick mode); raises what the call raised.
+
+        A ``TimeoutError`` after ``timeout`` seconds (default 30; ``None`` waits forever).
+
+        Example::
+
+            conn.reducers.set_name(name="Ada").result(timeout=5)
+        """
         return self._conn._wait(self._future(), timeout, self._what)
 
     def done(self) -> bool:
-        """Whether the call has finished (successfully or not)."""
+        """Whether the call has finished (successfully or not).
+
+        Example::
+
+            pending = conn.reducers.send_message(text="hi")
+            await pending
+            assert pending.done()
+        """
         return self._outcome is not None
 
     def _settle(self, outcome: tuple[bool, Any]) -> None:

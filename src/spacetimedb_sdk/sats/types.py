@@ -380,6 +380,41 @@ class Typespace:
             ty = self[ty.index]
         return ty
 
+    def resolve_refs(self, ty: AlgebraicType) -> AlgebraicType:
+        """``ty`` with every ``Ref``, at any depth, replaced by its type (upstream's
+        ``WithTypespace::resolve_refs``); raises :class:`SchemaError` for a recursive type.
+
+        Example::
+
+            >>> ts = Typespace((AlgebraicType.U8,))
+            >>> ts.resolve_refs(AlgebraicType.array(AlgebraicType.ref(0)))
+            ArrayType(elem=PrimitiveType(kind='U8'))
+        """
+        return self._resolve_refs(ty, ())
+
+    def _resolve_refs(self, ty: AlgebraicType, inside: tuple[int, ...]) -> AlgebraicType:
+        if isinstance(ty, RefType):
+            if ty.index in inside:
+                raise SchemaError(f"Ref({ty.index}) is recursive: it cannot be resolved")
+            return self._resolve_refs(self[ty.index], (*inside, ty.index))
+        if isinstance(ty, ArrayType):
+            return ArrayType(self._resolve_refs(ty.elem, inside))
+        if isinstance(ty, ProductType):
+            return ProductType(
+                tuple(
+                    ProductTypeElement(e.name, self._resolve_refs(e.algebraic_type, inside))
+                    for e in ty.elements
+                )
+            )
+        if isinstance(ty, SumType):
+            return SumType(
+                tuple(
+                    SumTypeVariant(v.name, self._resolve_refs(v.algebraic_type, inside))
+                    for v in ty.variants
+                )
+            )
+        return ty
+
 
 EMPTY_TYPESPACE = Typespace()
 

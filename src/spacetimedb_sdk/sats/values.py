@@ -7,7 +7,7 @@ hex strings are **big-endian** while BSATN is little-endian.
 
 Example::
 
-    >>> Identity.from_hex("c200" + "00" * 29 + "0a11ce").to_bytes()[:3].hex()
+    >>> Identity.from_hex("c200" + "00" * 27 + "0a11ce").to_bytes()[:3].hex()
     'ce110a'
     >>> Timestamp(1_700_000_000_000_000).to_datetime().year
     2023
@@ -94,6 +94,13 @@ class _HexInt:
         return cls(int.from_bytes(data, "big"))
 
     def to_be_bytes(self) -> bytes:
+        """The big-endian bytes (the order of the hex form).
+
+        Example::
+
+            >>> ConnectionId(1).to_be_bytes()[-1]
+            1
+        """
         return self._value.to_bytes(self._BYTES, "big")
 
     def __str__(self) -> str:
@@ -168,13 +175,26 @@ class ConnectionId(_HexInt):
 
     @classmethod
     def random(cls) -> ConnectionId:
-        """A random non-zero connection id."""
+        """A random non-zero connection id.
+
+        Example::
+
+            >>> ConnectionId.random() != ConnectionId.ZERO
+            True
+        """
         while True:
             v = int.from_bytes(os.urandom(16), "little")
             if v:
                 return cls(v)
 
     def is_zero(self) -> bool:
+        """Whether this is the all-zero id, which means "no connection" (calls made over HTTP).
+
+        Example::
+
+            >>> ConnectionId.ZERO.is_zero(), ConnectionId(1).is_zero()
+            (True, False)
+        """
         return self._value == 0
 
 
@@ -202,6 +222,13 @@ class _Micros:
 
     @property
     def micros(self) -> int:
+        """The integer count of microseconds.
+
+        Example::
+
+            >>> Timestamp(42).micros
+            42
+        """
         return self._micros
 
     def __int__(self) -> int:
@@ -253,16 +280,44 @@ class TimeDuration(_Micros):
 
     @classmethod
     def from_timedelta(cls, td: _dt.timedelta) -> TimeDuration:
+        """From a ``datetime.timedelta`` (exact to the microsecond).
+
+        Example::
+
+            >>> TimeDuration.from_timedelta(datetime.timedelta(milliseconds=1))
+            TimeDuration(micros=1000)
+        """
         return cls(td // _dt.timedelta(microseconds=1))
 
     @classmethod
     def from_seconds(cls, seconds: float) -> TimeDuration:
+        """From seconds, rounded to the nearest microsecond.
+
+        Example::
+
+            >>> TimeDuration.from_seconds(1.5)
+            TimeDuration(micros=1500000)
+        """
         return cls(round(seconds * 1_000_000))
 
     def to_timedelta(self) -> _dt.timedelta:
+        """As a ``datetime.timedelta``.
+
+        Example::
+
+            >>> TimeDuration(1_500_000).to_timedelta()
+            datetime.timedelta(seconds=1, microseconds=500000)
+        """
         return _dt.timedelta(microseconds=self._micros)
 
     def total_seconds(self) -> float:
+        """The duration in seconds, as a float.
+
+        Example::
+
+            >>> TimeDuration(2_500_000).total_seconds()
+            2.5
+        """
         return self._micros / 1_000_000
 
     def __add__(self, other: object) -> TimeDuration:
@@ -302,25 +357,57 @@ class Timestamp(_Micros):
 
     @classmethod
     def now(cls) -> Timestamp:
+        """The current time (the system clock, to the microsecond).
+
+        Example::
+
+            >>> Timestamp.now() > Timestamp.UNIX_EPOCH
+            True
+        """
         return cls(time.time_ns() // 1000)
 
     @classmethod
     def from_datetime(cls, dt: _dt.datetime) -> Timestamp:
-        """From a datetime; a naive datetime is taken as UTC."""
+        """From a datetime; a naive datetime is taken as UTC.
+
+        Example::
+
+            >>> Timestamp.from_datetime(datetime.datetime(1970, 1, 1, 0, 0, 1))
+            Timestamp(micros=1000000)
+        """
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=_dt.timezone.utc)
         return cls((dt - _EPOCH) // _dt.timedelta(microseconds=1))
 
     def to_datetime(self) -> _dt.datetime:
-        """A UTC-aware datetime; raises ``OverflowError`` outside years 1..9999."""
+        """A UTC-aware datetime; raises ``OverflowError`` outside years 1..9999.
+
+        Example::
+
+            >>> Timestamp(0).to_datetime()
+            datetime.datetime(1970, 1, 1, 0, 0, tzinfo=datetime.timezone.utc)
+        """
         return _EPOCH + _dt.timedelta(microseconds=self._micros)
 
     def to_iso(self) -> str:
-        """RFC 3339 with microseconds, e.g. ``2024-01-01T00:00:00.123000Z``."""
+        """RFC 3339 with microseconds, e.g. ``2024-01-01T00:00:00.123000Z``.
+
+        Example::
+
+            >>> Timestamp(123_000).to_iso()
+            '1970-01-01T00:00:00.123000Z'
+        """
         # isoformat, not strftime: glibc's %Y does not pad years before 1000 to four digits.
         return self.to_datetime().replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
     def since(self, earlier: Timestamp) -> TimeDuration:
+        """The time from ``earlier`` to this timestamp (negative if ``earlier`` is later).
+
+        Example::
+
+            >>> Timestamp(3_000_000).since(Timestamp(1_000_000))
+            TimeDuration(micros=2000000)
+        """
         return TimeDuration(self._micros - earlier._micros)
 
     def __add__(self, other: object) -> Timestamp:

@@ -18,7 +18,7 @@ from ...sats.sats_json import to_json_untyped
 from ...sats.types import AlgebraicType, ProductTypeElement
 from ...sats.values import Identity
 from ..datastore import Datastore, TxResult
-from ..describe import canonical_type
+from ..describe import canonical_type, canonical_typespace
 from ..module import Module
 from ..sql import (
     ColumnsProjection,
@@ -70,10 +70,14 @@ class SqlStatementResult:
 
 
 def _schema_json(module: Module, columns: Sequence[tuple[str, AlgebraicType]]) -> dict[str, Any]:
+    # Column types are fully resolved, as upstream's table schemas are (`ColumnSchema` resolves
+    # refs), so clients decode rows without the module's typespace.
     snake = module.case_conversion == "snake_case"
+    typespace = canonical_typespace(module)
     return {
         "elements": [
-            ProductTypeElement(name, canonical_type(ty, snake)).to_json() for name, ty in columns
+            ProductTypeElement(name, typespace.resolve_refs(canonical_type(ty, snake))).to_json()
+            for name, ty in columns
         ]
     }
 

@@ -48,6 +48,9 @@ async def test_identity_before_and_after_connect() -> None:
             await asyncio.wait_for(conn.subscription_builder().subscribe("SELECT * FROM user"), T)
             conn.db.user.on_update(lambda ctx, old, new: seen.append(ctx.identity))
             await asyncio.wait_for(conn.reducers.set_name(name="typed"), T)
+            assert repr(conn.db) == "<conn.db: message (0 rows), user (1 rows)>"
+            assert repr(conn.reducers) == "<conn.reducers: send_message(text), set_name(name)>"
+            assert conn.token is not None and conn.token not in repr(conn)
         assert seen == [conn.identity]  # contexts give the same plain value
         assert conn.identity == seen[0]  # still known after disconnecting
         assert errors == []

@@ -41,6 +41,7 @@ from ..sats.types import (
     ProductType,
     RefType,
     SumType,
+    refs_in,
 )
 from .naming import NameAllocator, pascal
 from .plan import FunctionPlan, Plan, TablePlan, TypeClass
@@ -124,24 +125,13 @@ class _Compat:
         """
         roots: list[AlgebraicType] = [t.row_type for t in self.plan.tables]
         roots += [p.ty for fn in self.plan.reducers for p in fn.params]
+        todo = [ref for root in roots for ref in refs_in(root)]
         seen: set[int] = set()
-
-        def walk(ty: AlgebraicType) -> None:
-            if isinstance(ty, RefType):
-                if ty.index not in seen:
-                    seen.add(ty.index)
-                    walk(self.ts[ty.index])
-            elif isinstance(ty, ArrayType):
-                walk(ty.elem)
-            elif isinstance(ty, ProductType):
-                for e in ty.elements:
-                    walk(e.algebraic_type)
-            elif isinstance(ty, SumType):
-                for v in ty.variants:
-                    walk(v.algebraic_type)
-
-        for root in roots:
-            walk(root)
+        while todo:
+            ref = todo.pop()
+            if ref not in seen:
+                seen.add(ref)
+                todo.extend(refs_in(self.ts[ref]))
         return seen
 
     def class_name(self, t: TablePlan) -> str:
@@ -150,23 +140,14 @@ class _Compat:
         return tc.name if tc is not None else pascal(t.accessor)
 
     def _reaches(self, ref: int, target: int, seen: set[int]) -> bool:
-        def walk(ty: AlgebraicType) -> bool:
-            if isinstance(ty, RefType):
-                if ty.index == target:
+        for inner in refs_in(self.ts[ref]):
+            if inner == target:
+                return True
+            if inner not in seen:
+                seen.add(inner)
+                if self._reaches(inner, target, seen):
                     return True
-                if ty.index in seen:
-                    return False
-                seen.add(ty.index)
-                return walk(self.ts[ty.index])
-            if isinstance(ty, ArrayType):
-                return walk(ty.elem)
-            if isinstance(ty, ProductType):
-                return any(walk(e.algebraic_type) for e in ty.elements)
-            if isinstance(ty, SumType):
-                return any(walk(v.algebraic_type) for v in ty.variants)
-            return False
-
-        return walk(self.ts[ref])
+        return False
 
     # ---- one field: annotation and 0.7 JSON decoding --------------------------------------------
 

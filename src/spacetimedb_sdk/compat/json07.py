@@ -39,6 +39,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..client.bindings import py_name
+from ..sats.plain import product_fields
 from ..sats.sats_json import SatsJsonError, from_json
 from ..sats.types import (
     CONNECTION_ID_TAG,
@@ -95,7 +96,7 @@ def to_json07(ty: AlgebraicType, value: Any, typespace: Typespace | None = None)
             return _special_to_json07(value)
         return [
             to_json07(e.algebraic_type, v, ts)
-            for e, v in zip(ty.elements, _fields(ty, value), strict=True)
+            for e, v in zip(ty.elements, product_fields(ty, value), strict=True)
         ]
     assert isinstance(ty, SumType)
     tag, payload = _sum_parts(ty, value)
@@ -111,17 +112,6 @@ def _special_to_json07(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         return str(value)
     return value
-
-
-def _fields(ty: ProductType, value: Any) -> list[Any]:
-    if isinstance(value, Mapping):
-        return [value.get(name) for name in ty.names()]
-    names = getattr(value, "__sats_fields__", None)
-    if names is None and dataclasses.is_dataclass(value):
-        names = [f.name for f in dataclasses.fields(value)]
-    if names is not None:
-        return [getattr(value, n) for n in names]
-    return list(value)
 
 
 def _sum_parts(ty: SumType, value: Any) -> tuple[int, Any]:
@@ -208,7 +198,7 @@ def _product(ty: ProductType, v: Any, ts: Typespace, path: str) -> Any:
             for e, n, x in zip(ty.elements, names, v, strict=False)
         ] + list(v[len(names) :])
     if dataclasses.is_dataclass(v) and not isinstance(v, type):
-        return _product(ty, _fields(ty, v), ts, path)
+        return _product(ty, product_fields(ty, v), ts, path)
     return v
 
 

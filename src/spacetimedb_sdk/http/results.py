@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from ..sats import bsatn
 from ..sats.sats_json import SatsJsonError, from_json
-from ..sats.types import AlgebraicType, ArrayType, ProductType, RefType, SumType, Typespace
+from ..sats.types import ProductType, RefType, Typespace, refs_in
 from ..schema import ModuleSchema
 
 R = TypeVar("R")
@@ -73,7 +73,7 @@ class SqlResult:
             typespace = http.schema(db) if result.uses_module_types else None
             rows = result.rows_as_dicts(typespace)
         """
-        return _has_ref(self.schema)
+        return next(refs_in(self.schema), None) is not None
 
     def rows_as_dicts(
         self, typespace: Typespace | ModuleSchema | None = None
@@ -162,18 +162,6 @@ def _typespace(typespace: Typespace | ModuleSchema | None) -> Typespace | None:
     if isinstance(typespace, ModuleSchema):
         return typespace.typespace
     return typespace
-
-
-def _has_ref(ty: AlgebraicType) -> bool:
-    if isinstance(ty, RefType):
-        return True
-    if isinstance(ty, ArrayType):
-        return _has_ref(ty.elem)
-    if isinstance(ty, ProductType):
-        return any(_has_ref(e.algebraic_type) for e in ty.elements)
-    if isinstance(ty, SumType):
-        return any(_has_ref(v.algebraic_type) for v in ty.variants)
-    return False
 
 
 __all__ = ["SqlResult"]

@@ -30,7 +30,9 @@ from collections.abc import Callable, Iterator, Mapping
 from types import ModuleType
 from typing import Any
 
+from ..client.bindings import python_name
 from ..errors import SpacetimeDBError
+from ..schema.names import to_snake_case
 
 __all__ = ["Names", "Package07", "adapt_callback", "snake_to_camel", "translate_sql"]
 
@@ -88,10 +90,10 @@ class Names:
     """0.7 names of a kind of thing (``"table"``, ``"reducer"``) to the module's canonical names.
 
     ``known`` maps each canonical name to its accessor (source) name.  A name resolves to the
-    canonical name it equals, else the one whose accessor it equals, else the only one it
-    equals ignoring case, else the only one it equals ignoring case and underscores
-    (``UserProfile`` → ``user_profile``).  Two candidates at the first level that has any is
-    an error, as is none at all.
+    canonical name it equals, else the one whose accessor it equals, else its snake_case
+    (``UserProfile`` → ``user_profile``, as a 2.x module names the table), else the only one
+    it equals ignoring case and underscores.  Two candidates at the first level that has any
+    is an error, as is none at all.
 
     Example::
 
@@ -105,10 +107,13 @@ class Names:
 
     def candidates(self, name: str) -> list[str]:
         """The canonical names ``name`` could mean, at the first level that has any."""
+        # The snake_case a 2.x module makes of the 0.7 name (upstream's, and the Python
+        # spelling that keeps digits on their word: Player1 -> player_1 / player1).
+        snakes = {to_snake_case(name), python_name(name)}
         tiers: list[Callable[[str, str], bool]] = [
             lambda canon, acc: canon == name,
             lambda canon, acc: acc == name,
-            lambda canon, acc: canon.casefold() == name.casefold(),
+            lambda canon, acc: canon in snakes,
             lambda canon, acc: _key(canon) == _key(name) or _key(acc) == _key(name),
         ]
         for matches in tiers:

@@ -1,12 +1,14 @@
-"""The 0.7 Python SDK API over the 2.x core: the runtime of ``--compat-07`` bindings.
+"""The 0.7 Python SDK API over the 2.x core.
 
-``spacetimedb-py generate --compat-07`` writes, beside the 2.x bindings, the modules
-0.7 clients import (``module_bindings.user.User`` with ``filter_by_identity``,
+The bindings 0.7 clients import (``module_bindings.user.User`` with ``filter_by_identity``,
 ``module_bindings.send_message_reducer`` with ``send_message`` and
-``register_on_send_message``, ...).  They call the functions below, which act on
-the current client, ``SpacetimeDBClient.instance`` (created by
-``SpacetimeDBAsyncClient(module_bindings)`` or ``SpacetimeDBClient.init(...)``).
-Table and reducer names are the canonical (wire) names.
+``register_on_send_message``, ...), whether the 0.7 CLI wrote them or
+``spacetimedb-py generate --compat-07`` did, call the 0.7 client's internals on the current
+client, ``SpacetimeDBClient.instance`` (created by ``SpacetimeDBAsyncClient(module_bindings)``
+or ``SpacetimeDBClient.init(...)``): ``_register_row_update``, ``_get_table_cache``,
+``_reducer_call``, ``_register_reducer``.  The functions below act on that client too.
+Table and reducer names may be the 0.7 module's (``User``) or the canonical ones (``user``);
+rows and arguments travel in 0.7's JSON shapes (:mod:`.json07`).
 
 Example::
 

@@ -123,6 +123,21 @@ async def test_fire_and_forget_sends_without_a_never_awaited_warning(conn: DbCon
     assert texts(conn) == ["not awaited"]
 
 
+async def test_a_callback_that_returns_a_call_does_not_stop_the_connection(
+    conn: DbConnection,
+) -> None:
+    # The lambda returns the echo call's Pending; awaiting it inside the message's callbacks
+    # would wait for a result that only a later message brings.
+    conn.db.message.on_insert(
+        lambda ctx, m: conn.reducers.send_message(text="echo") if m.text == "ping" else None
+    )
+    echoed = asyncio.Event()
+    conn.db.message.on_insert(lambda ctx, m: echoed.set() if m.text == "echo" else None)
+    await asyncio.wait_for(conn.reducers.send_message(text="ping"), T)
+    await asyncio.wait_for(echoed.wait(), T)
+    assert texts(conn) == ["echo", "ping"]
+
+
 # ---- the coroutine protocol without a server ----------------------------------------------------
 
 

@@ -1,4 +1,5 @@
-# Everything a fresh clone needs: `make test` and `make demo` set up the venv and npm packages first.
+# Everything a fresh clone needs: `make test` and `make demo` set up the venv (and, where npm
+# exists, the npm packages) first.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -6,7 +7,7 @@ STAMP  := $(VENV)/.installed
 NODE_STAMP := node/node_modules/.installed
 LINT_PATHS := src tests bench examples
 
-.PHONY: test lint typecheck pytest demo bench setup node clean
+.PHONY: test lint typecheck pytest demo bench setup node node-if-available clean stress stress-client-fuzz
 
 setup: $(STAMP)
 
@@ -23,6 +24,19 @@ $(NODE_STAMP): node/package.json node/package-lock.json
 	cd node && npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
+# `make test` without Node: the Python suite runs and the Node tests skip, saying why.  CI sets
+# SPACETIMEDB_REQUIRE_NODE=1 (.ci/run), which makes a missing npm (and, in the tests, a missing
+# node) an error, so the conformance tests can never be skipped there.
+node-if-available:
+	@if command -v npm >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory node; \
+	elif [ -n "$$SPACETIMEDB_REQUIRE_NODE" ]; then \
+		echo "error: npm not found, and SPACETIMEDB_REQUIRE_NODE is set: the Node tests must run here" >&2; \
+		exit 1; \
+	else \
+		echo "npm not found: the Node tests (tests/node, tests/conformance) will be skipped; install Node 20 and npm to run them"; \
+	fi
+
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
@@ -30,7 +44,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) $(NODE_STAMP)
+pytest: $(STAMP) node-if-available
 	$(BIN)/pytest
 
 test: lint typecheck pytest
@@ -43,6 +57,23 @@ demo: $(STAMP)
 
 bench: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python bench/run.py
+
+# The long versions of the robustness tests (minutes, not part of `make test`).
+stress: stress-client-fuzz
+
+# The client's frame decoder: a long hypothesis run, then atheris (coverage-guided) when it
+# installs from a prebuilt wheel; a failing input is saved in .fuzz/.
+FUZZ_EXAMPLES ?= 20000
+FUZZ_RUNS     ?= 300000
+stress-client-fuzz: $(STAMP)
+	SPACETIMEDB_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/fuzz -p no:cacheprovider -q
+	mkdir -p .fuzz
+	if $(BIN)/python -m pip install -q --only-binary atheris 'atheris>=2.3'; then \
+		$(BIN)/python tests/fuzz/atheris_client_frames.py -runs=$(FUZZ_RUNS) -timeout=10 \
+			-artifact_prefix=.fuzz/ -print_final_stats=1; \
+	else \
+		echo "atheris has no wheel for this Python: the hypothesis run above is the stress run"; \
+	fi
 
 clean:
 	rm -rf $(VENV) node/node_modules .mypy_cache .pytest_cache .ruff_cache

@@ -39,8 +39,11 @@ def prefill(srv: LocalServer, count: int) -> int:
     return len(srv.db.rows("message"))
 
 
-async def serve(count: int) -> None:
-    async with LocalServer(CHAT, database="quickstart-chat") as srv:
+async def serve(count: int, reducer_timeout: float | None) -> None:
+    options: dict[str, Any] = {}
+    if reducer_timeout is not None:
+        options["reducer_timeout"] = reducer_timeout or None  # 0: no budget
+    async with LocalServer(CHAT, database="quickstart-chat", **options) as srv:
         rows = prefill(srv, count)
         print(json.dumps({"url": srv.url, "rows": rows}), flush=True)
         # Serve until the parent closes our stdin (or dies).
@@ -50,7 +53,11 @@ async def serve(count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prefill", type=int, default=0, help="message rows to insert first")
-    asyncio.run(serve(parser.parse_args().prefill))
+    parser.add_argument(
+        "--reducer-timeout", type=float, default=None, help="time budget per call (0: none)"
+    )
+    args = parser.parse_args()
+    asyncio.run(serve(args.prefill, args.reducer_timeout))
 
 
 if __name__ == "__main__":

@@ -50,6 +50,8 @@ from spacetimedb_sdk.protocol.framing import (
 from spacetimedb_sdk.sats import Typespace, bsatn
 
 SERVER_SCRIPT = ROOT / "bench" / "_fanout_server.py"
+#: Extra options for the server process (``--reducer-timeout``).
+SERVER_OPTIONS: list[str] = []
 QUERY = "SELECT * FROM message"
 V3 = Subprotocol(SUBPROTOCOL_V3)
 
@@ -69,6 +71,7 @@ async def server_process(prefill: int, timeout: float) -> AsyncIterator[str]:
         str(SERVER_SCRIPT),
         "--prefill",
         str(prefill),
+        *SERVER_OPTIONS,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -348,7 +351,16 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per phase at most")
+    parser.add_argument(
+        "--reducer-timeout",
+        type=float,
+        default=None,
+        help="the server's time budget per reducer (0: none; default: the server's default), "
+        "to measure what the budget costs",
+    )
     args = parser.parse_args(argv)
+    if args.reducer_timeout is not None:
+        SERVER_OPTIONS[:] = ["--reducer-timeout", str(args.reducer_timeout)]
     for name in ("subscribers", "transactions", "window", "rows", "repetitions", "timeout"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name} must be positive, not {getattr(args, name)}")

@@ -1,89 +1,33 @@
-"""The quickstart-chat module, in Python, for the local server.
+"""The quickstart-chat module, for ``spacetimedb-py serve examples/quickstart-chat/module.py``.
 
-Mirrors upstream's ``templates/chat-console-rs/spacetimedb/src/lib.rs``: a public
-``user`` table (who is online, with an optional name) and a public ``message``
-table; ``set_name`` and ``send_message`` reject empty input; connecting and
-disconnecting keep ``user.online`` current.
-
-Serve it with ``spacetimedb-py serve examples/quickstart-chat/module.py``.
+The module ships inside the package (``spacetimedb_sdk/server/examples/quickstart_chat.py``,
+served by ``spacetimedb-py serve --example quickstart-chat``); this file re-exports it so
+that the repository's demo, client, tests and benchmarks serve exactly the same module.
+Read or copy the shipped file to see how it is written.
 """
 
-from __future__ import annotations
+from spacetimedb_sdk.server.examples.quickstart_chat import (
+    Message,
+    User,
+    identity_connected,
+    identity_disconnected,
+    init,
+    module,
+    send_message,
+    set_name,
+    validate_message,
+    validate_name,
+)
 
-import dataclasses
-import logging
-
-from spacetimedb_sdk import Identity, Timestamp
-from spacetimedb_sdk.server import Module, ReducerContext, SenderError, column
-
-log = logging.getLogger(__name__)
-
-module = Module("quickstart-chat")
-
-
-@module.table(public=True)
-class User:
-    identity: Identity = column(primary_key=True)
-    name: str | None
-    online: bool
-
-
-@module.table(public=True)
-class Message:
-    sender: Identity
-    sent: Timestamp
-    text: str
-
-
-def validate_name(name: str) -> str:
-    if not name:
-        raise SenderError("Names must not be empty")
-    return name
-
-
-@module.reducer
-def set_name(ctx: ReducerContext, name: str) -> None:
-    name = validate_name(name)
-    user = ctx.db.user.identity.find(ctx.sender)
-    if user is None:
-        raise SenderError("Cannot set name for unknown user")
-    log.info("User %s sets name to %s", ctx.sender, name)
-    ctx.db.user.identity.update(dataclasses.replace(user, name=name))
-
-
-def validate_message(text: str) -> str:
-    if not text:
-        raise SenderError("Messages must not be empty")
-    return text
-
-
-@module.reducer
-def send_message(ctx: ReducerContext, text: str) -> None:
-    text = validate_message(text)
-    log.info("User %s: %s", ctx.sender, text)
-    ctx.db.message.insert(Message(sender=ctx.sender, sent=ctx.timestamp, text=text))
-
-
-@module.init
-def init(ctx: ReducerContext) -> None:
-    """Called when the module is first published; nothing to set up."""
-
-
-@module.client_connected
-def identity_connected(ctx: ReducerContext) -> None:
-    user = ctx.db.user.identity.find(ctx.sender)
-    if user is not None:
-        # A returning user: mark online, keep name and identity.
-        ctx.db.user.identity.update(dataclasses.replace(user, online=True))
-    else:
-        ctx.db.user.insert(User(identity=ctx.sender, name=None, online=True))
-
-
-@module.client_disconnected
-def identity_disconnected(ctx: ReducerContext) -> None:
-    user = ctx.db.user.identity.find(ctx.sender)
-    if user is not None:
-        ctx.db.user.identity.update(dataclasses.replace(user, online=False))
-    else:
-        # Unreachable in practice: a client cannot disconnect without connecting first.
-        log.warning("Disconnect event for unknown user with identity %r", ctx.sender)
+__all__ = [
+    "Message",
+    "User",
+    "identity_connected",
+    "identity_disconnected",
+    "init",
+    "module",
+    "send_message",
+    "set_name",
+    "validate_message",
+    "validate_name",
+]

@@ -83,16 +83,66 @@ class ProtocolError(SpacetimeDBError):
     """
 
 
+class RowDecodeError(ProtocolError, BsatnDecodeError):
+    """A row the server sent does not decode as its table's row type.
+
+    Both a :class:`ProtocolError` (it ends the connection) and a
+    :class:`BsatnDecodeError` (``path`` and ``offset`` say where in the row):
+    ``table`` names the table.  Usually the bindings are older than the module.
+
+    Example::
+
+        except RowDecodeError as e:
+            print(e.table, e.path, e.offset)   # user user.online 33
+    """
+
+    def __init__(self, table: str, reason: str, *, path: str, offset: int | None) -> None:
+        BsatnDecodeError.__init__(self, reason, path=path, offset=offset)
+        self.table = table
+        where = f" at offset {offset} of the row" if offset is not None else ""
+        self.args = (
+            f"a row of table {table!r} does not decode: {reason}{where} (at {path}); "
+            "are the bindings older than the module?",
+        )
+
+
+class ServerClosedError(ProtocolError):
+    """The server closed the connection with an error close code (not 1000 or 1001).
+
+    ``code`` and ``reason`` are the server's close frame.  1002, 1003, 1007, 1008 and
+    1010 say the server does not accept what this client speaks, so a connection
+    built ``with_reconnect`` stops; other codes (1011 server error, 1012 restart,
+    1013 try again later, ...) are retried.
+
+    Example::
+
+        except ServerClosedError as e:
+            print(e.code, e.reason)   # 1013 too many requests
+    """
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(
+            f"server closed the connection with code {code}: {reason or 'no reason given'}"
+        )
+        self.code = code
+        self.reason = reason
+
+
 class ConnectError(SpacetimeDBError):
     """The connection could not be established (refused, rejected, bad token, ...).
+
+    ``status`` is the HTTP status the server answered the WebSocket handshake with,
+    when it answered one (``None`` when it could not be reached at all).
 
     Example::
 
         try:
             conn = await DbConnection.builder().with_uri(url).with_database_name(db).connect()
         except ConnectError as e:
-            print("cannot connect:", e)
+            print("cannot connect:", e, e.status)
     """
+
+    status: int | None = None
 
 
 class ConnectTimeoutError(ConnectError, TimeoutError):
@@ -110,6 +160,28 @@ class ConnectTimeoutError(ConnectError, TimeoutError):
         except TimeoutError as e:
             print(e)  # timed out after 5 s fetching the schema of 'chat' from http://...
     """
+
+
+class ConnectionRejectedError(ConnectError):
+    """The server refused the connection for a reason that retrying cannot fix.
+
+    Raised for an HTTP 4xx answer to the WebSocket handshake (401: the token is
+    not valid on this server; 403: this client is not allowed; 404: no such
+    database), except 408 and 429.  A connection built ``with_reconnect`` stops
+    retrying and ``on_disconnect`` receives this error; the message says what to
+    do (use a new token, clear saved credentials, check the database name).
+
+    Example::
+
+        try:
+            await builder.with_token(old_token).connect()
+        except ConnectionRejectedError as e:
+            print(e.status)   # 401
+    """
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class DisconnectedError(SpacetimeDBError):
@@ -203,13 +275,16 @@ __all__ = [
     "BsatnEncodeError",
     "ConnectError",
     "ConnectTimeoutError",
+    "ConnectionRejectedError",
     "DisconnectedError",
     "InternalError",
     "ProcedureError",
     "ProtocolError",
     "QueryError",
     "ReducerError",
+    "RowDecodeError",
     "SchemaError",
+    "ServerClosedError",
     "SpacetimeDBError",
     "SubscriptionError",
 ]

@@ -252,9 +252,10 @@ def test_quickstart_chat_stream_cache_and_callback_order() -> None:
 def test_recorded_v3_frames_apply_in_order(name: str) -> None:
     chat = Chat(SUBPROTOCOL_V3)
     chat.connect()
-    # The recorded frame answers query sets 1 and 2, reducer request 7 and procedure request 10.
+    # The recorded frame updates query sets 1 and 7, answers reducer request 7 and procedure
+    # request 10.
     chat.core.subscriptions[1] = c._Subscription(1, ["q"], c.SubState.APPLIED)
-    chat.core.subscriptions[2] = c._Subscription(2, ["q"], c.SubState.APPLIED)
+    chat.core.subscriptions[7] = c._Subscription(7, ["q"], c.SubState.APPLIED)
     chat.core._next_request_id = 7
     chat.core.call_reducer("set_name", b"")
     chat.core._next_request_id = 10
@@ -409,3 +410,76 @@ def test_reconnect_resubscribes_and_reconciles_without_spurious_callbacks() -> N
     kinds = sorted((e[0], e[1]) for e in chat.log)
     assert kinds == [("insert", "user"), ("update", "user")]
     assert chat.tables["user"].count() == 3
+
+
+# ---- rows for query sets the client does not hold (issue 12) ------------------------------
+
+
+def test_transaction_update_for_a_never_subscribed_set_is_a_protocol_error() -> None:
+    chat = Chat()
+    chat.connect()
+    x = chat.row("message", sender=BOB, sent=Timestamp(1), text="x")
+    with pytest.raises(ProtocolError, match=r"TransactionUpdate.*query set 42.*never subscribed"):
+        chat.feed(m.TransactionUpdate([tx(42, "message", [x], [])]))
+    assert chat.tables["message"].count() == 0  # nothing applied
+    assert chat.core.state is c.State.CLOSED
+
+
+def test_transaction_update_after_unsubscribe_is_a_protocol_error() -> None:
+    """Rows for an ended set would stay in the cache forever: no unsubscribe removes them."""
+    chat = Chat()
+    chat.connect()
+    qs = chat.core.subscribe(["SELECT * FROM message"])
+    chat.feed(m.SubscribeApplied(0, qs, m.QueryRows([])))
+    chat.core.unsubscribe(qs)
+    x = chat.row("message", sender=BOB, sent=Timestamp(1), text="x")
+    # Until UnsubscribeApplied the server may still send updates for the set: they apply.
+    chat.feed(m.TransactionUpdate([tx(qs, "message", [x], [])]))
+    assert chat.tables["message"].count() == 1
+    chat.feed(m.UnsubscribeApplied(1, qs, None))
+    assert chat.tables["message"].count() == 0
+    y = chat.row("message", sender=BOB, sent=Timestamp(2), text="y")
+    with pytest.raises(ProtocolError, match=rf"query set {qs}, which has already ended"):
+        chat.feed(m.TransactionUpdate([tx(qs, "message", [y], [])]))
+    assert chat.tables["message"].count() == 0
+
+
+def test_reducer_result_for_an_unknown_set_is_a_protocol_error() -> None:
+    chat = Chat()
+    chat.connect()
+    qs = chat.core.subscribe(["SELECT * FROM user"])
+    chat.feed(m.SubscribeApplied(0, qs, m.QueryRows([])))
+    rid = chat.core.call_reducer("set_name", b"")
+    u = chat.row("user", identity=BOB, name=None, online=True)
+    ok = m.ReducerOk(b"", m.TransactionUpdate([tx(qs, "user", [], []), tx(9, "user", [u], [])]))
+    with pytest.raises(ProtocolError, match=r"ReducerResult of set_name.*query set 9"):
+        chat.feed(m.ReducerResult(rid, Timestamp(0), ok))
+    assert chat.tables["user"].count() == 0
+
+
+def test_recorded_transaction_update_naming_a_set_not_held() -> None:
+    """The official client's recorded frame updates sets 1 and 7; holding only 1 is an error."""
+    chat = Chat()
+    chat.connect()
+    chat.core.subscriptions[1] = c._Subscription(1, ["q"], c.SubState.APPLIED)
+    with pytest.raises(ProtocolError, match="query set 7"):
+        chat.core.receive_frame((FRAMES / "v2_none_TransactionUpdate.bin").read_bytes())
+    assert chat.tables["user"].count() == 0 and chat.tables["message"].count() == 0
+
+
+def test_undecodable_row_is_a_protocol_error_naming_table_and_offset() -> None:
+    from spacetimedb_sdk.errors import BsatnDecodeError, RowDecodeError
+
+    chat = Chat()
+    chat.connect()
+    qs = chat.core.subscribe(["SELECT * FROM user"])
+    good = chat.row("user", identity=BOB, name=None, online=True)
+    bad = good[:-1] + b"\x02"  # bool byte 2
+    with pytest.raises(ProtocolError) as info:
+        chat.feed(m.SubscribeApplied(0, qs, m.QueryRows([rows("user", good, bad)])))
+    e = info.value
+    assert isinstance(e, RowDecodeError) and isinstance(e, BsatnDecodeError)
+    assert e.table == "user" and e.path == "user.online" and e.offset == len(good) - 1
+    assert str(e).startswith("a row of table 'user' does not decode: invalid Bool byte 0x02")
+    assert f"at offset {e.offset} of the row (at user.online)" in str(e)
+    assert chat.core.state is c.State.CLOSED

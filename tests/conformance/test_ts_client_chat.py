@@ -24,10 +24,11 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from ts_chat_client import ROOT, TIMEOUT, TsChatClient, node_ready
+from ts_chat_client import ROOT, TIMEOUT, TsChatClient
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
+from node_support import requires_node
 from spacetimedb_sdk.protocol.framing import SUBPROTOCOL_V2, SUBPROTOCOL_V3, Compression
 from spacetimedb_sdk.server.local import LocalServer
 
@@ -37,7 +38,7 @@ ALL_TABLES = ("SELECT * FROM user", "SELECT * FROM message")
 # Long enough that its TransactionUpdate passes the 1 KiB compression threshold.
 LONG_TEXT = " ".join(f"line {i}: the quick brown fox jumps over the lazy dog" for i in range(60))
 
-pytestmark = pytest.mark.skipif(node_ready() is not None, reason=str(node_ready()))
+pytestmark = requires_node()
 
 PROTOCOL_NAMES = {"v3,v2": SUBPROTOCOL_V3, "v2": SUBPROTOCOL_V2}
 COMPRESSIONS = {"none": Compression.NONE, "gzip": Compression.GZIP, "brotli": Compression.BROTLI}

@@ -19,27 +19,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+from node_support import NODE, node_missing
+
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_SCRIPT = ROOT / "node" / "src" / "chat_client.mjs"
-NODE = shutil.which("node")
 TIMEOUT = 15.0
 """Seconds any single wait may take; generous for a loaded 2-core CI machine."""
 
 Event = dict[str, Any]
-
-
-def node_ready() -> str | None:
-    """Why the TypeScript client cannot run here, or ``None`` when it can (for ``skipif``)."""
-    if NODE is None:
-        return "node is not on PATH"
-    if not (ROOT / "node" / "node_modules" / "spacetimedb").is_dir():
-        return "node/node_modules missing: run `make node`"
-    return None
 
 
 def ws_base(http_url: str) -> str:
@@ -109,12 +100,16 @@ class TsChatClient:
         compression: str = "gzip",
         protocols: str = "v3,v2",
         label: str = "client",
+        script: Path = CLIENT_SCRIPT,
+        extra_args: tuple[str, ...] = (),
     ) -> AsyncIterator[TsChatClient]:
         """Start the client against ``url`` (http:// or ws://) and wait for ``connected``.
 
-        On exit the client is asked to disconnect, then killed if it has not ended.
+        ``script`` is the driver (``chat_client.mjs``, or ``v1_chat_client.mjs`` for the
+        1.x SDK), ``extra_args`` its own options.  On exit the client is asked to
+        disconnect, then killed if it has not ended.
         """
-        reason = node_ready()
+        reason = node_missing()
         if reason is not None:
             raise RuntimeError(f"cannot run the TypeScript client: {reason}")
         assert NODE is not None
@@ -123,9 +118,10 @@ class TsChatClient:
         args += ["--protocols", protocols]
         if token is not None:
             args += ["--token", token]
+        args += extra_args
         proc = await asyncio.create_subprocess_exec(
             NODE,
-            str(CLIENT_SCRIPT),
+            str(script),
             *args,
             cwd=ROOT / "node",
             stdin=asyncio.subprocess.PIPE,

@@ -480,8 +480,9 @@ def run_command(command: str, ctx: Context, timeout: float) -> str:
     ``spacetimedb-py ...`` (or ``python -m spacetimedb_sdk ...``) runs against the file's
     server: its arguments are parsed by the CLI's own parser first, and client commands without
     ``--server`` get the server's URL.  ``python FILE`` and ``pytest ...`` run in the working
-    folder.  ``pip install`` is checked against the package's extras and ``make`` against the
-    Makefile's targets; neither is run (CI runs them).  A trailing ``> FILE`` writes the output
+    folder.  ``pip install`` is checked against the package's extras and version, ``python -m
+    build`` against pyproject.toml's build system, and ``make`` against the Makefile's targets;
+    none is run (CI runs make; tests/packaging builds, installs and runs the wheel).  A trailing ``> FILE`` writes the output
     to FILE.  Every other command raises :class:`CommandFailed`.
 
     Example::
@@ -509,6 +510,9 @@ def _check_command(argv: list[str], ctx: Context, env: dict[str, str], timeout: 
         return _run(
             [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], ctx, env, timeout
         )
+    if head in ("python", "python3") and argv[1:3] == ["-m", "build"]:
+        check_build_system()
+        return ""
     if head in ("python", "python3"):
         return _run([sys.executable, *argv[1:]], ctx, env, timeout)
     if head == "pip" and argv[1:2] == ["install"]:
@@ -528,14 +532,15 @@ def _spacetimedb_py(args: list[str], ctx: Context, env: dict[str, str], timeout:
 
     parsed = build_parser().parse_known_args(args)[0]  # a typo in the docs fails here
     cmd = [sys.executable, "-m", "spacetimedb_sdk", *args]
-    client = parsed.command in ("describe", "sql", "call", "subscribe", "identity")
+    client = parsed.command in ("describe", "sql", "call", "subscribe", "identity", "generate")
     if client and "--server" not in args and ctx.server_url is not None:
         cmd += ["--server", ctx.server_url]
     if parsed.command == "serve":
         cmd = _with_free_port(cmd)
         return _run_until(cmd, ctx, env, timeout, lambda line: line.startswith("Press Ctrl-C"))
     if parsed.command == "subscribe" and parsed.limit is None and parsed.timeout is None:
-        return _run_until(cmd, ctx, env, timeout, _is_applied_line)
+        # Ctrl-C is how a reader ends it; the shell's status for that is 130.
+        return _run_until(cmd, ctx, env, timeout, _is_applied_line, status=130)
     return _run(cmd, ctx, env, timeout)
 
 
@@ -583,9 +588,16 @@ def _run(cmd: list[str], ctx: Context, env: dict[str, str], timeout: float) -> s
 
 
 def _run_until(
-    cmd: list[str], ctx: Context, env: dict[str, str], timeout: float, ready: Callable[[str], bool]
+    cmd: list[str],
+    ctx: Context,
+    env: dict[str, str],
+    timeout: float,
+    ready: Callable[[str], bool],
+    *,
+    status: int = 0,
 ) -> str:
-    """Run a command that serves until interrupted: wait for its ready line, then Ctrl-C it."""
+    """Run a command that serves until interrupted: wait for its ready line, then Ctrl-C it;
+    it must then exit with ``status``."""
     with tempfile.TemporaryFile("w+") as errors:  # a file: a full stderr pipe cannot block it
         proc = subprocess.Popen(
             cmd,
@@ -618,9 +630,10 @@ def _run_until(
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-        if proc.returncode != 0:
+        if proc.returncode != status:
             raise CommandFailed(
-                f"exit status {proc.returncode} after Ctrl-C: {shlex.join(cmd)}\n{_read(errors)}"
+                f"exit status {proc.returncode} after Ctrl-C (not {status}): {shlex.join(cmd)}\n"
+                f"{_read(errors)}"
             )
     port = re.search(r"127\.0\.0\.1:(\d+)", "".join(lines))
     return ctx.unsubstitute("".join(lines), port.group(0) if port else "")
@@ -649,12 +662,13 @@ def check_output(
 
 
 def check_pip_install(requirements: list[str]) -> None:
-    """``pip install 'spacetimedb-sdk[server]'`` or ``-e '.[server]'``: the extras must exist."""
+    """``pip install 'spacetimedb-sdk[server]==VERSION'`` or ``-e '.[server]'``: the extras must
+    exist, and a pinned version must be this package's version."""
     text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     section = text.split("[project.optional-dependencies]", 1)[1].split("\n[", 1)[0]
     extras = set(re.findall(r"^([A-Za-z0-9_-]+)\s*=", section, re.M))
     for req in requirements:
-        m = re.fullmatch(r"(?:spacetimedb-sdk|\.)(?:\[([^\]]*)\])?", req)
+        m = re.fullmatch(r"(?:spacetimedb-sdk|\.)(?:\[([^\]]*)\])?(?:==(?P<version>\S+))?", req)
         if req.startswith("-") or m is None:
             continue  # another package or a pip option: nothing of ours to check
         unknown = {e.strip() for e in (m.group(1) or "").split(",") if e.strip()} - extras
@@ -662,6 +676,18 @@ def check_pip_install(requirements: list[str]) -> None:
             raise CommandFailed(
                 f"pyproject.toml has no extra {sorted(unknown)} (has {sorted(extras)})"
             )
+        if m.group("version") is not None:
+            from spacetimedb_sdk import __version__
+
+            if m.group("version") != __version__:
+                raise CommandFailed(f"{req!r} pins a version other than {__version__}")
+
+
+def check_build_system() -> None:
+    """``python -m build``: pyproject.toml declares the build system it needs."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    if "[build-system]" not in text or "build-backend" not in text:
+        raise CommandFailed("pyproject.toml has no [build-system] for `python -m build`")
 
 
 def check_make_targets(targets: list[str]) -> None:

@@ -238,6 +238,7 @@ def test_console_output_is_compared(tmp_path: Path, workdir: Path) -> None:
     [
         ("curl http://127.0.0.1:3000", "no rule checks 'curl'"),
         ("pip install 'spacetimedb-sdk[nope]'", "no extra ['nope']"),
+        ("pip install --find-links dist 'spacetimedb-sdk==0.7.0'", "pins a version other than"),
         ("make nonsense", "no target 'nonsense'"),
         ("spacetimedb-py sql --json | jq", "pipes, `&&` and redirections"),
     ],
@@ -289,3 +290,37 @@ def test_typed_file_blocks_are_checked_as_their_file(
     )
     with pytest.raises(DocError, match=r"page\.md:4: error: Function is missing a type annotation"):
         run_doc(page, workdir, mypy_cache)
+
+
+def test_pinned_installs_and_builds_are_checked_not_run(tmp_path: Path) -> None:
+    from spacetimedb_sdk import __version__
+
+    ctx = Context(tmp_path, None, {})
+    run_command(f"pip install --find-links dist 'spacetimedb-sdk[server]=={__version__}'", ctx, 5.0)
+    run_command("python -m build", ctx, 5.0)
+    assert list(tmp_path.iterdir()) == []  # nothing was built here: tests/packaging does that
+
+
+# ---- pages that once misled readers -------------------------------------------------------------
+
+
+def test_sync_and_tick_prints_the_new_message_on_a_non_empty_database(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = parse_file(DOCS / "sync-and-tick.md")
+    env = {"SPACETIMEDB_CLIENT_CREDENTIALS_DIR": str(workdir / "credentials")}
+    with FileRun(doc, workdir, env) as run:
+        run.server.db.call_reducer("send_message", "an old message")
+        capsys.readouterr()
+        run.run()
+    assert capsys.readouterr().out.splitlines()[0] == "from a thread"
+
+
+def test_reconnection_says_why_it_reconnects(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    run_doc(DOCS / "reconnection.md", workdir)
+    out = capsys.readouterr().out
+    assert out.startswith("reconnecting (attempt 1) after: ")
+    assert "None" not in out

@@ -7,7 +7,6 @@ decoder against the official TypeScript decoder on the same bytes).
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,16 +14,12 @@ from types import ModuleType
 
 import pytest
 
+from node_support import requires_node
+
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
 
-pytestmark = [
-    pytest.mark.skipif(shutil.which("node") is None, reason="node is not on PATH"),
-    pytest.mark.skipif(
-        not (ROOT / "node" / "node_modules" / "spacetimedb").is_dir(),
-        reason="node/node_modules missing: run `make node`",
-    ),
-]
+pytestmark = requires_node()
 
 
 def test_small_run_agrees_with_typescript_and_prints_the_table() -> None:

@@ -8,23 +8,18 @@ reducer parameter types, so the TypeScript client encodes and decodes the real m
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from node_support import requires_node
+
 ROOT = Path(__file__).resolve().parents[2]
 MODULEDEF = ROOT / "tests" / "fixtures" / "moduledefs" / "quickstart-chat.v10.json"
 
-pytestmark = [
-    pytest.mark.skipif(shutil.which("node") is None, reason="node is not on PATH"),
-    pytest.mark.skipif(
-        not (ROOT / "node" / "node_modules" / "spacetimedb").is_dir(),
-        reason="node/node_modules missing: run `make node`",
-    ),
-]
+pytestmark = requires_node()
 
 DUMP_BINDINGS = """
 import { REMOTE_MODULE } from './src/chat_bindings.mjs';

@@ -7,23 +7,18 @@ that compares each client's cache with the server's table really stops a run.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from node_support import requires_node
+
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
 
-pytestmark = [
-    pytest.mark.skipif(shutil.which("node") is None, reason="node is not on PATH"),
-    pytest.mark.skipif(
-        not (ROOT / "node" / "node_modules" / "spacetimedb").is_dir(),
-        reason="node/node_modules missing: run `make node`",
-    ),
-]
+pytestmark = requires_node()
 
 
 def run_bench(script: str, *args: str) -> list[str]:

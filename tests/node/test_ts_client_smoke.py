@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import gzip
 import json
-import shutil
 import socket
 import struct
 from collections.abc import AsyncIterator
@@ -23,10 +22,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
+from node_support import NODE, requires_node
+
 ROOT = Path(__file__).resolve().parents[2]
 FRAMES = ROOT / "tests" / "fixtures" / "protocol" / "frames"
 CLIENT = ROOT / "node" / "src" / "chat_client.mjs"
-NODE = shutil.which("node")
 TIMEOUT = 20.0
 
 V2 = "v2.bsatn.spacetimedb"
@@ -35,13 +35,7 @@ V3 = "v3.bsatn.spacetimedb"
 FIXTURE_IDENTITY = "c2000000000000000000000000000000000000000000000000000000000a11ce"
 FIXTURE_TOKEN = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJmaXh0dXJlIn0.c2lnbmF0dXJl"
 
-pytestmark = [
-    pytest.mark.skipif(NODE is None, reason="node is not on PATH"),
-    pytest.mark.skipif(
-        not (ROOT / "node" / "node_modules" / "spacetimedb").is_dir(),
-        reason="node/node_modules missing: run `make node`",
-    ),
-]
+pytestmark = requires_node()
 
 
 def frame(name: str) -> bytes:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 from server_test_support import TIMEOUT, Counter, WsClient, game, load_chat, table_changes
@@ -13,18 +11,6 @@ from spacetimedb_sdk.protocol import messages as m
 from spacetimedb_sdk.server.local import LocalServer
 
 chat = load_chat()
-
-
-@pytest.fixture
-async def srv() -> AsyncIterator[LocalServer]:
-    async with LocalServer(game) as server:
-        yield server
-
-
-@pytest.fixture
-async def http(srv: LocalServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=srv.url, timeout=TIMEOUT) as client:
-        yield client
 
 
 def _bearer(token: str) -> dict[str, str]:

@@ -120,7 +120,7 @@ async def test_subprotocol_negotiation(
     await c.close()
 
 
-@pytest.mark.parametrize("offered", [(), ("v1.bsatn.spacetimedb", "v1.json.spacetimedb")])
+@pytest.mark.parametrize("offered", [(), ("v4.bsatn.spacetimedb", "v1.spacetimedb", "json")])
 async def test_no_acceptable_subprotocol_is_400(srv: LocalServer, offered: tuple[str, ...]) -> None:
     assert await _status_of_refused(srv.ws_url, protocols=offered) == (
         400,

@@ -3,8 +3,22 @@
 The file format and location match the official Rust SDK
 (``~/.spacetimedb_client_credentials/<key>`` holding the BSATN of
 ``{token: String}``), so a Python and a Rust client can share credentials.
-Files are written atomically (temporary file + ``os.replace``) with mode 0600.
 Set ``SPACETIMEDB_CLIENT_CREDENTIALS_DIR`` to use another folder.
+
+Saving is atomic and leaves no token behind: the token is written to a
+temporary file created with mode 0600 in the same folder
+(``.<key>.<pid>.<random>.tmp``), flushed to disk, then renamed over the file.
+Any error removes the temporary file.  A process killed in the middle of a save
+cannot clean up, so every ``save()`` and ``load()`` removes the temporary files
+of that key whose writer is gone (its process no longer runs, or the file is
+older than a minute: a save takes milliseconds).  Linux's ``O_TMPFILE`` (an
+unnamed file linked in when complete) was not used: it cannot replace an
+existing file in one step, so it would still need a named temporary file and
+this clean-up, and it exists on one platform only.
+
+Errors of the file system (permission denied, a folder where the file should be,
+a read-only disk) raise :class:`CredentialsError` naming the path, never a bare
+``OSError``.
 
 Example::
 
@@ -20,9 +34,12 @@ Example::
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+import secrets
 import struct
-import tempfile
+import time
 from pathlib import Path
 
 from ..errors import SpacetimeDBError
@@ -30,10 +47,12 @@ from ..errors import SpacetimeDBError
 CREDENTIALS_DIR_NAME = ".spacetimedb_client_credentials"
 _ENV_DIR = "SPACETIMEDB_CLIENT_CREDENTIALS_DIR"
 _U32 = struct.Struct("<I")
+#: A temporary file older than this (seconds) belongs to a save that will never finish.
+STALE_AFTER = 60.0
 
 
 class CredentialsError(SpacetimeDBError):
-    """A credentials file exists but cannot be read or written.
+    """A credentials file cannot be read, written or removed, or is corrupt; says which path.
 
     Example::
 
@@ -52,7 +71,46 @@ def credentials_dir() -> Path:
         print(credentials_dir())   # /home/me/.spacetimedb_client_credentials
     """
     override = os.environ.get(_ENV_DIR)
-    return Path(override) if override else Path.home() / CREDENTIALS_DIR_NAME
+    if override:
+        return Path(override)
+    try:
+        return Path.home() / CREDENTIALS_DIR_NAME
+    except RuntimeError as e:  # no HOME and no password entry
+        raise CredentialsError(
+            f"cannot find the home folder for credentials ({e}); set {_ENV_DIR}"
+        ) from None
+
+
+def _os_error(action: str, path: Path, e: OSError) -> CredentialsError:
+    reason = e.strerror or str(e)
+    hint = {
+        "EACCES": "check the permissions of the file and its folder",
+        "EPERM": "check the permissions of the file and its folder",
+        "EISDIR": "a folder is where the file should be; remove or rename it",
+        "ENOTDIR": "a file is where a folder should be; remove or rename it",
+        "EEXIST": "a file is where a folder should be; remove or rename it",
+        "EROFS": f"the file system is read-only; set {_ENV_DIR} to a writable folder",
+        "ENOSPC": "the disk is full",
+    }.get(_errno_name(e), "")
+    return CredentialsError(
+        f"cannot {action} credentials file {path}: {reason}" + (f" ({hint})" if hint else "")
+    )
+
+
+def _errno_name(e: OSError) -> str:
+    return errno.errorcode.get(e.errno or 0, "")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, but another user's (EPERM): alive
+        return True
+    return True
 
 
 class File:
@@ -90,23 +148,26 @@ class File:
 
             builder.with_token(File("my-app").load())
         """
+        path = self.path
+        self._remove_stale_temporaries(path.parent)
         try:
-            data = self.path.read_bytes()
+            data = path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as e:
-            raise CredentialsError(
-                f"cannot read credentials file {self.path}: {e.strerror}"
-            ) from None
+            raise _os_error("read", path, e) from None
         if len(data) < 4 or _U32.unpack_from(data)[0] != len(data) - 4:
             raise CredentialsError(
-                f"credentials file {self.path} is corrupt (expected a BSATN string); "
+                f"credentials file {path} is corrupt (expected a BSATN string); "
                 "delete it or call clear() to start with a new identity"
             )
         try:
             return data[4:].decode("utf-8")
         except UnicodeDecodeError:
-            raise CredentialsError(f"credentials file {self.path} is not valid UTF-8") from None
+            raise CredentialsError(
+                f"credentials file {path} is corrupt (the token is not valid UTF-8); "
+                "delete it or call clear() to start with a new identity"
+            ) from None
 
     def save(self, token: str) -> None:
         """Store ``token`` atomically with mode 0600 (the folder is created 0700).
@@ -115,19 +176,31 @@ class File:
 
             builder.on_connect(lambda conn, identity, token: File("my-app").save(token))
         """
-        folder = credentials_dir()
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        raw = token.encode("utf-8")
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.key}.", dir=folder)
+        path = self.path
+        folder = path.parent
         try:
-            # mkstemp creates the file 0600, so the token is never readable by others.
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as e:
+            raise _os_error("create the folder for", path, e) from None
+        self._remove_stale_temporaries(folder)
+        raw = token.encode("utf-8")
+        tmp = folder / f".{self.key}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        try:
+            # O_EXCL: never write through a file or link someone else put there; 0600 from the
+            # start, so the token is never readable by others, not even for a moment.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o600)
+        except OSError as e:
+            raise _os_error("write", path, e) from None
+        try:
             with os.fdopen(fd, "wb") as f:
                 f.write(_U32.pack(len(raw)) + raw)
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            os.replace(tmp, path)
+        except BaseException as e:
+            tmp.unlink(missing_ok=True)
+            if isinstance(e, OSError):
+                raise _os_error("write", path, e) from None
             raise
 
     def clear(self) -> None:
@@ -137,10 +210,39 @@ class File:
 
             File("my-app").clear()   # the next connection gets a new identity
         """
-        self.path.unlink(missing_ok=True)
+        path = self.path
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as e:
+            raise _os_error("remove", path, e) from None
+
+    def _remove_stale_temporaries(self, folder: Path) -> None:
+        """Remove what saves of this key that were killed midway left (best effort)."""
+        prefix = f".{self.key}."
+        try:
+            names = [n for n in os.listdir(folder) if n.startswith(prefix)]
+        except OSError:
+            return  # no folder yet, or unreadable: load/save report what matters
+        now = time.time()
+        for name in names:
+            m = _TEMP.fullmatch(name[len(prefix) :])
+            if m is None:
+                continue
+            tmp = folder / name
+            try:
+                old = now - tmp.stat().st_mtime > STALE_AFTER
+                pid = m.group("pid")
+                if old or (pid is not None and not _pid_alive(int(pid))):
+                    tmp.unlink()
+            except OSError:
+                continue
 
     def __repr__(self) -> str:
         return f"credentials.File({self.key!r})"
 
 
-__all__ = ["CREDENTIALS_DIR_NAME", "CredentialsError", "File", "credentials_dir"]
+# ``<pid>.<hex>.tmp`` (this version), or mkstemp's 8 random characters (versions before it).
+_TEMP = re.compile(r"(?P<pid>\d+)\.[0-9a-f]{8}\.tmp|[a-z0-9_]{8}")
+_O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
+
+__all__ = ["CREDENTIALS_DIR_NAME", "STALE_AFTER", "CredentialsError", "File", "credentials_dir"]

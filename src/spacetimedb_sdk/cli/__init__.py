@@ -2,8 +2,8 @@
 
 Subcommands (``spacetimedb-py COMMAND --help`` for each; also ``python -m spacetimedb_sdk``):
 
-* ``serve MODULE.py`` — serve a Python module as a local SpacetimeDB database,
-  print its URL and the owner's token, and run until Ctrl-C.
+* ``serve MODULE.py`` (or ``--example quickstart-chat``) — serve a Python module as a local
+  SpacetimeDB database, print its URL and the owner's token, and run until Ctrl-C.
 * ``generate`` — write typed bindings for a module (see :mod:`spacetimedb_sdk.codegen.cli`).
 * ``describe`` — the schema of a database: a summary, ``--json`` or ``--raw``.
 * ``sql SQL`` — run a statement over HTTP; a table, or ``--json`` (one object per row).
@@ -12,17 +12,19 @@ Subcommands (``spacetimedb-py COMMAND --help`` for each; also ``python -m spacet
   ``--limit N`` or ``--timeout S``.
 * ``identity [new|show|forget]`` — create, print or forget this machine's identity.
 
-The client commands share ``--server URL`` (default ``http://127.0.0.1:3000``),
-``--database NAME`` and a token taken from ``--token``, else ``$SPACETIMEDB_TOKEN``,
-else the credentials stored by ``identity new`` (``--credentials KEY``; by default one
-key per server), else none (an anonymous identity).  Errors print one ``error:`` line
-on stderr and exit 1 (2 for usage errors); tokens never appear in them.  Values are
+The client commands (all but ``serve``) share ``--server URL`` (default
+``$SPACETIMEDB_SERVER``, else ``http://127.0.0.1:3000``), ``--database NAME`` and a token
+taken from ``--token``, else ``$SPACETIMEDB_TOKEN``, else the credentials stored by
+``identity new`` (``--credentials KEY``; by default one key per server), else none (an
+anonymous identity).  Errors print one ``error:`` line on stderr and exit 1 (2 for usage
+errors, with the command's usage); tokens never appear in them.  Ctrl-C exits 130;
+``--version`` prints the package version.  Values are
 printed as "plain JSON" (see :func:`spacetimedb_sdk.sats.to_plain`): hex identities,
 RFC 3339 timestamps.
 
 Example::
 
-    $ spacetimedb-py serve examples/quickstart-chat/module.py --port 3000
+    $ spacetimedb-py serve --example quickstart-chat --port 3000
     Serving database 'quickstart-chat' at http://127.0.0.1:3000
     ...
 

@@ -2,7 +2,7 @@
 
 Example::
 
-    $ python -m spacetimedb_sdk.cli serve examples/quickstart-chat/module.py --port 0
+    $ python -m spacetimedb_sdk.cli serve --example quickstart-chat --port 0
 """
 
 from __future__ import annotations

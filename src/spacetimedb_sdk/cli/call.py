@@ -2,11 +2,14 @@
 
 Arguments are read as plain JSON (:func:`spacetimedb_sdk.sats.from_plain`), one value
 per parameter, checked against the module's schema before the call; a procedure's return
-value is printed the same way.
+value is printed the same way.  With ``--json`` every successful call prints one JSON
+object, ``{"name": ..., "kind": "reducer"|"procedure", "result": ...}`` (``result`` is the
+procedure's return value, ``null`` for a reducer), so scripts read one shape for both.
 
 Example::
 
-    $ spacetimedb-py call --database quickstart-chat send_message '"hello"'
+    $ spacetimedb-py call --database quickstart-chat send_message '"hello"' --json
+    {"name":"send_message","kind":"reducer","result":null}
 """
 
 from __future__ import annotations
@@ -47,6 +50,11 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     add_common(call)
     call.add_argument("function", metavar="REDUCER", help="the reducer or procedure name")
     call.add_argument("arguments", metavar="ARG", nargs="*", help="one JSON value per parameter")
+    call.add_argument(
+        "--json",
+        action="store_true",
+        help='print one JSON object for the call: {"name", "kind", "result"}',
+    )
     call.set_defaults(run=client_command(_call), trailing_positionals="arguments")
 
 
@@ -67,9 +75,14 @@ def _call(args: argparse.Namespace) -> int:
             if e.status == 400:
                 raise CliError(f"{name} rejected: {' '.join(e.body.split())}") from None
             raise
+    plain = None
     if returns is not None and result is not None:
-        value = from_json(returns, result, schema.typespace)
-        print_json_line(to_plain(returns, value, schema.typespace))
+        plain = to_plain(returns, from_json(returns, result, schema.typespace), schema.typespace)
+        if not args.json:
+            print_json_line(plain)
+    if args.json:
+        kind = "reducer" if returns is None else "procedure"
+        print_json_line({"name": name, "kind": kind, "result": plain})
     return 0
 
 

@@ -1,15 +1,18 @@
 """What every client command shares: options, where values come from, how failures end.
 
-The client commands (``describe``, ``sql``, ``call``, ``subscribe``, ``identity``) take
-the same ``--server``, ``--database``, ``--token`` and ``--credentials`` options
+The client commands (``describe``, ``sql``, ``call``, ``subscribe``, ``identity``,
+``generate``) take the same ``--server`` (default ``$SPACETIMEDB_SERVER``, else
+:data:`DEFAULT_SERVER`), ``--database``, ``--token`` and ``--credentials`` options
 (:func:`add_common`); this module resolves them (the server URL, the database name, the
 token and where it came from, the credentials file) and turns every failure into one
 ``error:`` line on stderr and an exit status (:func:`client_command`), with tokens
-redacted.  It also fetches a database's schema, which most commands start with.
+redacted.  ``serve`` prints its errors with :func:`print_error` too.  It also fetches a
+database's schema, which most commands start with.
 
 Exit statuses: 0 success, 1 an error (one ``error:`` line on stderr), 2 a usage error
 (argparse's own status, also used for arguments the parser cannot check, such as JSON),
-130 interrupted (Ctrl-C outside ``subscribe``, where Ctrl-C is the normal way out).
+130 interrupted by Ctrl-C (SIGINT), 143 stopped by SIGTERM (``subscribe``).  A ``serve``
+stopped by Ctrl-C has done what it was asked and exits 0.
 
 Example::
 
@@ -33,10 +36,12 @@ from ..http import HttpClient, HttpError, http_base
 from ..schema import ModuleSchema
 
 DEFAULT_SERVER = "http://127.0.0.1:3000"
+SERVER_ENV = "SPACETIMEDB_SERVER"
 TOKEN_ENV = "SPACETIMEDB_TOKEN"
 EXIT_ERROR = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shells' convention
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 _JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*")
 
 Command = Callable[[argparse.Namespace], int]
@@ -55,12 +60,28 @@ class CliError(Exception):
         self.code = code
 
 
+def default_server() -> str:
+    """``--server``'s default: ``$SPACETIMEDB_SERVER`` when set, else :data:`DEFAULT_SERVER`.
+
+    Example::
+
+        default_server()   # 'http://127.0.0.1:3000' unless $SPACETIMEDB_SERVER says otherwise
+    """
+    return os.environ.get(SERVER_ENV) or DEFAULT_SERVER
+
+
 def add_common(p: argparse.ArgumentParser, *, database: bool = True) -> None:
+    """Add the options every client command shares: ``--server``, ``--database``, the token.
+
+    Example::
+
+        add_common(commands.add_parser("describe"))
+    """
     p.add_argument(
         "--server",
-        default=DEFAULT_SERVER,
+        default=default_server(),
         metavar="URL",
-        help=f"the SpacetimeDB server (default: {DEFAULT_SERVER})",
+        help=f"the SpacetimeDB server (default: ${SERVER_ENV}, else {DEFAULT_SERVER})",
     )
     if database:
         p.add_argument("--database", "-d", metavar="NAME", help="the database name or identity")
@@ -157,6 +178,16 @@ def _explain(e: BaseException, args: argparse.Namespace) -> str:
     return f"{type(e).__name__}: {e}"
 
 
+def print_error(message: str) -> None:
+    """The one line every command ends a failure with: ``error: MESSAGE`` on stderr.
+
+    Example::
+
+        print_error("no database given: pass --database NAME")
+    """
+    print(f"error: {message}", file=sys.stderr)
+
+
 def client_command(fn: Command) -> Command:
     """Wrap a command so that every failure ends as one ``error:`` line and an exit status."""
 
@@ -172,7 +203,7 @@ def client_command(fn: Command) -> Command:
             return 0
         except (SpacetimeDBError, OSError, TimeoutError) as e:
             code, message = EXIT_ERROR, _explain(e, args)
-        print(f"error: {_redact(message, args)}", file=sys.stderr)
+        print_error(_redact(message, args))
         return code
 
     return run

@@ -15,6 +15,7 @@ import argparse
 import re
 from collections.abc import Sequence
 
+from .._version import __version__
 from . import call, describe, generate, identity, serve, sql, subscribe
 from .options import Command
 
@@ -27,8 +28,16 @@ def build_parser() -> argparse.ArgumentParser:
         >>> build_parser().parse_args(["serve", "m.py"]).port
         3000
     """
+    return _build()[0]
+
+
+def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The parser, and each command's own parser by name (for that command's usage errors)."""
     parser = argparse.ArgumentParser(
         prog="spacetimedb-py", description="Python tools for SpacetimeDB 2.x."
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}", help="print the version"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
@@ -39,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_command(commands)
     subscribe.add_command(commands)
     identity.add_command(commands)
-    return parser
+    return parser, dict(commands.choices)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,11 +58,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         raise SystemExit(main(["serve", "module.py", "--port", "0"]))
     """
-    parser = build_parser()
+    parser, command_parsers = _build()
     args, extras = parser.parse_known_args(argv)
     _take_trailing_positionals(args, extras)
     if extras:
-        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+        # What is left over follows the command's name: its usage is the helpful one.
+        command_parsers.get(args.command, parser).error(
+            f"unrecognized arguments: {' '.join(extras)}"
+        )
     run: Command = args.run
     return run(args)
 

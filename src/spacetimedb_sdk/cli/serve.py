@@ -1,11 +1,13 @@
-"""``spacetimedb-py serve MODULE.py``: a Python module as a local database until Ctrl-C.
+"""``spacetimedb-py serve MODULE.py`` (or ``--example NAME``): a local database until Ctrl-C.
 
 Separate from the client commands: it runs a server (:mod:`spacetimedb_sdk.server`)
-rather than talking to one, and shares none of their options.
+rather than talking to one, and shares none of their options; its errors are the same
+one ``error:`` line on stderr.  It needs the ``[server]`` extra, and says so in that line
+when the extra is missing.  Ctrl-C (or SIGTERM) is how it is meant to end: status 0.
 
 Example::
 
-    $ spacetimedb-py serve examples/quickstart-chat/module.py --port 3000
+    $ spacetimedb-py serve --example quickstart-chat --port 3000
     Serving database 'quickstart-chat' at http://127.0.0.1:3000
 """
 
@@ -15,21 +17,32 @@ import argparse
 import asyncio
 import contextlib
 import signal
-import sys
 from typing import TYPE_CHECKING
+
+from .options import EXIT_ERROR, EXIT_USAGE, CliError, print_error
 
 if TYPE_CHECKING:
     from ..server.local import LocalServer
+    from ..server.module import Module
 
 
 def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = commands.add_parser(
         "serve",
         help="serve a Python module as a local SpacetimeDB database",
-        description="Serve MODULE.py (which defines `module = Module(...)`) over the "
-        "SpacetimeDB HTTP and WebSocket API until interrupted.",
+        description="Serve MODULE.py (which defines `module = Module(...)`), or a module "
+        "shipped with the package (--example quickstart-chat), over the SpacetimeDB HTTP "
+        "and WebSocket API until interrupted. Needs the [server] extra.",
     )
-    serve.add_argument("module_file", metavar="MODULE.py", help="the Python file defining `module`")
+    source = serve.add_mutually_exclusive_group()
+    source.add_argument(
+        "module_file", metavar="MODULE.py", nargs="?", help="the Python file defining `module`"
+    )
+    source.add_argument(
+        "--example",
+        metavar="NAME",
+        help="serve a module shipped with the package instead (quickstart-chat)",
+    )
     serve.add_argument("--database", help="the database name (default: the module's name)")
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
@@ -40,29 +53,79 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default=3000,
         help="port to listen on; 0 picks a free one (default: 3000)",
     )
+    serve.add_argument(
+        "--reducer-timeout",
+        type=_seconds,
+        default=10.0,
+        metavar="S",
+        help="time budget of one reducer, view or procedure transaction in seconds; a call "
+        "over it is stopped and rolled back (default: 10; 0 for none)",
+    )
+    serve.add_argument(
+        "--allow-loopback-http",
+        action="store_true",
+        help="let procedures' ctx.http reach 127.0.0.1 and ::1 (refused by default, as upstream)",
+    )
     serve.set_defaults(run=_serve)
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from ..server.local import LocalServer
-
+def _seconds(text: str) -> float:
     try:
-        server = LocalServer(
-            args.module_file, database=args.database, host=args.host, port=args.port
-        )
-    except (OSError, ImportError) as e:
-        print(f"spacetimedb-py serve: {e}", file=sys.stderr)
-        return 2
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive number of seconds: {text!r}")
+    return value
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        server = _local_server(args)
+    except CliError as e:
+        print_error(str(e))
+        return e.code
     try:
         asyncio.run(_serve_until_interrupted(server))
     except KeyboardInterrupt:  # platforms without loop signal handlers
         pass
     except OSError as e:
-        print(
-            f"spacetimedb-py serve: cannot listen on {args.host}:{args.port}: {e}", file=sys.stderr
-        )
-        return 1
+        print_error(f"cannot listen on {args.host}:{args.port}: {e}")
+        return EXIT_ERROR
     return 0
+
+
+def _local_server(args: argparse.Namespace) -> LocalServer:
+    from ..server.extra import ServerExtraMissing
+
+    try:
+        from ..server.local import LocalServer
+    except ServerExtraMissing as e:  # its message says what to install
+        raise CliError(str(e)) from None
+    if args.example is not None:
+        from ..server.examples import load_example
+
+        try:
+            module: Module | str = load_example(args.example)
+        except LookupError as e:
+            raise CliError(str(e), EXIT_USAGE) from None
+    elif args.module_file is not None:
+        module = args.module_file
+    else:
+        raise CliError("serve needs a module: pass MODULE.py or --example NAME", EXIT_USAGE)
+    try:
+        return LocalServer(
+            module,
+            database=args.database,
+            host=args.host,
+            port=args.port,
+            reducer_timeout=args.reducer_timeout or None,  # 0: no budget
+            allow_loopback_http=args.allow_loopback_http,
+        )
+    except FileNotFoundError as e:
+        raise CliError(str(e), EXIT_USAGE) from None
+    except (OSError, ImportError) as e:
+        raise CliError(str(e)) from None
 
 
 async def _serve_until_interrupted(server: LocalServer) -> None:

@@ -29,6 +29,8 @@ from ..http import HttpClient
 from ..sats.plain import to_plain
 from ..schema import ModuleSchema
 from .options import (
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
     CliError,
     add_common,
     client_command,
@@ -224,12 +226,13 @@ class _Subscriber:
         self._mark_applied()
 
     def _watch_for_stop(self, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
-        """Stop on SIGINT/SIGTERM, and on end of input when stdin is a terminal or a pipe."""
+        """Stop on SIGINT/SIGTERM (status 130/143, as the shells report a signal) and on end
+        of input when stdin is a terminal or a pipe (status 0: the input said "done")."""
         undo: list[Callable[[], object]] = []
-        stop: _Item = ("stop", None, None, None)
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        stop: _Item = ("stop", 0, None, None)
+        for sig, status in ((signal.SIGINT, EXIT_INTERRUPTED), (signal.SIGTERM, EXIT_TERMINATED)):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, self._put, stop)
+                loop.add_signal_handler(sig, self._put, ("stop", status, None, None))
                 undo.append(functools.partial(loop.remove_signal_handler, sig))
         fd = _watchable_stdin()
         if fd is not None:
@@ -277,7 +280,7 @@ class _Subscriber:
             except asyncio.TimeoutError:  # not the builtin before 3.11
                 return self._timed_out(timeout)
             if kind == "stop":
-                return 0
+                return int(a)
             if kind == "closed":
                 raise CliError("the server closed the connection" + (f": {a}" if a else ""))
             if kind == "failed":

@@ -70,6 +70,7 @@ except ImportError:  # pragma: no cover - other Python implementations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from .._log import get_logger
 from ..errors import ProtocolError
 from ..protocol import messages as m
 from .callbacks import (
@@ -84,7 +85,8 @@ from .changes import Delete, Insert, Update
 from .indexes import IndexDef, Range
 from .table_cache import RowT, TableCache, _TableDelta
 
-logger = logging.getLogger(__name__)
+# Through get_logger: its filter redacts tokens (logging.getLogger would bypass it).
+logger = get_logger("spacetimedb_sdk.client.cache")
 
 
 def _add_counts(counts: dict[bytes, int], more: Mapping[bytes, int]) -> None:
@@ -98,8 +100,9 @@ class ClientCache:
 
     Every ``apply_*`` method applies one message to every table before returning the
     :class:`PendingChanges` to fire.  It raises :class:`~spacetimedb_sdk.ProtocolError` for a
-    table it does not know and :class:`~spacetimedb_sdk.BsatnDecodeError` for a row it cannot
-    decode, in both cases before changing anything.
+    table it does not know and :class:`~spacetimedb_sdk.errors.RowDecodeError` (a
+    ``ProtocolError`` and a ``BsatnDecodeError``) for a row it cannot decode, in both cases
+    before changing anything.
 
     Example::
 

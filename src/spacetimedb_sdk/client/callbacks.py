@@ -20,17 +20,18 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
+from .._log import get_logger
 from .changes import Change, Delete, Insert, Update
 
 __all__ = ["CallbackHandle", "ChangeSink", "ErrorHandler", "PendingChanges", "fire"]
 
 # The whole client cache logs under one name, the one users configure (it predates the split
 # of the cache into modules).
-logger = logging.getLogger("spacetimedb_sdk.client.cache")
+# Through get_logger: its filter redacts tokens (logging.getLogger would bypass it).
+logger = get_logger("spacetimedb_sdk.client.cache")
 
 P = ParamSpec("P")
 R = TypeVar("R")

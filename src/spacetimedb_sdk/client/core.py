@@ -18,6 +18,10 @@ Rules enforced here (protocol.md §4.6, python-api.md §3, §5):
   before its events are returned;
 - anything malformed raises :class:`~spacetimedb_sdk.errors.ProtocolError`
   and closes the core; pending calls then fail with ``DisconnectedError``.
+  That includes a row that does not decode (the error names the table, the
+  type path and the byte offset) and rows for a query set this client does not
+  hold (never subscribed, or already ended): applying them would leave rows in
+  the cache that no unsubscribe ever removes.
 
 Example::
 
@@ -36,7 +40,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..errors import DisconnectedError, ProtocolError
+from ..errors import BsatnDecodeError, DisconnectedError, ProtocolError
 from ..protocol import messages as m
 from ..protocol.framing import (
     SUBPROTOCOL_V2,
@@ -228,7 +232,15 @@ class ClientCore:
             messages = decode_server_frame(frame, self.protocol, max_size=self.max_frame_size)
             events: list[Event] = []
             for msg in messages:
-                self._handle(msg, events)
+                try:
+                    self._handle(msg, events)
+                except ProtocolError:
+                    raise
+                except BsatnDecodeError as e:
+                    # A row (or a nested value) the bindings cannot read; the cache is untouched.
+                    raise ProtocolError(
+                        f"the server sent a {type(msg).__name__} with a row that does not decode: {e}"
+                    ) from e
             return events
         except ProtocolError:
             self.state = State.CLOSED
@@ -405,6 +417,22 @@ class ClientCore:
             raise ProtocolError(f"server sent {what} for unknown query set {query_set_id}")
         return sub
 
+    def _check_update_sets(self, query_sets: Sequence[m.QuerySetUpdate], what: str) -> None:
+        """Rows of a transaction may only name query sets this client holds."""
+        for qs in query_sets:
+            sub = self.subscriptions.get(qs.query_set_id)
+            if sub is not None and sub.state is not SubState.ENDED:
+                continue
+            issued = 0 < qs.query_set_id < self._next_query_set_id
+            why = (
+                "which has already ended (unsubscribed or failed)"
+                if issued
+                else "which this client never subscribed"
+            )
+            raise ProtocolError(
+                f"server sent {what} with rows for query set {qs.query_set_id}, {why}"
+            )
+
     def _handle(self, msg: object, events: list[Event]) -> None:
         if self.state is State.CONNECTING and not isinstance(msg, m.InitialConnection):
             raise ProtocolError(
@@ -424,6 +452,7 @@ class ClientCore:
         elif isinstance(msg, m.SubscriptionError):
             self._on_subscription_error(msg, events)
         elif isinstance(msg, m.TransactionUpdate):
+            self._check_update_sets(msg.query_sets, "a TransactionUpdate")
             events.append(TransactionApplied(self.cache.apply_transaction(msg.query_sets)))
         elif isinstance(msg, m.ReducerResult):
             self._on_reducer_result(msg, events)
@@ -498,6 +527,11 @@ class ClientCore:
         if call is None:
             raise ProtocolError(f"ReducerResult for unknown request id {msg.request_id}")
         outcome = msg.result
+        if isinstance(outcome, m.ReducerOk):
+            self._check_update_sets(
+                outcome.transaction_update.query_sets,
+                f"the ReducerResult of {call.name} (request id {msg.request_id})",
+            )
         changes = (
             self.cache.apply_transaction(outcome.transaction_update.query_sets)
             if isinstance(outcome, m.ReducerOk)

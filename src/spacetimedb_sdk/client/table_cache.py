@@ -19,12 +19,12 @@ Example::
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar
 
-from ..errors import BsatnDecodeError, ProtocolError
+from .._log import get_logger
+from ..errors import BsatnDecodeError, ProtocolError, RowDecodeError
 from .callbacks import (
     _DELETE,
     _INSERT,
@@ -40,7 +40,8 @@ __all__ = ["TableCache"]
 
 # The whole client cache logs under one name, the one users configure (it predates the split
 # of the cache into modules).
-logger = logging.getLogger("spacetimedb_sdk.client.cache")
+# Through get_logger: its filter redacts tokens (logging.getLogger would bypass it).
+logger = get_logger("spacetimedb_sdk.client.cache")
 
 RowT = TypeVar("RowT")
 P = ParamSpec("P")
@@ -320,7 +321,7 @@ class TableCache(Generic[RowT]):
             return self._decode(data)
         except BsatnDecodeError as e:
             path = self.name if e.path == "<root>" else f"{self.name}.{e.path}"
-            raise BsatnDecodeError(e.reason, path=path, offset=e.offset) from e
+            raise RowDecodeError(self.name, e.reason, path=path, offset=e.offset) from e
         except Exception as e:
             raise ProtocolError(f"cannot decode a row of table {self.name!r}: {e}") from e
 

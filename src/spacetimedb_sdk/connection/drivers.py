@@ -39,6 +39,9 @@ from ..errors import ConnectTimeoutError, ProtocolError, SpacetimeDBError
 T = TypeVar("T")
 Mode = Literal["async", "thread", "tick"]
 
+#: How long a stopping background loop lets unfinished tasks (a closing handshake) run.
+CLOSE_GRACE = 2.0
+
 #: What the reader hands a driver: a received frame, or the end of the socket (with its error).
 Received = tuple[Literal["frame", "closed"], Any]
 
@@ -149,6 +152,12 @@ class BackgroundLoop(Driver):
                 loop.run_forever()
             finally:  # stopped after the connection closed: leave nothing running or open
                 tasks = asyncio.all_tasks(loop)
+                if tasks:
+                    # A closing handshake started just before the stop (a bad frame ends the
+                    # connection at once) gets a moment to finish, so the server sees a
+                    # clean close instead of a socket left open until garbage collection.
+                    loop.run_until_complete(asyncio.wait(tasks, timeout=CLOSE_GRACE))
+                    tasks = {t for t in tasks if not t.done()}
                 for task in tasks:
                     task.cancel()
                 if tasks:

@@ -1,10 +1,12 @@
 """Reconnection: the backoff policy, and the loop that reopens a dropped connection.
 
 After an unexpected drop, a connection built ``with_reconnect(...)`` waits
-``policy.delay(attempt)`` and reopens, again and again, until it succeeds or the
-user disconnects.  Reopening reuses the token (same identity); the sans-I/O core
-resubscribes every live query set and reconciles the cache, so rows that did not
-change fire no callbacks.
+``policy.delay(attempt)`` and reopens, again and again, until it succeeds, the
+user disconnects, or a failure comes that retrying cannot fix
+(:func:`retry_can_fix`: the server refused the handshake with HTTP 400/401/403/404,
+or the two sides disagree on the protocol).  Reopening reuses the token (same
+identity); the sans-I/O core resubscribes every live query set and reconciles the
+cache, so rows that did not change fire no callbacks.
 
 Example::
 
@@ -23,7 +25,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .._log import get_logger
-from ..errors import ConnectError
+from ..errors import (
+    ConnectError,
+    ConnectionRejectedError,
+    DisconnectedError,
+    ProtocolError,
+    ServerClosedError,
+)
 
 log = get_logger("spacetimedb_sdk.connection")
 
@@ -54,6 +62,37 @@ class ReconnectPolicy:
         return float(max(0.0, base * (1 + random.uniform(-self.jitter, self.jitter))))
 
 
+#: Close codes saying the server does not accept what this client speaks (RFC 6455 §7.4.1):
+#: protocol error, unsupported data, invalid payload, policy violation, missing extension.
+PERMANENT_CLOSE_CODES = frozenset({1002, 1003, 1007, 1008, 1010})
+
+
+def retry_can_fix(error: BaseException | None) -> bool:
+    """Whether reconnecting after ``error`` can succeed (``False`` ends the connection).
+
+    Transient: the server is unreachable or restarting, a timeout, a 5xx, 408 or 429, a
+    dropped socket, a server close such as 1011 (server error) or 1013 (try again later).
+    Permanent: :class:`ConnectionRejectedError` (401 token rejected, 403, 404 no such
+    database...), a protocol error of either side, and any error that is not about the
+    network (a bug would only repeat).
+
+    Example::
+
+        >>> retry_can_fix(ServerClosedError(1013, "too many requests"))
+        True
+        >>> retry_can_fix(ConnectionRejectedError("HTTP 401", status=401))
+        False
+    """
+    if error is None:
+        return True
+    if isinstance(error, ServerClosedError):
+        return error.code not in PERMANENT_CLOSE_CODES
+    if isinstance(error, ConnectionRejectedError | ProtocolError):
+        return False
+    # ConnectError, DisconnectedError, TimeoutError, OSError: the network, worth another try.
+    return isinstance(error, ConnectError | DisconnectedError | OSError | TimeoutError)
+
+
 class Reopenable(Protocol):
     """What the reconnect loop drives (the session)."""
 
@@ -65,13 +104,13 @@ class Reopenable(Protocol):
 
     async def reconnected(self) -> None: ...
 
-    async def gave_up(self) -> None: ...
+    async def gave_up(self, error: Exception | None) -> None: ...
 
 
 async def reconnect_loop(
     session: Reopenable, policy: ReconnectPolicy, error: Exception | None
 ) -> None:
-    """Reopen with backoff until it works or the user disconnects."""
+    """Reopen with backoff until it works, the user disconnects, or retrying cannot help."""
     attempt = 0
     while not session.disconnect_requested:
         await session.reconnecting(error, attempt)
@@ -80,14 +119,26 @@ async def reconnect_loop(
             break
         try:
             await session.reopen()
-        except ConnectError as e:
+        except Exception as e:
+            if session.disconnect_requested:
+                break
+            if not retry_can_fix(e):
+                log.error("reconnecting stopped after attempt %d: %s", attempt + 1, e)
+                await session.gave_up(e)
+                return
             log.warning("reconnect attempt %d failed: %s", attempt + 1, e)
             error = e
             attempt += 1
             continue
         await session.reconnected()
         return
-    await session.gave_up()
+    await session.gave_up(None)
 
 
-__all__ = ["ReconnectPolicy", "Reopenable", "reconnect_loop"]
+__all__ = [
+    "PERMANENT_CLOSE_CODES",
+    "ReconnectPolicy",
+    "Reopenable",
+    "reconnect_loop",
+    "retry_can_fix",
+]

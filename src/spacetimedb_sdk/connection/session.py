@@ -4,7 +4,12 @@ The session is the only part of a connection that does network I/O.  It opens
 the transport, feeds received frames to the sans-I/O core, hands the core's
 events to the registries (calls, subscriptions) and the row callbacks, sends
 what the core wants sent, and decides what a closed socket means: the end of
-the connection, or (``with_reconnect``) the start of a reconnect loop.
+the connection, or (``with_reconnect``, for failures that retrying can fix) the
+start of a reconnect loop.
+
+A socket that failed is reported at once: pending calls fail and
+``on_disconnect`` runs without waiting for the closing handshake, which goes on
+in the background (a server that sent a bad frame may never answer it).
 
 It runs on the driver's network loop; user threads only reach it through
 :meth:`Session.flush` and :meth:`Session.disconnect`, which hop onto that loop.
@@ -34,7 +39,7 @@ from .callbacks import UserCallbacks
 from .calls import CallRegistry
 from .drivers import Driver, Received
 from .pending import Pending, Waiter
-from .reconnect import reconnect_loop
+from .reconnect import reconnect_loop, retry_can_fix
 from .subscriptions import SubscriptionRegistry
 from .tables import ChangeStream
 from .transport import WebSocketTransport, subscribe_url
@@ -71,6 +76,9 @@ class Session:
         self.closed: Pending[None] = Pending(conn, "disconnect")
         self.ever_connected = False
         self.disconnect_requested = False
+        #: While a reconnect attempt waits for its InitialConnection.
+        self._reopening = False
+        self._reconnect_task: asyncio.Task[None] | None = None
 
     def is_closed(self) -> bool:
         return self.closed.done()
@@ -109,8 +117,12 @@ class Session:
             open_timeout=cfg.connect_timeout,
             ssl_context=cfg.ssl_context,
         )
-        with conn._lock:
-            conn._core.connection_opened(transport.subprotocol)
+        try:
+            with conn._lock:
+                conn._core.connection_opened(transport.subprotocol)
+        except ProtocolError:
+            transport.abort()
+            raise
         self._transport = transport
         loop = asyncio.get_running_loop()
         self._tasks = [
@@ -124,6 +136,7 @@ class Session:
                 asyncio.shield(asyncio.wrap_future(self.connected._future())), cfg.connect_timeout
             )
         except asyncio.TimeoutError:  # the builtin only from Python 3.11
+            self._drop_transport(transport)
             transport.abort()
             raise ConnectTimeoutError(
                 f"the server accepted the WebSocket but sent no InitialConnection within {cfg.connect_timeout:g} s"
@@ -146,13 +159,9 @@ class Session:
             error = e
         except Exception as e:  # the socket broke: report it as a disconnect
             error = DisconnectedError(f"connection lost: {e}")
-        if error is not None and transport.close_code is None:
-            # A bad frame from the server ends this connection, not the program.
-            with contextlib.suppress(Exception):
-                await transport.close(
-                    1002 if isinstance(error, ProtocolError) else 1011, str(error)[:120]
-                )
-        await driver.received(self, ("closed", error))
+        if error is not None:
+            self._close_in_background(transport, error)
+        await driver.received(self, ("closed", (transport, error)))
 
     async def _writer(self, transport: WebSocketTransport) -> None:
         assert self._send_queue is not None
@@ -173,21 +182,48 @@ class Session:
         if kind == "frame":
             await self.process_frame(value)
         else:
-            await self.after_close(value)
+            transport, error = value
+            await self.after_close(error, transport)
 
     async def process_frame(self, frame: bytes) -> None:
         conn = self._conn
+        transport = self._transport
         try:
             with conn._lock:
                 events = conn._core.receive_frame(frame)
         except ProtocolError as e:
+            # The connection ends now; the socket's closing handshake must not delay that.
             log.error("closing the connection: %s", e)
-            if self._transport is not None:
-                with contextlib.suppress(Exception):
-                    await self._transport.close(1002, str(e)[:120])
-            raise
+            if transport is not None:
+                self._close_in_background(transport, e)
+            await self.after_close(e, transport)
+            return
         self.flush()
         await self.dispatch(events)
+
+    def _close_in_background(self, transport: WebSocketTransport, error: Exception) -> None:
+        """Start the closing handshake on the network loop without waiting for it."""
+        if transport.close_code is not None:
+            return
+        code = 1002 if isinstance(error, ProtocolError) else 1011
+        reason = str(error)[:120]
+
+        async def close() -> None:
+            with contextlib.suppress(Exception):
+                await transport.close(code, reason)
+
+        def start() -> None:
+            loop = self._conn._driver.loop
+            if loop is not None and not loop.is_closed():
+                loop.create_task(close())
+
+        self._conn._driver.call_soon(start)
+
+    def _drop_transport(self, transport: WebSocketTransport) -> None:
+        """Forget ``transport``: what its reader reports from now on is stale."""
+        if self._transport is transport:
+            self._transport = None
+            self._enqueue(None)
 
     def flush(self) -> None:
         """Hand the core's outgoing frames to the writer task (from any thread)."""
@@ -249,17 +285,34 @@ class Session:
         return self.closed
 
     def _close_transport(self) -> None:
+        loop = self._conn._driver.loop
+        assert loop is not None
         t = self._transport
+        task = self._reconnect_task
+        if task is not None and not task.done():
+            # Waiting to retry, or in an attempt: stop the loop and end the connection here.
+            task.cancel()
+            if t is not None:
+                self._drop_transport(t)
+                loop.create_task(t.close(1000, "client disconnected"))
+            loop.create_task(self.end(None, "disconnected while reconnecting"))
+            return
         if t is None:
             self.closed._set(None)
             return
-        loop = self._conn._driver.loop
-        assert loop is not None
         loop.create_task(t.close(1000, "client disconnected"))
 
-    async def after_close(self, error: Exception | None) -> None:
-        """The socket is gone: fail calls in flight, then reconnect or report the disconnect."""
+    async def after_close(
+        self, error: Exception | None, transport: WebSocketTransport | None = None
+    ) -> None:
+        """The socket is gone: fail calls in flight, then reconnect or report the disconnect.
+
+        ``transport`` is the socket that closed; a report about one this session already
+        gave up on (a bad frame was handled, an attempt timed out) is ignored.
+        """
         conn = self._conn
+        if self.closed.done() or (transport is not None and transport is not self._transport):
+            return
         self._enqueue(None)
         self._transport = None
         policy = conn._config.reconnect
@@ -277,20 +330,43 @@ class Session:
             if conn._driver.deferred:  # start() did not wait, so it could not report this
                 await conn._callbacks.call("connect_error", ErrorContext(conn, err), err)
             return
-        if policy is not None and not self.disconnect_requested:
+        if self._reopening:
+            # A reconnect attempt's socket closed before its InitialConnection: that attempt
+            # failed (the loop decides whether to try again).
+            err = error or ConnectError("the server closed the connection before InitialConnection")
+            self.connected._fail(err)
+            return
+        if policy is not None and not self.disconnect_requested and retry_can_fix(error):
             with conn._lock:
                 reducers, procedures, queries, ended = conn._core.reset_for_reconnect()
-            conn._calls.fail(
-                reducers, procedures, queries, DisconnectedError("connection lost; reconnecting")
+            lost = DisconnectedError(
+                "connection lost; reconnecting" + (f" (after: {error})" if error else "")
             )
+            lost.__cause__ = error
+            conn._calls.fail(reducers, procedures, queries, lost)
             await self.dispatch(ended)
             loop = conn._driver.loop  # the network loop (in tick mode this runs at a tick)
             assert loop is not None
-            loop.create_task(reconnect_loop(self, policy, error))
+            self._reconnect_task = loop.create_task(reconnect_loop(self, policy, error))
+            return
+        await self.end(error)
+
+    async def end(self, error: Exception | None, message: str | None = None) -> None:
+        """The connection is over for good: fail what is pending, end every subscription
+        handle and change stream, and call ``on_disconnect(ctx, error)``.
+
+        The cache keeps its rows, as the official SDKs do: they are the last state the
+        server confirmed (``conn.is_active`` says they are no longer kept up to date).
+        """
+        conn = self._conn
+        if self.closed.done():
             return
         with conn._lock:
             conn._core.connection_closed()
-        self._fail_all(DisconnectedError("the connection closed" + (f": {error}" if error else "")))
+        text = message or "the connection closed" + (f": {error}" if error else "")
+        exc = DisconnectedError(text)
+        exc.__cause__ = error
+        self._fail_all(exc)
         for stream in conn._streams:
             stream._end()
         self.closed._set(None)
@@ -310,20 +386,22 @@ class Session:
         self._send_queue = asyncio.Queue()
         # A fresh InitialConnection is awaited on a fresh future; the first one stays resolved.
         self.connected = Pending(self._conn, "InitialConnection")
-        await self._open()
+        self._reopening = True
+        try:
+            await self._open()
+        finally:
+            self._reopening = False
 
     async def reconnected(self) -> None:
         await self._conn._callbacks.call("reconnected", self._conn)
 
-    async def gave_up(self) -> None:
-        """The user disconnected while the loop waited: the connection ends here."""
-        conn = self._conn
-        with conn._lock:
-            conn._core.connection_closed()
-        self._fail_all(DisconnectedError("disconnected while reconnecting"))
-        self.closed._set(None)
-        await conn._callbacks.call("disconnect", ErrorContext(conn, Disconnected(None)), None)
-        conn._driver.network_closed()
+    async def gave_up(self, error: Exception | None) -> None:
+        """The loop stopped: the user disconnected (``error`` is ``None``), or retrying
+        cannot fix ``error`` (a rejected token, a deleted database, a protocol error)."""
+        if error is None:
+            await self.end(None, "disconnected while reconnecting")
+        else:
+            await self.end(error, f"the connection closed and cannot be reopened: {error}")
 
 
 __all__ = ["Session", "SessionOwner"]

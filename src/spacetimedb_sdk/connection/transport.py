@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from collections.abc import Sequence
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
@@ -25,8 +26,14 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.typing import Subprotocol
 
-from .._log import get_logger
-from ..errors import ConnectError, ConnectTimeoutError, ProtocolError
+from .._log import RedactingAdapter, get_logger, protect_third_party_loggers, redact
+from ..errors import (
+    ConnectError,
+    ConnectionRejectedError,
+    ConnectTimeoutError,
+    ProtocolError,
+    ServerClosedError,
+)
 from ..protocol.framing import SUBPROTOCOL_V2, SUBPROTOCOL_V3, Compression
 
 log = get_logger("spacetimedb_sdk.transport")
@@ -94,6 +101,9 @@ class WebSocketTransport:
         tls: dict[str, ssl.SSLContext | bool] = (
             {"ssl": ssl_context or True} if url.startswith("wss:") else {}
         )
+        # websockets logs the handshake's headers at DEBUG: give it a logger that hides the token.
+        protect_third_party_loggers()
+        ws_logger = RedactingAdapter(logging.getLogger("websockets.client"), [token or ""])
         try:
             ws = await connect(
                 url,
@@ -108,6 +118,7 @@ class WebSocketTransport:
                 ping_interval=20,
                 ping_timeout=20,
                 close_timeout=5,
+                logger=ws_logger,
             )
         except InvalidStatus as e:
             raise _status_error(url, e) from None
@@ -132,9 +143,7 @@ class WebSocketTransport:
             data = await self._ws.recv()
         except ConnectionClosed as e:
             if e.rcvd is not None and e.rcvd.code not in (1000, 1001):
-                raise ProtocolError(
-                    f"server closed the connection with code {e.rcvd.code}: {e.rcvd.reason or 'no reason given'}"
-                ) from None
+                raise ServerClosedError(e.rcvd.code, e.rcvd.reason) from None
             if e.rcvd is None and e.sent is None:
                 raise ConnectionResetError("connection lost without a close frame") from None
             return None
@@ -171,16 +180,36 @@ def _redact(url: str) -> str:
 def _status_error(url: str, e: InvalidStatus) -> ConnectError:
     status = e.response.status_code
     body = e.response.body.decode("utf-8", "replace").strip() if e.response.body else ""
-    hint = {
+    detail = f" (server said: {redact(body)[:300]})" if body else ""
+    where = _redact(url)
+    if status in _RETRYABLE_4XX or not 400 <= status < 500:
+        hint = "a server error; retrying may help" if status >= 500 else "retrying may help"
+        err = ConnectError(f"connecting to {where} failed with HTTP {status} ({hint}){detail}")
+        err.status = status
+        return err
+    what = {
         400: "the server rejected the request",
-        401: "the token was rejected (expired, or signed by another server); connect without it to get a new identity",
-        403: "the module's client_connected reducer rejected this client",
-        404: "no such database on this server",
-    }.get(status, "unexpected HTTP status")
-    detail = f": {body}" if body else ""
-    err = ConnectError(f"connecting to {_redact(url)} failed with HTTP {status} ({hint}){detail}")
-    err.status = status  # type: ignore[attr-defined]
-    return err
+        401: (
+            "the server rejected the token: it has expired, or it was signed by another key "
+            "(was the server reset?). Connect without a token to get a new identity, and clear "
+            "saved credentials (credentials.File(key).clear())"
+        ),
+        403: (
+            "the server refused this client: the module's client_connected reducer rejected "
+            "it, or this identity may not connect"
+        ),
+        404: (
+            "no such database on this server: it may have been deleted or renamed; "
+            "check with_database_name() and the server URI"
+        ),
+    }.get(status, "the server refused the connection")
+    return ConnectionRejectedError(
+        f"connecting to {where} failed with HTTP {status} ({what}){detail}", status=status
+    )
+
+
+#: 4xx answers that a later attempt may not get (timeouts, rate limits).
+_RETRYABLE_4XX = frozenset({408, 425, 429})
 
 
 __all__ = ["DEFAULT_SUBPROTOCOLS", "WebSocketTransport", "subscribe_url"]

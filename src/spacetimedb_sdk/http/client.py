@@ -25,6 +25,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
+from .._log import protect_third_party_loggers
 from ..errors import (
     ConnectError,
     ConnectTimeoutError,
@@ -170,6 +171,7 @@ class HttpClient:
         self.base = http_base(uri)
         self.token = token
         self.timeout = timeout
+        protect_third_party_loggers()  # httpcore logs response headers (tokens) at DEBUG
         self._client = httpx.Client(base_url=self.base, timeout=timeout, verify=verify)
 
     def __enter__(self) -> HttpClient:
@@ -307,6 +309,7 @@ class AsyncHttpClient:
         self.base = http_base(uri)
         self.token = token
         self.timeout = timeout
+        protect_third_party_loggers()  # httpcore logs response headers (tokens) at DEBUG
         self._client = httpx.AsyncClient(base_url=self.base, timeout=timeout, verify=verify)
 
     async def __aenter__(self) -> AsyncHttpClient:

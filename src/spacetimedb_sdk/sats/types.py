@@ -380,36 +380,38 @@ class Typespace:
             ty = self[ty.index]
         return ty
 
-    def resolve_refs(self, ty: AlgebraicType) -> AlgebraicType:
-        """``ty`` with every ``Ref``, at any depth, replaced by its type (upstream's
-        ``WithTypespace::resolve_refs``); raises :class:`SchemaError` for a recursive type.
+    def inline(self, ty: AlgebraicType) -> AlgebraicType:
+        """``ty`` with every ``Ref`` replaced by its type, recursively (a self-contained type).
+
+        This is how upstream's table schemas carry column types (and so ``/sql`` result
+        schemas).  A recursive type cannot be inlined: :class:`SchemaError`.
 
         Example::
 
             >>> ts = Typespace((AlgebraicType.U8,))
-            >>> ts.resolve_refs(AlgebraicType.array(AlgebraicType.ref(0)))
+            >>> ts.inline(AlgebraicType.array(AlgebraicType.ref(0)))
             ArrayType(elem=PrimitiveType(kind='U8'))
         """
-        return self._resolve_refs(ty, ())
+        return self._inline(ty, ())
 
-    def _resolve_refs(self, ty: AlgebraicType, inside: tuple[int, ...]) -> AlgebraicType:
+    def _inline(self, ty: AlgebraicType, active: tuple[int, ...]) -> AlgebraicType:
         if isinstance(ty, RefType):
-            if ty.index in inside:
-                raise SchemaError(f"Ref({ty.index}) is recursive: it cannot be resolved")
-            return self._resolve_refs(self[ty.index], (*inside, ty.index))
+            if ty.index in active:
+                raise SchemaError(f"Ref({ty.index}) is recursive and cannot be inlined")
+            return self._inline(self[ty.index], (*active, ty.index))
         if isinstance(ty, ArrayType):
-            return ArrayType(self._resolve_refs(ty.elem, inside))
+            return ArrayType(self._inline(ty.elem, active))
         if isinstance(ty, ProductType):
             return ProductType(
                 tuple(
-                    ProductTypeElement(e.name, self._resolve_refs(e.algebraic_type, inside))
+                    ProductTypeElement(e.name, self._inline(e.algebraic_type, active))
                     for e in ty.elements
                 )
             )
         if isinstance(ty, SumType):
             return SumType(
                 tuple(
-                    SumTypeVariant(v.name, self._resolve_refs(v.algebraic_type, inside))
+                    SumTypeVariant(v.name, self._inline(v.algebraic_type, active))
                     for v in ty.variants
                 )
             )

@@ -74,8 +74,8 @@ class InvalidTokenError(SpacetimeDBError, ValueError):
     Kinds: ``"malformed"`` (not a JWT, bad JSON, wrong claim types),
     ``"algorithm"`` (not ES256), ``"signature"`` (not signed by this server),
     ``"expired"``, ``"claims"`` (missing, empty or oversized ``sub``/``iss``,
-    ``hex_identity`` mismatch) and ``"issuer"`` (another issuer, which would
-    need OIDC discovery).  The message never contains the token.
+    ``hex_identity`` mismatch) and ``"issuer"`` (another issuer: checked by OIDC
+    discovery, see :mod:`.oidc`).  The message never contains the token.
 
     Example::
 
@@ -145,8 +145,9 @@ class TokenIssuer:
     is the clock, in seconds since the epoch (injectable for tests).
 
     Tokens signed by this key are accepted whatever their issuer, as upstream
-    does; unsigned-by-us tokens from another issuer are rejected, because the
-    local server has no network for OIDC discovery.
+    does.  :meth:`validate` checks this key only: a token of another issuer fails
+    with kind ``"issuer"``, and :class:`~.oidc.OidcValidator` (what the web app
+    uses) then checks it against that issuer's OpenID Connect keys.
 
     Example::
 
@@ -306,6 +307,20 @@ class TokenIssuer:
             f"Invalid token: issuer {issuer!r} is not this server and OIDC discovery "
             "is not supported by the local server",
         )
+
+    def claims_of(self, payload: Any) -> Claims:
+        """Check a verified payload with the server's claim rules and derive the identity.
+
+        For tokens whose signature was checked elsewhere (another issuer's key, see
+        :class:`~.oidc.OidcValidator`).
+
+        Example::
+
+            >>> TokenIssuer.generate().claims_of({"iss": "https://id.example", "sub": "u1",
+            ...                                   "iat": 0}).subject
+            'u1'
+        """
+        return self._claims(payload)
 
     def _claims(self, payload: Any) -> Claims:
         if not isinstance(payload, dict):

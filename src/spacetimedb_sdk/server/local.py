@@ -31,13 +31,22 @@ import uuid
 from pathlib import Path
 from types import TracebackType
 
-from aiohttp import web
-
 from ..sats.values import Identity
-from .app import ServerSettings, create_app
-from .auth import TokenIssuer
-from .host import Database
-from .module import Module
+from .budget import DEFAULT_BUDGET_SECONDS
+from .extra import missing_extra
+from .module import HttpPolicy, Module
+
+try:
+    from aiohttp import web
+
+    from .app import ServerSettings, create_app
+    from .auth import TokenIssuer
+    from .host import Database
+except ImportError as e:  # without the [server] extra: one clear error, not a deep traceback
+    missing = missing_extra(e)
+    if missing is None:
+        raise
+    raise missing from None
 
 __all__ = ["LocalServer", "load_module"]
 
@@ -78,7 +87,12 @@ class LocalServer:
     ``module`` is a :class:`Module` or the path of a Python file defining one;
     ``database`` the name clients connect to (default: the module's name);
     ``port=0`` picks a free port.  ``ping_interval``/``idle_timeout`` are the
-    WebSocket keep-alive timers (upstream: 15 s and 30 s).
+    WebSocket keep-alive timers (upstream: 15 s and 30 s).  ``reducer_timeout`` is
+    the time budget of one reducer, view or procedure transaction in seconds
+    (default 10; ``None`` for none): a call over it is stopped and rolled back.
+    ``allow_loopback_http=True`` lets procedures' ``ctx.http`` reach this machine
+    (``127.0.0.0/8``, ``::1``), which upstream refuses; tests with a local HTTP
+    server need it.
 
     Example::
 
@@ -99,13 +113,21 @@ class LocalServer:
         ping_interval: float = 15.0,
         idle_timeout: float = 30.0,
         issuer: TokenIssuer | None = None,
+        reducer_timeout: float | None = DEFAULT_BUDGET_SECONDS,
+        allow_loopback_http: bool = False,
     ) -> None:
         self.module = module if isinstance(module, Module) else load_module(module)
         self.host = host
         self._requested_port = port
         self.issuer = issuer or TokenIssuer.generate()
         self.settings = ServerSettings(ping_interval=ping_interval, idle_timeout=idle_timeout)
-        self.db = Database(self.module, name=database, issuer=self.issuer)
+        self.db = Database(
+            self.module,
+            name=database,
+            issuer=self.issuer,
+            reducer_timeout=reducer_timeout,
+            http_policy=HttpPolicy(allow_loopback=allow_loopback_http),
+        )
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._thread: threading.Thread | None = None

@@ -15,6 +15,10 @@ The server runs its own event loop in a thread, so the fixture serves sync and
 async tests alike.  Enable the plugin with ``pytest -p
 spacetimedb_sdk.server.pytest_plugin``, with ``pytest_plugins = [...]`` in a
 top-level ``conftest.py``, or through the package's ``pytest11`` entry point.
+
+The entry point loads this plugin wherever the package is installed, so it imports nothing
+of the ``[server]`` extra: without the extra, only the tests that use the fixture fail, with
+one line saying what to install.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from .extra import ServerExtraMissing
 
 if TYPE_CHECKING:
     from .local import LocalServer
@@ -64,7 +70,13 @@ def spacetimedb_server(request: pytest.FixtureRequest) -> Iterator[LocalServer]:
         def test_sql(spacetimedb_server):
             assert spacetimedb_server.db.sql("SELECT * FROM user")[0]["rows"] == []
     """
-    from .local import LocalServer
+    missing = None
+    try:
+        from .local import LocalServer
+    except ServerExtraMissing as e:  # its message says what to install
+        missing = str(e)
+    if missing is not None:  # outside the except: one line, without a chained traceback
+        pytest.fail(missing, pytrace=False)
 
     module, options = _target(request)
     if module is None:

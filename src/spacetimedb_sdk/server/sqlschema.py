@@ -11,7 +11,9 @@ and the typespace ref of the row type.
   the column lists of every index (unique columns and primary keys have one);
 * views: columns are the fields of the returned row type, named like table
   columns (canonical case), with no indexes; ``is_view`` is set so DML is
-  refused and the subscription engine materializes them by calling the view.
+  refused and the subscription engine materializes them by calling the view;
+* the ``st_*`` system tables (:mod:`.system_tables`), public, with ``system``
+  set: their rows are derived when read.
 
 Example::
 
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from ..sats.types import AlgebraicType, ProductType, RefType
 from .datastore import TableSchema
 from .module import Module, ViewDef
+from .system_tables import SYSTEM_TABLES, SystemTable
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,15 @@ class ModuleSqlTable:
     row_ref: int
     schema: TableSchema | None = None
     view: ViewDef | None = None
+    system: SystemTable | None = None
 
     @property
     def row_type(self) -> RefType:
-        """The row type as a typespace ref (what row codecs are built from)."""
+        """The row type as a typespace ref (what row codecs are built from).
+
+        The ref is into the module's typespace, or into
+        :data:`~.system_tables.SYSTEM_TYPESPACE` for a system table.
+        """
         return RefType(self.row_ref)
 
 
@@ -119,6 +127,21 @@ class ModuleSqlSchema:
                 raw_types=tuple(e.algebraic_type for e in row.elements),
                 row_ref=vd.product_type_ref,
                 view=vd,
+            )
+        for name, st in SYSTEM_TABLES.items():
+            if name in by_name:
+                continue  # a module's own table of that name shadows the catalog's
+            by_name[name] = ModuleSqlTable(
+                name=name,
+                columns=st.columns,
+                is_public=True,
+                is_event=False,
+                is_view=False,
+                indexes=st.indexes,
+                attrs=tuple(col for col, _ in st.columns),
+                raw_types=tuple(ty for _, ty in st.columns),
+                row_ref=st.row_ref,
+                system=st,
             )
         self._by_name = by_name
 

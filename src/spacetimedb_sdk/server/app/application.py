@@ -22,6 +22,7 @@ from .identity_routes import (
     _verify,
     _websocket_token,
 )
+from .mcp_routes import _mcp_database, _mcp_root
 from .requests import _cors
 from .state import _STATE, ServerSettings, _State
 from .websocket import _subscribe
@@ -49,12 +50,14 @@ def create_app(
     app.router.add_get("/v1/identity/{identity}/verify", _verify)
     app.router.add_get("/v1/identity/{identity}/databases", _databases_of)
     app.router.add_get("/v1/ping", _ping)
+    app.router.add_post("/v1/mcp", _mcp_root)
     app.router.add_get("/v1/database/{db}", _db_info)
     app.router.add_get("/v1/database/{db}/identity", _db_identity)
     app.router.add_get("/v1/database/{db}/schema", _schema)
     app.router.add_post("/v1/database/{db}/call/{name}", _call)
     app.router.add_post("/v1/database/{db}/sql", _sql)
     app.router.add_get("/v1/database/{db}/subscribe", _subscribe)
+    app.router.add_post("/v1/database/{db}/mcp", _mcp_database)
     app.on_shutdown.append(_close_sockets)
     return app
 

@@ -18,7 +18,7 @@ from .requests import _authenticate, _database, _from_http, _query_bool, _text, 
 
 
 async def _db_info(request: web.Request) -> web.StreamResponse:
-    auth = _authenticate(request, anonymous=True)
+    auth = await _authenticate(request, anonymous=True)
     assert auth is not None
     db = _database(request)
     identity_type = AlgebraicType.identity()
@@ -33,13 +33,13 @@ async def _db_info(request: web.Request) -> web.StreamResponse:
 
 
 async def _db_identity(request: web.Request) -> web.StreamResponse:
-    auth = _authenticate(request, anonymous=True)
+    auth = await _authenticate(request, anonymous=True)
     assert auth is not None
     return _with_auth(_text(200, _database(request).identity.to_hex()), auth)
 
 
 async def _schema(request: web.Request) -> web.StreamResponse:
-    auth = _authenticate(request, anonymous=True)
+    auth = await _authenticate(request, anonymous=True)
     assert auth is not None
     db = _database(request)
     version = request.query.get("version")
@@ -55,7 +55,7 @@ async def _schema(request: web.Request) -> web.StreamResponse:
 
 
 async def _call(request: web.Request) -> web.StreamResponse:
-    auth = _authenticate(request, anonymous=True)
+    auth = await _authenticate(request, anonymous=True)
     assert auth is not None
     db = _database(request)
     content_type = request.headers.get("Content-Type")
@@ -66,12 +66,14 @@ async def _call(request: web.Request) -> web.StreamResponse:
             _text(415, "Expected request with `Content-Type: application/json`"), auth
         )
     body = await request.read()
-    result = db.http_call(auth.claims.identity, request.match_info["name"], body)
+    result = await db.http_call_async(
+        auth.claims.identity, request.match_info["name"], body, auth.token
+    )
     return _with_auth(_from_http(result), auth)
 
 
 async def _sql(request: web.Request) -> web.StreamResponse:
-    auth = _authenticate(request, anonymous=True)
+    auth = await _authenticate(request, anonymous=True)
     assert auth is not None
     db = _database(request)
     _query_bool(request, "confirmed")  # accepted; an in-memory database is always durable
@@ -79,4 +81,6 @@ async def _sql(request: web.Request) -> web.StreamResponse:
         sql = (await request.read()).decode()
     except UnicodeDecodeError:
         return _with_auth(_text(400, "Request body didn't contain valid UTF-8"), auth)
-    return _with_auth(_from_http(db.http_sql(auth.claims.identity, sql)), auth)
+    return _with_auth(
+        _from_http(await db.http_sql_async(auth.claims.identity, sql, auth.token)), auth
+    )

@@ -19,7 +19,7 @@ async def _create_identity(request: web.Request) -> web.StreamResponse:
 
 
 async def _websocket_token(request: web.Request) -> web.StreamResponse:
-    auth = _authenticate(request, anonymous=False)
+    auth = await _authenticate(request, anonymous=False)
     if auth is None:
         return _text(401, "Authorization required")
     token = request.app[_STATE].issuer.mint_websocket_token(auth.claims)
@@ -37,7 +37,7 @@ async def _verify(request: web.Request) -> web.StreamResponse:
     identity = _parse_identity(request.match_info["identity"])
     if identity is None:
         return _text(400, "Invalid identity: expected 64 hex digits")
-    auth = _authenticate(request, anonymous=False)
+    auth = await _authenticate(request, anonymous=False)
     if auth is None:
         return _text(401, "Authorization required")
     if auth.claims.identity != identity:
@@ -54,5 +54,5 @@ async def _databases_of(request: web.Request) -> web.StreamResponse:
 
 
 async def _ping(request: web.Request) -> web.StreamResponse:
-    _authenticate(request, anonymous=False)
+    await _authenticate(request, anonymous=False)
     return web.Response(status=200)

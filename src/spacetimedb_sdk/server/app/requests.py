@@ -17,7 +17,7 @@ from aiohttp import web
 
 from ..auth import Claims, InvalidTokenError
 from ..host import Database, HttpResponse
-from .state import _STATE
+from .state import _STATE, _parse_identity, _State
 
 
 def _text(status: int, text: str) -> web.Response:
@@ -66,16 +66,17 @@ def _presented_token(request: web.Request) -> str | None:
     return request.query.get("token")
 
 
-def _authenticate(request: web.Request, *, anonymous: bool) -> _Auth | None:
-    """Validate the presented token; mint an anonymous one if allowed and none was given."""
-    issuer = request.app[_STATE].issuer
+async def _authenticate(request: web.Request, *, anonymous: bool) -> _Auth | None:
+    """Validate the presented token (the server's own, or an OIDC issuer's); mint an anonymous
+    one if allowed and none was given."""
+    state = request.app[_STATE]
     token = _presented_token(request)
     if token is None:
         if not anonymous:
             return None
-        token = issuer.mint()
+        token = state.issuer.mint()
     try:
-        return _Auth(issuer.validate(token), token)
+        return _Auth(await state.validator.validate(token), token)
     except InvalidTokenError as e:
         raise _Refused(_text(401, e.reason)) from None
 
@@ -127,3 +128,39 @@ def _query_bool(request: web.Request, name: str) -> bool | None:
     raise _Refused(
         _text(400, "Failed to deserialize query string: provided string was not `true` or `false`")
     )
+
+
+def find_database(state: _State, name_or_identity: str) -> tuple[Database | None, str]:
+    """The database a name or identity names, or ``None`` and upstream's 404 text.
+
+    An identity that names no database is ``No such database.``; an unknown name is
+    `` `name` not found`` (upstream's ``NameOrIdentity::resolve``).
+    """
+    db = state.find(name_or_identity)
+    if db is not None:
+        return db, ""
+    if _parse_identity(name_or_identity) is not None:
+        return None, "No such database."
+    return None, f"`{name_or_identity}` not found"
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes | None:
+    """The request body, or ``None`` once it passes ``limit`` bytes (the rest is drained)."""
+    if request.content_length is not None and request.content_length > limit:
+        await _drain(request)
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            await _drain(request)
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _drain(request: web.Request) -> None:
+    """Read and drop the rest of a refused body, so the client sees the answer, not a reset."""
+    async for _ in request.content.iter_chunked(64 * 1024):
+        pass

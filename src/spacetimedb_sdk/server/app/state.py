@@ -16,6 +16,7 @@ from ...protocol.framing import COMPRESSION_THRESHOLD, SERVER_MAX_INCOMING_MESSA
 from ...sats.values import Identity
 from ..auth import TokenIssuer
 from ..host import Database
+from ..oidc import OidcValidator
 
 
 @dataclass
@@ -41,6 +42,10 @@ class _State:
     databases: list[Database]
     settings: ServerSettings
     sockets: set[asyncio.Task[None]] = field(default_factory=set)
+    validator: OidcValidator = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.validator = OidcValidator(self.issuer)
 
     def find(self, name_or_identity: str) -> Database | None:
         ident = _parse_identity(name_or_identity)

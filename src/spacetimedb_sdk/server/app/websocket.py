@@ -1,47 +1,50 @@
 """The WebSocket endpoint ``GET /v1/database/{db}/subscribe`` and the session of one socket.
 
-It picks the subprotocol by the *server's* preference (``v3`` over ``v2``), runs
-``client_connected`` after the upgrade (a rejection drops the socket without a close frame),
-sends ``InitialConnection`` first, pings every ``ping_interval`` seconds (when the previous ping
-was answered), drops a connection that sends nothing for ``idle_timeout`` seconds, and closes
-with 1011 and the error text when a client message cannot be handled.  A :class:`_Session`
-reads frames and hands the decoded messages to the database, and writes what the database
-queued on the client.
+The session never runs module code: it queues each decoded message on the database thread
+(:meth:`~..host.Database.enqueue`, in order) and reads on, and its writer sends what the
+database thread queued on the client, so a long reducer holds up no other socket.
+
+It picks the subprotocol by the *server's* preference, as upstream (``v3``, ``v2``,
+``v1.bsatn``, ``v1.json``), runs ``client_connected`` after the upgrade (a rejection drops the
+socket without a close frame), sends ``InitialConnection`` (v1: ``IdentityToken``) first and
+runs the socket's session (:mod:`.websocket_session`, :mod:`.websocket_v1`).  The ``light``
+parameter is accepted for v1 clients; it changes nothing here, because upstream hides reducer
+details from non-callers of 2.x (V10) modules whatever it says, and the local server's modules
+are 2.x modules.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from ..._log import get_logger
-from ...errors import ProtocolError
 from ...protocol import messages as m
-from ...protocol.codec import decode_client_message
-from ...protocol.framing import (
-    SUBPROTOCOL_V2,
-    SUBPROTOCOL_V3,
-    Compression,
-    brotli_available,
-    compress,
-    decode_client_frame,
-)
+from ...protocol.framing import SUBPROTOCOL_V2, SUBPROTOCOL_V3, Compression, brotli_available
+from ...protocol.v1 import SUBPROTOCOL_V1_BSATN, SUBPROTOCOL_V1_JSON
+from ...protocol.v1 import messages as v1
 from ...sats.values import ConnectionId
-from ..host import ClientConnection, ConnectionRejected, Database, FatalClientError
-from ..host.clients import _Close
+from ..host import ClientConnection, ConnectionRejected
+from ..host.v1_clients import V1ClientConnection
 from .requests import _authenticate, _database, _query_bool, _Refused, _text
-from .state import _STATE, ServerSettings
-from .websocket_frames import _close_reason, _v3_bodies, encode_once
+from .state import _STATE
+from .websocket_session import _drop, _Session
+from .websocket_v1 import V1Session, new_v1_client
 
 log = get_logger("spacetimedb_sdk.server")
+
+
+_PREFERENCE = (SUBPROTOCOL_V3, SUBPROTOCOL_V2, SUBPROTOCOL_V1_BSATN, SUBPROTOCOL_V1_JSON)
+"""Upstream's order: the server's preference decides, whatever order the client offers."""
 
 
 def _negotiate(request: web.Request) -> str | None:
     offered: list[str] = []
     for header in request.headers.getall("Sec-WebSocket-Protocol", []):
         offered.extend(p.strip() for p in header.split(","))
-    for protocol in (SUBPROTOCOL_V3, SUBPROTOCOL_V2):
+    for protocol in _PREFERENCE:
         if protocol in offered:
             return protocol
     return None
@@ -85,7 +88,7 @@ def _connection_id(request: web.Request) -> ConnectionId:
 
 async def _subscribe(request: web.Request) -> web.StreamResponse:
     state = request.app[_STATE]
-    auth = _authenticate(request, anonymous=True)
+    auth = await _authenticate(request, anonymous=True)
     assert auth is not None
     compression = _compression(request)
     connection_id = _connection_id(request)
@@ -105,17 +108,20 @@ async def _subscribe(request: web.Request) -> web.StreamResponse:
     )
     ws.headers.update(auth.headers())
     await ws.prepare(request)
-    client = ClientConnection(
-        auth.claims.identity,
-        connection_id,
-        auth.token,
-        is_owner=db.is_owner(auth.claims.identity),
-        protocol=protocol,
-        compression=compression,
-        loop=asyncio.get_running_loop(),
+    options: dict[str, Any] = {
+        "is_owner": db.is_owner(auth.claims.identity),
+        "protocol": protocol,
+        "compression": compression,
+        "loop": asyncio.get_running_loop(),
+    }
+    identity, token = auth.claims.identity, auth.token
+    client = (
+        new_v1_client(db, identity, connection_id, token, **options)
+        if protocol in (SUBPROTOCOL_V1_BSATN, SUBPROTOCOL_V1_JSON)
+        else ClientConnection(identity, connection_id, token, **options)
     )
     try:
-        db.connect(client)
+        await db.connect_async(client)
     except ConnectionRejected as e:
         log.info("client %s rejected: %s", client.identity, e.message)
         _drop(request)
@@ -124,132 +130,14 @@ async def _subscribe(request: web.Request) -> web.StreamResponse:
     if task is not None:
         state.sockets.add(task)
     try:
-        client.send(m.InitialConnection(client.identity, connection_id, auth.token))
-        await _Session(request, ws, db, client, settings).run()
+        if isinstance(client, V1ClientConnection):
+            client.send_v1(v1.IdentityToken(client.identity, auth.token, connection_id))
+            await V1Session(request, ws, db, client, settings).run()
+        else:
+            client.send(m.InitialConnection(client.identity, connection_id, auth.token))
+            await _Session(request, ws, db, client, settings).run()
     finally:
         if task is not None:
             state.sockets.discard(task)
-        db.disconnect(client)
+        await db.disconnect_async(client)
     return ws
-
-
-def _drop(request: web.Request) -> None:
-    """Close the TCP connection without a close frame (clients see an abnormal close)."""
-    if request.transport is not None:
-        request.transport.close()
-
-
-class _Session:
-    """One accepted WebSocket: a reader (this task), a writer and a pinger."""
-
-    def __init__(
-        self,
-        request: web.Request,
-        ws: web.WebSocketResponse,
-        db: Database,
-        client: ClientConnection,
-        settings: ServerSettings,
-    ) -> None:
-        self.request = request
-        self.ws = ws
-        self.db = db
-        self.client = client
-        self.settings = settings
-        self.v3 = client.protocol == SUBPROTOCOL_V3
-        self.got_pong = True
-
-    async def run(self) -> None:
-        writer = asyncio.create_task(self._write())
-        pinger = asyncio.create_task(self._ping())
-        try:
-            await self._read()
-        finally:
-            pinger.cancel()
-            if not self.client.closing:
-                self.client.closing = True
-                writer.cancel()
-            try:
-                await asyncio.wait_for(writer, self.settings.close_timeout + 1)
-            except (asyncio.CancelledError, asyncio.TimeoutError, ConnectionError):
-                pass
-            except Exception:  # the socket is gone; nothing more to tell anyone
-                log.debug("websocket writer ended with an error", exc_info=True)
-
-    async def _read(self) -> None:
-        ws = self.ws
-        while True:
-            try:
-                msg = await ws.receive(timeout=self.settings.idle_timeout)
-            except asyncio.TimeoutError:
-                log.info("closing idle connection of %s", self.client.identity)
-                _drop(self.request)
-                return
-            if msg.type is WSMsgType.BINARY:
-                try:
-                    self._handle_frame(msg.data)
-                except FatalClientError as e:
-                    self.client.close(1011, str(e))
-                    return
-            elif msg.type is WSMsgType.TEXT:
-                version = "v3" if self.v3 else "v2"
-                self.client.close(1011, f"{version} websocket does not support text messages")
-                return
-            elif msg.type is WSMsgType.PING:
-                await ws.pong(msg.data)
-            elif msg.type is WSMsgType.PONG:
-                self.got_pong = True
-            else:  # CLOSE, CLOSING, CLOSED, ERROR (e.g. a message over the size limit)
-                return
-
-    def _handle_frame(self, data: bytes) -> None:
-        if not self.v3:
-            try:
-                (message,) = decode_client_frame(data, SUBPROTOCOL_V2)
-            except ProtocolError as e:
-                raise FatalClientError(str(e)) from None
-            self.db.handle(self.client, message)
-            return
-        if not data:
-            raise FatalClientError(
-                "v3 websocket binary payload must contain at least one v2 client message"
-            )
-        # Each message runs before the next is decoded, so a bad tail spares the head (as upstream).
-        pos = 0
-        while pos < len(data):
-            try:
-                message, pos = decode_client_message(data, pos)
-            except ProtocolError as e:
-                raise FatalClientError(str(e)) from None
-            self.db.handle(self.client, message)
-
-    async def _write(self) -> None:
-        client, ws = self.client, self.ws
-        while True:
-            batch = await client.next_batch()
-            pending: list[m.ServerMessage] = []
-            for item in batch:
-                if isinstance(item, _Close):
-                    await self._send(pending)
-                    await ws.close(code=item.code, message=_close_reason(item.reason))
-                    return
-                pending.append(item)
-            await self._send(pending)
-
-    async def _send(self, messages: list[m.ServerMessage]) -> None:
-        if not messages:
-            return
-        client, threshold = self.client, self.settings.compression_threshold
-        bodies = [encode_once(msg) for msg in messages] if not self.v3 else _v3_bodies(messages)
-        for body in bodies:
-            if client.compression is Compression.NONE or len(body) <= threshold:
-                frame = b"\x00" + body
-            else:
-                frame = bytes((client.compression.tag,)) + compress(client.compression, body)
-            await self.ws.send_bytes(frame)
-
-    async def _ping(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.ping_interval)
-            if self.got_pong and not self.ws.closed:
-                self.got_pong = False
-                await self.ws.ping()

@@ -13,15 +13,18 @@ inserts appear in the changeset and are then dropped.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from ...errors import BsatnEncodeError
+from ..budget import current_budget
 from .constraints import check_unique, fill_sequences
 from .errors import DatastoreError, NoSuchRow
 from .handles import DbView
 from .table_store import Range, Tables, TableStore
+
+_R = TypeVar("_R")
 
 
 class TransactionOwner(Tables, Protocol):
@@ -101,7 +104,18 @@ class Transaction:
             ch.deleted[rk] = row
         return row
 
-    # -- writes
+    # -- writes (module code calls these: each runs shielded from the call budget's interrupt,
+    # so a reducer stopped for overrunning its budget never leaves a half-updated index behind)
+
+    def _shielded(self, fn: Callable[..., _R], *args: Any) -> _R:
+        budget = current_budget()
+        if budget is None:
+            return fn(*args)
+        call = budget.shield()
+        try:
+            return fn(*args)
+        finally:
+            budget.unshield(call)
 
     def insert(self, table: str, row: Any) -> Any:
         """Insert ``row`` into ``table`` (canonical name or accessor); returns the stored row.
@@ -109,6 +123,30 @@ class Transaction:
         Auto-increment columns holding ``0`` get their next sequence value.  Inserting
         a row identical to a present one is a no-op (set semantics).
         """
+        return self._shielded(self._insert, table, row)
+
+    def delete(self, table: str, row: Any) -> bool:
+        """Delete the row equal to ``row``; ``False`` if there was none."""
+        return self._shielded(self._delete, table, row)
+
+    def delete_where(self, table: str, index: str, prefix: Sequence[Any], rng: Range | None) -> int:
+        """Delete the rows an index scan finds; returns how many were deleted."""
+        return self._shielded(self._delete_where, table, index, prefix, rng)
+
+    def update(self, table: str, index: str, row: Any) -> Any:
+        """Replace the row with the same value in unique ``index`` by ``row``.
+
+        Raises :class:`NoSuchRow` if there is none; other unique indexes are checked
+        before anything changes.  The changeset gets a delete of the old row and an
+        insert of the new one (nothing if they are equal).
+        """
+        return self._shielded(self._update, table, index, row)
+
+    def clear(self, table: str) -> int:
+        """Delete every row of ``table``; returns how many there were."""
+        return self._shielded(self._clear, table)
+
+    def _insert(self, table: str, row: Any) -> Any:
         self._check_open()
         store = self._ds.store(table)
         if not isinstance(row, store.schema.row_class):
@@ -124,8 +162,7 @@ class Transaction:
         self._record_insert(store, rk, row)
         return row
 
-    def delete(self, table: str, row: Any) -> bool:
-        """Delete the row equal to ``row``; ``False`` if there was none."""
+    def _delete(self, table: str, row: Any) -> bool:
         self._check_open()
         store = self._ds.store(table)
         rk = store.row_key(row)
@@ -134,8 +171,9 @@ class Transaction:
         self._record_delete(store, rk)
         return True
 
-    def delete_where(self, table: str, index: str, prefix: Sequence[Any], rng: Range | None) -> int:
-        """Delete the rows an index scan finds; returns how many were deleted."""
+    def _delete_where(
+        self, table: str, index: str, prefix: Sequence[Any], rng: Range | None
+    ) -> int:
         self._check_open()
         store = self._ds.store(table)
         rows = store.scan(store.index(index), prefix, rng)
@@ -143,13 +181,7 @@ class Transaction:
             self._record_delete(store, store.row_key(r))
         return len(rows)
 
-    def update(self, table: str, index: str, row: Any) -> Any:
-        """Replace the row with the same value in unique ``index`` by ``row``.
-
-        Raises :class:`NoSuchRow` if there is none; other unique indexes are checked
-        before anything changes.  The changeset gets a delete of the old row and an
-        insert of the new one (nothing if they are equal).
-        """
+    def _update(self, table: str, index: str, row: Any) -> Any:
         self._check_open()
         store = self._ds.store(table)
         ix = store.index(index)
@@ -172,8 +204,7 @@ class Transaction:
         self._record_insert(store, new_rk, row)
         return row
 
-    def clear(self, table: str) -> int:
-        """Delete every row of ``table``; returns how many there were."""
+    def _clear(self, table: str) -> int:
         self._check_open()
         store = self._ds.store(table)
         keys = list(store.rows)

@@ -1,9 +1,10 @@
 """The host of one database: a module, its datastore, subscriptions and timers.
 
-:class:`Database` runs every reducer, procedure, SQL statement and fixture
-transaction **one at a time** (under one re-entrant lock, so threads other than
-the event loop's may use it too) and, after each commit, fans the changes out to
-the connected clients as upstream does (protocol.md §4.6, §7.2-7.4):
+:class:`Database` runs every transaction **one at a time** on its database thread
+(:mod:`.worker`; procedures run on threads of their own and take the database per
+transaction, :mod:`.procedures`), each module call under a time budget, and, after
+each commit, fans the changes out to the connected clients as upstream does
+(protocol.md §4.6, §7.2-7.4):
 
 * the caller of a reducer gets exactly one ``ReducerResult`` carrying its own
   subscription deltas; every other client with an affected query set gets a
@@ -23,7 +24,9 @@ The package, each file importing only those above it:
 
 - :mod:`.errors`: the errors the web app turns into close codes and statuses;
 - :mod:`.clients`: :class:`ClientConnection`, a client's outgoing queue;
+- :mod:`.worker`: :class:`DatabaseThread`, the thread that owns the datastore;
 - :mod:`.scheduler`: timers for scheduled rows;
+- :mod:`.procedures`: procedures on their own threads;
 - :mod:`.execution`: the database's state, running functions, broadcasting commits;
 - :mod:`.lifecycle`: start/stop, connect/disconnect and their lifecycle reducers;
 - :mod:`.client_messages`: WebSocket client messages;
@@ -41,18 +44,21 @@ Example::
 
 from .clients import ClientConnection
 from .database import Database
-from .errors import ConnectionRejected, FatalClientError, SqlFailed
+from .errors import ConnectionOutOfEnergy, ConnectionRejected, FatalClientError, SqlFailed
 from .http_calls import HttpResponse
 from .scheduler import Scheduler
 
 # Public helpers the old host module had outside __all__; still importable from here.
 from .scheduler import abs_duration as abs_duration
 from .scheduler import next_tick as next_tick
+from .worker import DatabaseThread
 
 __all__ = [
     "ClientConnection",
+    "ConnectionOutOfEnergy",
     "ConnectionRejected",
     "Database",
+    "DatabaseThread",
     "FatalClientError",
     "HttpResponse",
     "Scheduler",

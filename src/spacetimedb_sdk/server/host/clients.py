@@ -2,12 +2,20 @@
 
 The host only queues messages on a :class:`ClientConnection`; the web app (:mod:`..app`) writes
 them to the socket.  No I/O happens here, so the host is testable with plain objects.
+
+Messages are queued by the database thread (commit fan-out), by procedure threads (a
+``ProcedureResult``) and by the event loop; a thread-safe deque keeps them in the order they
+were queued, and the writer on the event loop is woken through one :class:`_WakeHub` per loop:
+a commit that reaches a hundred clients costs one ``call_soon_threadsafe``, not a hundred.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import threading
+import weakref
 
 from ...protocol import messages as m
 from ...protocol.framing import SUBPROTOCOL_V2, Compression
@@ -59,7 +67,8 @@ class ClientConnection:
         self._loop = loop
         self._outbox: collections.deque[m.ServerMessage | _Close] = collections.deque()
         self._wakeup = asyncio.Event() if loop is not None else None
-        self.closing = False
+        self.closing = False  # nothing more is sent (the socket ended, or we close it)
+        self.closed_by_server = False  # we close it: its messages still queued are dropped
 
     def __repr__(self) -> str:
         return f"ClientConnection(identity={self.identity.to_hex()[:16]}…, connection_id={self.connection_id})"
@@ -76,20 +85,18 @@ class ClientConnection:
         if self.closing:
             return
         self.closing = True
+        self.closed_by_server = True
         self._outbox.append(_Close(code, reason))
         self._wake()
 
     def _wake(self) -> None:
-        if self._wakeup is None or self._loop is None:
+        wakeup, loop = self._wakeup, self._loop
+        if wakeup is None or loop is None:
             return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is self._loop:
-            self._wakeup.set()
-        elif not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._wakeup.set)
+        if _running_loop() is loop:
+            wakeup.set()
+        else:
+            _hub(loop).mark(wakeup)
 
     def take(self) -> list[m.ServerMessage]:
         """Remove and return the queued messages (not the close marker)."""
@@ -112,3 +119,52 @@ class ClientConnection:
         while self._outbox:
             out.append(self._outbox.popleft())
         return out
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+class _WakeHub:
+    """Sets, on its loop, the wake-up events other threads marked; one loop callback per batch."""
+
+    __slots__ = ("_lock", "_loop", "_marked", "_scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._marked: dict[asyncio.Event, None] = {}
+        self._scheduled = False
+
+    def mark(self, event: asyncio.Event) -> None:
+        with self._lock:
+            self._marked[event] = None
+            if self._scheduled:
+                return
+            self._scheduled = True
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+            self._loop.call_soon_threadsafe(self._flush)
+
+    def _flush(self) -> None:
+        with self._lock:
+            marked, self._marked = self._marked, {}
+            self._scheduled = False
+        for event in marked:
+            event.set()
+
+
+_HUBS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _WakeHub] = weakref.WeakKeyDictionary()
+_HUBS_LOCK = threading.Lock()
+
+
+def _hub(loop: asyncio.AbstractEventLoop) -> _WakeHub:
+    hub = _HUBS.get(loop)
+    if hub is None:
+        with _HUBS_LOCK:
+            hub = _HUBS.get(loop)
+            if hub is None:
+                hub = _HUBS[loop] = _WakeHub(loop)
+    return hub

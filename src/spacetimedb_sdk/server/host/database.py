@@ -24,7 +24,12 @@ class Database(ClientMessages, HttpCalls):
 
     ``issuer`` signs and checks tokens (a fresh key when omitted);
     ``owner_identity`` is the identity allowed to call private functions and run
-    DML over ``/sql`` (by default the identity of :attr:`owner_token`, minted here).
+    DML over ``/sql`` (by default the identity of :attr:`owner_token`, minted here);
+    ``reducer_timeout`` is the time budget of one reducer, view or transaction body in
+    seconds (``None``: unlimited); ``http_policy`` what procedures' ``ctx.http`` may reach.
+
+    Every method may be called from any thread, the event loop's included: the work runs
+    on the database thread and the caller waits for it.
 
     Example::
 
@@ -50,7 +55,7 @@ class Database(ClientMessages, HttpCalls):
             with db.transaction() as tx:
                 tx.message.insert(Message(sender=me, sent=Timestamp.now(), text="hi"))
         """
-        with self._lock:
+        with self.worker.exclusive():  # the block runs in the caller's thread, the db thread waits
             tx = self.datastore.begin()
             try:
                 yield tx.db
@@ -77,30 +82,33 @@ class Database(ClientMessages, HttpCalls):
 
             assert db.call_reducer("send_message", "hello").ok
         """
-        with self._lock:
-            rd = self.module.reducer_def(name, source=True)
-            if rd is None:
-                raise KeyError(f"module {self.module.name!r} has no reducer {name!r}")
-            call_args: Mapping[str, Any] | Sequence[Any] = kwargs if kwargs else args
-            if args and kwargs:
-                raise TypeError("pass reducer arguments by position or by name, not both")
-            return self._call_reducer(rd, call_args, sender or self.owner_identity, connection_id)
+        rd = self.module.reducer_def(name, source=True)
+        if rd is None:
+            raise KeyError(f"module {self.module.name!r} has no reducer {name!r}")
+        call_args: Mapping[str, Any] | Sequence[Any] = kwargs if kwargs else args
+        if args and kwargs:
+            raise TypeError("pass reducer arguments by position or by name, not both")
+        return self.worker.call(
+            self._call_reducer, rd, call_args, sender or self.owner_identity, connection_id
+        )
 
     def call_procedure(
         self, name: str, *args: Any, sender: Identity | None = None, **kwargs: Any
     ) -> CallResult:
-        """Call a procedure as ``sender`` (the owner by default); its commits are broadcast."""
-        with self._lock:
-            pd = self.module.procedure_def(name, source=True)
-            if pd is None:
-                raise KeyError(f"module {self.module.name!r} has no procedure {name!r}")
-            if args and kwargs:
-                raise TypeError("pass procedure arguments by position or by name, not both")
-            return self._call_procedure(
-                pd, kwargs if kwargs else args, sender or self.owner_identity, None
-            )
+        """Call a procedure as ``sender`` (the owner by default) and wait for it to return.
+
+        Its transactions are broadcast as they commit.  Not from module code or inside
+        :meth:`transaction` (its transactions need the database thread).
+        """
+        pd = self.module.procedure_def(name, source=True)
+        if pd is None:
+            raise KeyError(f"module {self.module.name!r} has no procedure {name!r}")
+        if args and kwargs:
+            raise TypeError("pass procedure arguments by position or by name, not both")
+        return self._call_procedure(
+            pd, kwargs if kwargs else args, sender or self.owner_identity, None
+        )
 
     def rows(self, table: str) -> list[Any]:
         """A snapshot of a table's rows (by canonical name or accessor)."""
-        with self._lock:
-            return list(self.datastore.store(table).iter_rows())
+        return self.worker.call(lambda: list(self.datastore.store(table).iter_rows()))

@@ -28,6 +28,9 @@ class ConnectionRejected(SpacetimeDBError):
         'banned'
     """
 
+    #: The HTTP status a ``/call`` or ``/sql`` request refused this way gets.
+    status = 403
+
     def __init__(self, message: str) -> None:
         self.message = message
         super().__init__(f"Connection rejected by `client_connected` reducer: {message}")
@@ -41,3 +44,22 @@ class SqlFailed(SpacetimeDBError):
         >>> str(SqlFailed("no such table: `x`"))
         'no such table: `x`'
     """
+
+
+class ConnectionOutOfEnergy(ConnectionRejected):
+    """``client_connected`` ran past its time budget: the client is refused (HTTP: 503).
+
+    Example::
+
+        >>> ConnectionOutOfEnergy("Insufficient energy balance to run `client_connected` reducer").status
+        503
+    """
+
+    status = 503
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.args = (message,)
+
+    def __str__(self) -> str:
+        return self.message

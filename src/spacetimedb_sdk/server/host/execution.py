@@ -1,10 +1,27 @@
 """Running module functions and fanning their commits out: the part every front end goes through.
 
 :class:`Execution` holds a database's state (module, datastore, subscriptions, scheduler,
-clients) and runs every reducer, procedure, SQL statement and scheduled call **one at a time**
-under one re-entrant lock (so threads other than the event loop's may use it too).  After each
-commit it feeds the scheduler and the subscription engine and queues the resulting messages on
-the clients (protocol.md §4.6, §7.2-7.4):
+clients) and decides, here alone, how a call runs:
+
+* **The database thread** (:class:`~.worker.DatabaseThread`) owns the datastore.  Every
+  transaction runs there, one at a time, in submission order: reducer calls (WebSocket, HTTP,
+  scheduled, lifecycle, direct), subscription registration and initial rows, one-off queries,
+  ``/sql``, view evaluation, each ``with_tx`` body of a procedure, and the fan-out of every
+  commit.  The event loop only reads and writes sockets: it submits work and awaits results,
+  so one long reducer delays the other calls *of that database* (as upstream's single executor
+  does) but never another client's ``/v1/ping``, identity route or another database.
+* **Procedures** run on threads of their own (:mod:`.procedures`) and take the database only
+  for each transaction: their ``with_tx`` bodies are jobs on the database thread, so other
+  clients' reducers and scheduled reducers commit between two transactions of a procedure.
+* **The time budget**: each reducer, view and ``with_tx`` body runs under the database thread's
+  :class:`~..budget.CallBudget`; one that overruns is stopped, rolled back and answered with
+  upstream's out-of-energy error, and the thread goes on with the next job.
+* **Module code** is reached through :attr:`Execution.runner` (a
+  :class:`~..module.ModuleRunner`; the :class:`~..module.Module` itself for Python modules), the
+  seam where a module in another language plugs in.
+
+After each commit the scheduler and the subscription engine are fed and the resulting messages
+queued on the clients, in commit order (protocol.md §4.6, §7.2-7.4):
 
 * the caller of a reducer gets exactly one ``ReducerResult`` carrying its own subscription
   deltas; every other client with an affected query set gets a ``TransactionUpdate``; a failed
@@ -14,14 +31,14 @@ the clients (protocol.md §4.6, §7.2-7.4):
 
 The front ends (:mod:`.client_messages`, :mod:`.http_calls`, :mod:`.lifecycle`, the
 :mod:`.scheduler` and the direct API of :class:`~.database.Database`) extend this class and only
-translate requests into these calls; how a call is executed (on which thread, under which lock,
-with which time budget, in which module language) is decided here alone.
+translate requests into these calls.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 from ..._log import get_logger
@@ -29,18 +46,29 @@ from ...protocol import messages as m
 from ...sats.types import Typespace
 from ...sats.values import ConnectionId, Identity, Timestamp
 from ..auth import TokenIssuer, identity_from_claims
+from ..budget import DEFAULT_BUDGET_SECONDS
 from ..datastore import TableSchema, TxResult
-from ..module import CallResult, Module, ProcedureDef, ReducerDef
+from ..module import (
+    AuthCtx,
+    CallResult,
+    HttpPolicy,
+    Module,
+    ModuleRunner,
+    ProcedureDef,
+    ReducerDef,
+)
 from ..subscriptions import SqlExecutionError, SubscriptionManager, execute_sql
 from .clients import ClientConnection
 from .errors import SqlFailed
+from .procedures import start_procedure
 from .scheduler import Scheduler
+from .worker import DatabaseThread
 
 log = get_logger("spacetimedb_sdk.server")
 
 
 class Execution:
-    """A database's state, and the one-at-a-time execution of its functions (see above).
+    """A database's state, and how its functions run (see above).
 
     The constructor's parameters are described on :class:`~.database.Database`.
     """
@@ -52,20 +80,33 @@ class Execution:
         name: str | None = None,
         issuer: TokenIssuer | None = None,
         owner_token: str | None = None,
+        reducer_timeout: float | None = DEFAULT_BUDGET_SECONDS,
+        http_policy: HttpPolicy | None = None,
     ) -> None:
         self.module = module
+        self.runner: ModuleRunner = module
         self.name = name or module.name
         self.issuer = issuer or TokenIssuer.generate()
         self.owner_token = owner_token or self.issuer.mint()
         self.owner_identity = self.issuer.validate(self.owner_token).identity
         self.identity = identity_from_claims(self.issuer.issuer, f"database/{self.name}")
+        self.http_policy = http_policy or HttpPolicy()
+        self.worker = DatabaseThread(self.name, reducer_timeout)
         self.datastore = module.new_datastore()
         self.subscriptions = SubscriptionManager(module, self.datastore)
         self._canonical_ts: Typespace | None = None
         self.scheduler = Scheduler(self)
         self.clients: list[ClientConnection] = []
-        self._lock = threading.RLock()
+        # Every connection past client_connected (WebSocket or one HTTP call): st_client's rows.
+        self.connected: dict[tuple[Identity, ConnectionId], None] = {}
+        self.subscriptions.system.clients = lambda: list(self.connected)
+        self.stopping = threading.Event()
         self._started = False
+
+    @property
+    def reducer_timeout(self) -> float | None:
+        """The time budget of one reducer, view or transaction body, in seconds."""
+        return self.worker.budget_seconds
 
     def is_owner(self, identity: Identity) -> bool:
         """Whether ``identity`` owns this database."""
@@ -81,7 +122,7 @@ class Execution:
             return 404, "no such reducer"  # private functions look nonexistent to others
         return None
 
-    # -- running functions and broadcasting
+    # -- running functions and broadcasting (on the database thread)
 
     def _call_reducer(
         self,
@@ -89,8 +130,9 @@ class Execution:
         args: Mapping[str, Any] | Sequence[Any],
         sender: Identity,
         connection_id: ConnectionId | None,
+        auth: AuthCtx | None = None,
     ) -> CallResult:
-        return self._run_reducer(rd, args, sender, connection_id)[0]
+        return self._run_reducer(rd, args, sender, connection_id, auth=auth)[0]
 
     def _run_reducer(
         self,
@@ -100,9 +142,10 @@ class Execution:
         connection_id: ConnectionId | None,
         timestamp: Timestamp | None = None,
         caller: ClientConnection | None = None,
+        auth: AuthCtx | None = None,
     ) -> tuple[CallResult, list[m.QuerySetUpdate]]:
         """Run a reducer and broadcast its commit; returns the caller's own updates too."""
-        result = self.module.call_reducer(
+        result = self.runner.call_reducer(
             self.datastore,
             rd,
             args,
@@ -110,13 +153,31 @@ class Execution:
             connection_id=connection_id,
             timestamp=timestamp,
             database_identity=self.identity,
+            auth=auth,
         )
         if result.status == "internal_error" and result.error is not None:
             log.error("reducer %s failed", rd.name, exc_info=result.error)
+        elif result.status == "out_of_energy":
+            log.warning(
+                "reducer %s ran past its %s s budget and was stopped", rd.name, self.reducer_timeout
+            )
         mine: list[m.QuerySetUpdate] = []
         if result.ok and result.tx is not None:
             mine = self._broadcast(result.tx, caller)
         return result, mine
+
+    def _start_procedure(
+        self,
+        pd: ProcedureDef,
+        args: Mapping[str, Any] | Sequence[Any],
+        sender: Identity,
+        connection_id: ConnectionId | None,
+        on_done: Callable[[CallResult], None],
+        timestamp: Timestamp | None = None,
+        auth: AuthCtx | None = None,
+    ) -> None:
+        """Run a procedure on a thread of its own; ``on_done(result)`` runs there at the end."""
+        start_procedure(self, pd, args, sender, connection_id, on_done, timestamp, auth)
 
     def _call_procedure(
         self,
@@ -125,21 +186,17 @@ class Execution:
         sender: Identity,
         connection_id: ConnectionId | None,
         timestamp: Timestamp | None = None,
+        auth: AuthCtx | None = None,
     ) -> CallResult:
-        result = self.module.call_procedure(
-            self.datastore,
-            pd,
-            args,
-            sender=sender,
-            connection_id=connection_id,
-            timestamp=timestamp,
-            database_identity=self.identity,
-        )
-        if result.status == "internal_error" and result.error is not None:
-            log.error("procedure %s failed", pd.name, exc_info=result.error)
-        for tx in result.tx_results:
-            self._broadcast(tx, None)
-        return result
+        """Run a procedure and wait for it (not on the database thread: it needs that thread)."""
+        if self.worker.on_thread():
+            raise RuntimeError(
+                "a procedure cannot be awaited on the database thread (or inside "
+                "db.transaction()): its transactions need that thread; call it from elsewhere"
+            )
+        future: Future[CallResult] = Future()
+        self._start_procedure(pd, args, sender, connection_id, future.set_result, timestamp, auth)
+        return future.result()
 
     def _broadcast(self, tx: TxResult, caller: ClientConnection | None) -> list[m.QuerySetUpdate]:
         """Fan a committed transaction out; returns the caller's share (for its ReducerResult)."""
@@ -164,7 +221,7 @@ class Execution:
                 client.send(msg)
         return mine
 
-    # -- scheduled functions (called by the Scheduler on the loop)
+    # -- scheduled functions (called by the Scheduler on the database thread)
 
     def _find_schedule_row(self, schema: TableSchema, schedule_id: Any) -> Any | None:
         assert schema.schedule is not None
@@ -177,30 +234,40 @@ class Execution:
         self, schema: TableSchema, schedule_id: Any, intended: Timestamp, scheduler: Scheduler
     ) -> None:
         assert schema.schedule is not None
-        with self._lock:
-            row = self._find_schedule_row(schema, schedule_id)
-            if row is None:
-                return
-            name = schema.schedule.function_name
-            rd = self.module.reducer_def(name)
-            if rd is not None:
-                result = self._call_reducer(rd, (row,), self.identity, None)
-            else:
-                pd = self.module.procedure_def(name)
-                if pd is None:
-                    log.error("scheduled table %s names unknown function %s", schema.name, name)
-                    return
-                result = self._call_procedure(pd, (row,), self.identity, None)
-            if not result.ok:
-                log.info(
-                    "scheduled %s (%s id %r) failed: %s",
-                    name,
-                    schema.name,
-                    schedule_id,
-                    result.message,
-                )
-            if scheduler._after_run(schema, (schema.name, schedule_id), intended):
+        row = self._find_schedule_row(schema, schedule_id)
+        if row is None:
+            return
+        name = schema.schedule.function_name
+        key = (schema.name, schedule_id)
+        rd = self.module.reducer_def(name)
+        if rd is not None:
+            result = self._call_reducer(rd, (row,), self.identity, None, AuthCtx.internal())
+            _log_scheduled(name, schema, schedule_id, result)
+            if scheduler._after_run(schema, key, intended):
                 self._delete_one_shot(schema, schedule_id)
+            return
+        pd = self.module.procedure_def(name)
+        if pd is None:
+            log.error("scheduled table %s names unknown function %s", schema.name, name)
+            return
+        # As upstream: a one-shot row goes before the procedure runs (it must not run twice),
+        # and the scheduled calls due meanwhile wait until the procedure has finished.
+        if scheduler._after_run(schema, key, intended):
+            self._delete_one_shot(schema, schedule_id)
+        scheduler._hold()
+
+        def done(result: CallResult) -> None:
+            self.worker.post(self._scheduled_procedure_done, schema, key, intended, result)
+
+        self._start_procedure(pd, (row,), self.identity, None, done, None, AuthCtx.internal())
+
+    def _scheduled_procedure_done(
+        self, schema: TableSchema, key: tuple[str, Any], intended: Timestamp, result: CallResult
+    ) -> None:
+        assert schema.schedule is not None
+        _log_scheduled(schema.schedule.function_name, schema, key[1], result)
+        self.scheduler._after_run(schema, key, intended)
+        self.scheduler._release()
 
     def _delete_one_shot(self, schema: TableSchema, schedule_id: Any) -> None:
         tx = self.datastore.begin()
@@ -224,18 +291,36 @@ class Execution:
 
             rows = db.sql("SELECT * FROM user")[0]["rows"]
         """
-        caller = sender or self.owner_identity
-        with self._lock:
-            try:
-                results, tx = execute_sql(
-                    self.module,
-                    self.datastore,
-                    query,
-                    caller=caller,
-                    is_owner=self.is_owner(caller),
-                )
-            except SqlExecutionError as e:
-                raise SqlFailed(e.message) from None
-            if tx is not None:
-                self._broadcast(tx, None)
-            return [r.to_json() for r in results]
+        return self.worker.call(self._sql, query, sender or self.owner_identity)
+
+    def _sql(self, query: str, caller: Identity) -> list[Any]:
+        try:
+            results, tx = execute_sql(
+                self.module,
+                self.datastore,
+                query,
+                caller=caller,
+                is_owner=self.is_owner(caller),
+            )
+        except SqlExecutionError as e:
+            raise SqlFailed(e.message) from None
+        if tx is not None:
+            self._broadcast(tx, None)
+        return [r.to_json() for r in results]
+
+
+def _log_scheduled(name: str, schema: TableSchema, schedule_id: Any, result: CallResult) -> None:
+    if not result.ok:
+        log.info(
+            "scheduled %s (%s id %r) failed: %s", name, schema.name, schedule_id, result.message
+        )
+
+
+def client_auth(token: str | None) -> AuthCtx:
+    """The ``sender_auth`` of a client that connected with ``token``."""
+    if not token:
+        return AuthCtx(False, None)
+    try:
+        return AuthCtx.from_token(token)
+    except ValueError:
+        return AuthCtx(False, None)

@@ -1,14 +1,19 @@
 """The database's side of the HTTP routes ``/call/{name}`` and ``/sql``: :class:`HttpCalls`.
 
-Each HTTP call connects (running ``client_connected``), runs, and disconnects, as upstream.  JSON
+Each HTTP call connects (running ``client_connected``), runs, and disconnects, as upstream; a
+reducer call does all three in one job on the database thread, a procedure call connects, runs
+the procedure on its own thread, then disconnects.  JSON
 carries field and variant names, so arguments and results are converted with the canonical names
 the schema publishes.  :class:`HttpResponse` is what the web app turns into a response.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,9 +21,11 @@ from ...sats import bsatn
 from ...sats.sats_json import SatsJsonError, from_json, to_json_untyped
 from ...sats.types import AlgebraicType, Typespace
 from ...sats.values import ConnectionId, Identity
+from ..budget import HTTP_OUT_OF_ENERGY
 from ..describe import canonical_type, canonical_typespace
-from ..module import ProcedureDef, ReducerDef
+from ..module import AuthCtx, CallResult, ProcedureDef, ReducerDef
 from .errors import ConnectionRejected, SqlFailed
+from .execution import client_auth
 from .lifecycle import Lifecycle
 
 # ---- HTTP results ------------------------------------------------------------------------------
@@ -50,22 +57,76 @@ class HttpResponse:
 class HttpCalls(Lifecycle):
     """``POST /call/{name}`` and ``POST /sql`` for one database."""
 
-    def http_call(self, identity: Identity, name: str, body: bytes) -> HttpResponse:
-        """``POST /call/{name}``: connect, call a reducer or procedure with JSON args, disconnect."""
-        with self._lock:
-            connection_id = ConnectionId.random()
-            try:
-                self._connected(identity, connection_id)
-            except ConnectionRejected as e:
-                return HttpResponse(403, e.message)
-            try:
-                return self._http_call(identity, connection_id, name, body)
-            finally:
-                self._disconnected(identity, connection_id)
+    def http_call(
+        self, identity: Identity, name: str, body: bytes, token: str | None = None
+    ) -> HttpResponse:
+        """``POST /call/{name}``: connect, call a reducer or procedure with JSON args, disconnect.
+
+        Blocks until done; not on the database thread (a procedure needs it).  ``token`` is
+        the caller's, for ``ctx.sender_auth``.
+        """
+        step = self.worker.call(self._http_call_start, identity, name, body, token)
+        if isinstance(step, HttpResponse):
+            return step
+        result = step.future.result()
+        return self.worker.call(self._http_call_finish, step, result)
+
+    async def http_call_async(
+        self, identity: Identity, name: str, body: bytes, token: str | None = None
+    ) -> HttpResponse:
+        """:meth:`http_call`, awaited on the event loop."""
+        step = await self.worker.run_async(self._http_call_start, identity, name, body, token)
+        if isinstance(step, HttpResponse):
+            return step
+        result = await asyncio.shield(asyncio.wrap_future(step.future))
+        return await self.worker.run_async(self._http_call_finish, step, result)
+
+    def _http_call_start(
+        self, identity: Identity, name: str, body: bytes, token: str | None
+    ) -> HttpResponse | _ProcedureCall:
+        """Connect and run a reducer call whole; or connect and start a procedure."""
+        return self._as_http_caller(
+            identity, token, lambda cid, auth: self._http_call(identity, cid, name, body, auth)
+        )
+
+    def _as_http_caller(
+        self,
+        identity: Identity,
+        token: str | None,
+        work: Callable[[ConnectionId, AuthCtx], HttpResponse | _ProcedureCall],
+    ) -> HttpResponse | _ProcedureCall:
+        """``client_connected``, ``work``, and ``client_disconnected`` unless a procedure
+        still runs (then :meth:`_http_call_finish` disconnects)."""
+        connection_id = ConnectionId.random()
+        auth = client_auth(token)
+        try:
+            self._connected(identity, connection_id, auth)
+        except ConnectionRejected as e:
+            return HttpResponse(e.status, e.message)
+        try:
+            outcome = work(connection_id, auth)
+        except BaseException:
+            self._disconnected(identity, connection_id, auth)
+            raise
+        if isinstance(outcome, HttpResponse):
+            self._disconnected(identity, connection_id, auth)
+        return outcome
+
+    def _http_call_finish(self, step: _ProcedureCall, result: CallResult) -> HttpResponse:
+        """After a procedure: its response, then ``client_disconnected``."""
+        try:
+            return self._procedure_response(step, result)
+        finally:
+            self._disconnected(step.identity, step.connection_id, step.auth)
 
     def _http_call(
-        self, identity: Identity, connection_id: ConnectionId, name: str, body: bytes
-    ) -> HttpResponse:
+        self,
+        identity: Identity,
+        connection_id: ConnectionId,
+        name: str,
+        body: bytes,
+        auth: AuthCtx,
+    ) -> HttpResponse | _ProcedureCall:
         rd = self.module.reducer_def(name)
         problem = self._reducer_problem(rd, identity)
         if problem is None:
@@ -75,10 +136,12 @@ class HttpCalls(Lifecycle):
             except _BadArgs as e:
                 return HttpResponse(400, f"invalid arguments for reducer {rd.name}: {e}")
             began = time.perf_counter()
-            result = self._call_reducer(rd, args, identity, connection_id)
+            result = self._call_reducer(rd, args, identity, connection_id, auth)
             headers = _exec_headers(began, energy=True)
             if result.ok:
                 return HttpResponse(200, "", headers=headers)
+            if result.status == "out_of_energy":
+                return HttpResponse(402, HTTP_OUT_OF_ENERGY, headers=headers)
             return HttpResponse(530, result.message or "", headers=headers)
         if problem[0] != 404:
             return HttpResponse(problem[0], problem[1])
@@ -89,8 +152,14 @@ class HttpCalls(Lifecycle):
             args = self._json_args(pd, body)
         except _BadArgs as e:
             return HttpResponse(400, f"invalid arguments for procedure {pd.name}: {e}")
-        began = time.perf_counter()
-        result = self._call_procedure(pd, args, identity, connection_id)
+        step = _ProcedureCall(pd, identity, connection_id, auth, time.perf_counter())
+        self._start_procedure(pd, args, identity, connection_id, step.future.set_result, None, auth)
+        return step
+
+    def _procedure_response(self, step: _ProcedureCall, result: CallResult) -> HttpResponse:
+        pd = step.procedure
+        if result.status == "out_of_energy":
+            return HttpResponse(402, result.message or "")
         if not result.ok:
             return HttpResponse(500, result.message or "")
         try:
@@ -99,7 +168,7 @@ class HttpCalls(Lifecycle):
             return HttpResponse(
                 500, f"procedure {pd.name} returned a value that does not fit its type: {e}"
             )
-        return HttpResponse.json(value, headers=_exec_headers(began, energy=False))
+        return HttpResponse.json(value, headers=_exec_headers(step.began, energy=False))
 
     def _canonical(self, ty: AlgebraicType) -> tuple[AlgebraicType, Typespace]:
         """``ty`` and the typespace with the canonical names clients see in the schema.
@@ -138,22 +207,26 @@ class HttpCalls(Lifecycle):
         ty, ts = self._canonical(pd.return_type)
         return to_json_untyped(ty, generic, ts)
 
-    def http_sql(self, identity: Identity, sql: str) -> HttpResponse:
+    def http_sql(self, identity: Identity, sql: str, token: str | None = None) -> HttpResponse:
         """``POST /sql``: connect, run one statement (DML broadcasts), disconnect."""
-        with self._lock:
-            connection_id = ConnectionId.random()
-            try:
-                self._connected(identity, connection_id)
-            except ConnectionRejected as e:
-                return HttpResponse(403, e.message)
-            try:
-                return self._http_sql(identity, sql)
-            finally:
-                self._disconnected(identity, connection_id)
+        return self.worker.call(self._http_sql_whole, identity, sql, token)
+
+    async def http_sql_async(
+        self, identity: Identity, sql: str, token: str | None = None
+    ) -> HttpResponse:
+        """:meth:`http_sql`, awaited on the event loop."""
+        return await self.worker.run_async(self._http_sql_whole, identity, sql, token)
+
+    def _http_sql_whole(self, identity: Identity, sql: str, token: str | None) -> HttpResponse:
+        response = self._as_http_caller(
+            identity, token, lambda _c, _a: self._http_sql(identity, sql)
+        )
+        assert isinstance(response, HttpResponse)
+        return response
 
     def _http_sql(self, identity: Identity, sql: str) -> HttpResponse:
         try:
-            results = self.sql(sql, sender=identity)
+            results = self._sql(sql, identity)
         except SqlFailed as e:
             return HttpResponse(400, str(e))
         total = sum(int(r.get("total_duration_micros", 0)) for r in results if isinstance(r, dict))
@@ -164,6 +237,27 @@ class HttpCalls(Lifecycle):
 
 class _BadArgs(Exception):
     pass
+
+
+class _ProcedureCall:
+    """A ``/call`` of a procedure between its start and its response."""
+
+    __slots__ = ("auth", "began", "connection_id", "future", "identity", "procedure")
+
+    def __init__(
+        self,
+        procedure: ProcedureDef,
+        identity: Identity,
+        connection_id: ConnectionId,
+        auth: AuthCtx,
+        began: float,
+    ) -> None:
+        self.procedure = procedure
+        self.identity = identity
+        self.connection_id = connection_id
+        self.auth = auth
+        self.began = began
+        self.future: Future[CallResult] = Future()
 
 
 def _exec_headers(began: float, *, energy: bool) -> dict[str, str]:

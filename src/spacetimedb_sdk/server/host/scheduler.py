@@ -3,12 +3,18 @@
 The scheduler only arms and cancels timers from the commits it observes; when one fires, the
 database runs the function (:meth:`~.execution.Execution._run_scheduled`).  It sees its database
 through :class:`ScheduledCallRunner`, so this file sits below the execution code that owns it.
+
+Everything here runs on the database thread (:mod:`.worker`): commits are observed there, and the
+timers are that thread's own, so arming, cancelling and firing never race with a transaction.
+Scheduled calls run one at a time, as upstream's scheduler awaits each one: a scheduled
+*procedure* holds back the scheduled calls due after it until it has finished (upstream's
+``scheduled-procedure-scheduled-reducer-not-interleaved`` scenario), while reducers and
+procedures called by clients interleave with it freely.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -16,6 +22,7 @@ from ..._log import get_logger
 from ...sats.values import ScheduleAt, TimeDuration, Timestamp
 from ..datastore import Datastore, TableSchema, TxResult
 from ..module import Module
+from .worker import DatabaseThread, TimerHandle
 
 log = get_logger("spacetimedb_sdk.server")
 
@@ -25,6 +32,7 @@ class ScheduledCallRunner(Protocol):
 
     module: Module
     datastore: Datastore
+    worker: DatabaseThread
 
     def _find_schedule_row(self, schema: TableSchema, schedule_id: Any) -> Any | None: ...
 
@@ -35,7 +43,7 @@ class ScheduledCallRunner(Protocol):
 
 @dataclass
 class _Armed:
-    handle: asyncio.TimerHandle
+    handle: TimerHandle
     intended: Timestamp
 
 
@@ -46,10 +54,11 @@ class Scheduler:
     (table, schedule id), deletes cancel it (an update does both).  When a timer
     fires and the row still exists, the database calls the row's function with
     the row.  ``ScheduleAt.Time`` rows are deleted afterwards in their own
-    transaction; ``ScheduleAt.Interval`` rows re-arm for the next tick after now,
-    anchored at the intended time so delays do not accumulate (as upstream).
+    transaction (before, for a procedure); ``ScheduleAt.Interval`` rows re-arm for
+    the next tick after now, anchored at the intended time so delays do not
+    accumulate (as upstream).
 
-    Timers live on the database's event loop; without one (no :meth:`start`)
+    Timers fire only once the database is serving (:meth:`start`); without that
     nothing fires, which suits pure unit tests.
 
     Example::
@@ -60,56 +69,47 @@ class Scheduler:
 
     def __init__(self, db: ScheduledCallRunner) -> None:
         self._db = db
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._armed: dict[tuple[str, Any], _Armed] = {}
+        self._started = False
         self._stopped = False
+        self._busy = False  # a scheduled procedure is running
+        self._held: deque[tuple[TableSchema, tuple[str, Any], _Armed]] = deque()
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Arm timers on ``loop`` from now on (and for rows already present)."""
-        self._loop = loop
+    def start(self) -> None:
+        """Arm timers from now on (and for rows already present).  On the database thread."""
+        self._started = True
+        self._stopped = False
         for schema in self._db.module.table_schemas():
             if schema.schedule is not None:
                 for row in list(self._db.datastore.store(schema.name).iter_rows()):
-                    self._in_loop(self._arm, schema, row)
+                    self._arm(schema, row)
 
     def stop(self) -> None:
-        """Cancel every timer; nothing fires after this."""
+        """Cancel every timer; nothing fires after this.  On the database thread."""
         self._stopped = True
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            self._in_loop(self._cancel_all)
+        for armed in self._armed.values():
+            armed.handle.cancel()
+        self._armed.clear()
+        self._held.clear()
 
     def pending(self) -> list[tuple[str, Any]]:
         """The (table, schedule id) pairs with an armed timer."""
-        return list(self._armed)
+        return self._db.worker.call(lambda: list(self._armed))
 
     def observe(self, tx: TxResult) -> None:
         """Cancel/arm timers for the scheduled rows this transaction deleted/inserted."""
-        if self._loop is None or self._stopped:
+        if not self._started or self._stopped:
             return
         for name in tx.tables():
             schema = self._db.datastore.store(name).schema
             if schema.schedule is None:
                 continue
             for row in tx.deletes.get(name, ()):
-                self._in_loop(self._cancel, schema, row)
+                self._cancel(schema, row)
             for row in tx.inserts.get(name, ()):
-                self._in_loop(self._arm, schema, row)
+                self._arm(schema, row)
 
-    # -- on the loop
-
-    def _in_loop(self, fn: Callable[..., None], *args: Any) -> None:
-        loop = self._loop
-        assert loop is not None
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            fn(*args)
-        else:
-            # FIFO, so cancels and arms keep commit order.
-            loop.call_soon_threadsafe(fn, *args)
+    # -- timers
 
     @staticmethod
     def _key(schema: TableSchema, row: Any) -> tuple[str, Any]:
@@ -121,15 +121,10 @@ class Scheduler:
         if armed is not None:
             armed.handle.cancel()
 
-    def _cancel_all(self) -> None:
-        for armed in self._armed.values():
-            armed.handle.cancel()
-        self._armed.clear()
-
     def _arm(self, schema: TableSchema, row: Any) -> None:
         if self._stopped:
             return
-        assert schema.schedule is not None and self._loop is not None
+        assert schema.schedule is not None
         key = self._key(schema, row)
         self._cancel(schema, row)
         at = getattr(row, schema.columns[schema.schedule.at_column].attr)
@@ -144,19 +139,38 @@ class Scheduler:
         self._arm_at(schema, key, intended)
 
     def _arm_at(self, schema: TableSchema, key: tuple[str, Any], intended: Timestamp) -> None:
-        assert self._loop is not None
         delay = max(0.0, (intended.micros - Timestamp.now().micros) / 1e6)
-        handle = self._loop.call_later(delay, self._fire, schema, key)
+        handle = self._db.worker.call_later(delay, self._fire, schema, key)
         self._armed[key] = _Armed(handle, intended)
 
     def _fire(self, schema: TableSchema, key: tuple[str, Any]) -> None:
-        armed = self._armed.pop(key, None)
+        armed = self._armed.get(key)
         if armed is None or self._stopped:
             return
+        if self._busy:  # a scheduled procedure runs: this call waits its turn
+            self._held.append((schema, key, armed))
+            return
+        self._run(schema, key, armed)
+
+    def _run(self, schema: TableSchema, key: tuple[str, Any], armed: _Armed) -> None:
+        if self._armed.get(key) is not armed:
+            return  # cancelled or re-armed while it waited
+        del self._armed[key]
         try:
             self._db._run_scheduled(schema, key[1], armed.intended, self)
-        except Exception:  # a timer must never take the loop down
+        except Exception:  # a timer must never take the database thread down
             log.exception("scheduled call for %s id %r failed", schema.name, key[1])
+
+    def _hold(self) -> None:
+        """A scheduled procedure started: later scheduled calls wait for :meth:`_release`."""
+        self._busy = True
+
+    def _release(self) -> None:
+        """The scheduled procedure ended: run the scheduled calls that came due meanwhile."""
+        self._busy = False
+        while self._held and not self._busy:
+            schema, key, armed = self._held.popleft()
+            self._run(schema, key, armed)
 
     def _after_run(self, schema: TableSchema, key: tuple[str, Any], intended: Timestamp) -> bool:
         """Re-arm an interval row; returns whether a one-shot row should be deleted."""

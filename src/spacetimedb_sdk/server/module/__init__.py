@@ -40,10 +40,16 @@ The package is layered, each file importing only those above it in this list:
   result;
 - :mod:`.builder`: annotations → typespace, declarations → validated table schemas;
 - :mod:`.declarations`: the decorators (:class:`ModuleDeclarations`);
+- :mod:`.auth_ctx`: ``ctx.sender_auth`` (:class:`AuthCtx`, :class:`JwtClaims`);
+- :mod:`.uuids`: ``ctx.new_uuid_v4()``/``new_uuid_v7()``;
+- :mod:`.http_policy` and :mod:`.http`: ``ctx.http`` of procedures and the addresses it may reach;
+- :mod:`.procedure_host`: what a running procedure needs of its database (:class:`ProcedureHost`);
 - :mod:`.contexts`: what module functions receive, :class:`SenderError` and :class:`CallResult`;
-- :mod:`.module`: :class:`Module`, the declarations plus codecs, schema export and calls.
+- :mod:`.module`: :class:`Module`, the declarations plus codecs, schema export and calls;
+- :mod:`.runner`: :class:`ModuleRunner`, the seam the host calls module code through.
 """
 
+from .auth_ctx import AuthCtx, JwtClaims
 from .columns import ColumnSpec, IndexSpec, Table, column, index
 from .contexts import (
     INTERNAL_ERROR_MESSAGE,
@@ -56,24 +62,49 @@ from .contexts import (
 )
 from .declarations import ModuleDeclarations
 from .definitions import ProcedureDef, ReducerDef, ViewDef
-from .module import Module
+from .http import (
+    HttpClient,
+    HttpError,
+    HttpHeaders,
+    HttpRequest,
+    HttpResponse,
+    WouldBlockTransaction,
+)
+from .http_policy import HttpPolicy
+from .module import Module, ViewOutOfEnergy
+from .procedure_host import InlineProcedureHost, ProcedureAborted, ProcedureHost
+from .runner import ModuleRunner
 
 __all__ = [
     "INTERNAL_ERROR_MESSAGE",
     "AnonymousViewContext",
+    "AuthCtx",
     "CallResult",
     "ColumnSpec",
+    "HttpClient",
+    "HttpError",
+    "HttpHeaders",
+    "HttpPolicy",
+    "HttpRequest",
+    "HttpResponse",
     "IndexSpec",
+    "InlineProcedureHost",
+    "JwtClaims",
     "Module",
     "ModuleDeclarations",
+    "ModuleRunner",
+    "ProcedureAborted",
     "ProcedureContext",
     "ProcedureDef",
+    "ProcedureHost",
     "ReducerContext",
     "ReducerDef",
     "SenderError",
     "Table",
     "ViewContext",
     "ViewDef",
+    "ViewOutOfEnergy",
+    "WouldBlockTransaction",
     "column",
     "index",
 ]

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import types
+import typing
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -25,6 +27,7 @@ from ...sats.types import (
     RefType,
     SumType,
 )
+from ...sats.values import Err, Ok
 from ..datastore import (
     ColumnSchema,
     IndexSchema,
@@ -219,10 +222,13 @@ class _Builder:
         return ProductType(tuple(elems))
 
     def _check_returns_none(self, rd: ReducerDef) -> None:
+        # Upstream reducers return nothing, or Rust's `Result<(), E>`: here `None`, or
+        # `Err(...)` to fail (annotated `Err[str] | None`, `Ok[None] | Err[str]`...).
         ret = type_hints(rd.fn, f"reducer {rd.source_name}", self.ns).get("return", None)
-        if ret is not None and ret is not type(None):
+        if ret is not None and not all(_reducer_return_ok(t) for t in _union_members(ret)):
             raise SchemaError(
-                f"reducer {rd.source_name} must return None (raise SenderError to fail it)"
+                f"reducer {rd.source_name} must return None, or Err(...) to fail "
+                "(or raise SenderError): reducers cannot return values"
             )
 
     def _view(self, vd: ViewDef) -> None:
@@ -260,3 +266,18 @@ class _Builder:
         for t in tables:
             if t.name.startswith("st_"):
                 raise SchemaError(f"table {t.name!r}: names starting with 'st_' are reserved")
+
+
+def _union_members(tp: Any) -> tuple[Any, ...]:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return typing.get_args(tp)
+    return (tp,)
+
+
+def _reducer_return_ok(tp: Any) -> bool:
+    """Whether ``tp`` may be (part of) a reducer's return annotation."""
+    if tp is type(None) or tp is None or tp is Err or typing.get_origin(tp) is Err:
+        return True
+    if tp is Ok:
+        return True
+    return typing.get_origin(tp) is Ok and typing.get_args(tp) in ((type(None),), (None,))

@@ -13,10 +13,20 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..._log import get_logger
+from ...errors import SpacetimeDBError
 from ...sats.types import RefType
-from ...sats.values import ConnectionId, Identity, Timestamp
+from ...sats.values import ConnectionId, Err, Identity, Ok, Timestamp
+from ..budget import (
+    PROCEDURE_OUT_OF_ENERGY,
+    REDUCER_OUT_OF_ENERGY,
+    VIEW_OUT_OF_ENERGY,
+    OutOfEnergy,
+    run_budgeted,
+)
 from ..datastore import Datastore, DatastoreError
 from ..describe import describe_v9, describe_v10
+from .auth_ctx import AuthCtx
 from .contexts import (
     INTERNAL_ERROR_MESSAGE,
     AnonymousViewContext,
@@ -28,9 +38,12 @@ from .contexts import (
 )
 from .declarations import ModuleDeclarations
 from .definitions import ProcedureDef, ReducerDef, ViewDef
+from .procedure_host import InlineProcedureHost, ProcedureHost
 
 if TYPE_CHECKING:
     from ...sats.bsatn import Codec
+
+log = get_logger("spacetimedb_sdk.server")
 
 
 class Module(ModuleDeclarations):
@@ -84,7 +97,7 @@ class Module(ModuleDeclarations):
         """The ``RawModuleDefV10`` JSON the server serves at ``/schema?version=10``."""
         return describe_v10(self)
 
-    # -- calls
+    # -- calls (this class is the Python module runner: see :class:`.runner.ModuleRunner`)
 
     def call_reducer(
         self,
@@ -96,20 +109,29 @@ class Module(ModuleDeclarations):
         connection_id: ConnectionId | None = None,
         timestamp: Timestamp | None = None,
         database_identity: Identity = Identity.ZERO,
+        auth: AuthCtx | None = None,
     ) -> CallResult:
         """Run a reducer in its own transaction; commit on success, roll back on error.
 
         ``args`` are Python values (a mapping by parameter name or a sequence).  Unknown
-        reducer names raise ``KeyError``; checking callability is the caller's job.
+        reducer names raise ``KeyError``; checking callability is the caller's job.  On the
+        database thread the call runs under the time budget (status ``"out_of_energy"``).
+        A reducer returns ``None``; returning ``Err(e)`` fails it like ``SenderError(e)``
+        (upstream's ``Result<(), E>``), any other value is an error (reducers cannot return
+        values upstream).
         """
         rd = reducer if isinstance(reducer, ReducerDef) else self.reducer_def(reducer)
         if rd is None:
             raise KeyError(f"no such reducer: {reducer!r}")
         ts = timestamp if timestamp is not None else Timestamp.now()
         tx = datastore.begin()
-        ctx = ReducerContext(tx.db, sender, connection_id, ts, database_identity)
+        ctx = ReducerContext(tx.db, sender, connection_id, ts, database_identity, auth)
         try:
-            _invoke(rd.fn, ctx, args)
+            returned = run_budgeted(_invoke, rd.fn, ctx, args)
+            problem = _reducer_return_problem(rd, returned)
+        except OutOfEnergy as e:
+            tx.rollback()
+            return CallResult("out_of_energy", REDUCER_OUT_OF_ENERGY, error=e)
         except SenderError as e:
             tx.rollback()
             return CallResult("err", str(e), error=e)
@@ -124,6 +146,9 @@ class Module(ModuleDeclarations):
         except BaseException:
             tx.rollback()
             raise
+        if problem is not None:
+            tx.rollback()
+            return problem
         return CallResult("ok", tx=tx.commit())
 
     def call_procedure(
@@ -136,39 +161,55 @@ class Module(ModuleDeclarations):
         connection_id: ConnectionId | None = None,
         timestamp: Timestamp | None = None,
         database_identity: Identity = Identity.ZERO,
+        auth: AuthCtx | None = None,
+        host: ProcedureHost | None = None,
     ) -> CallResult:
         """Run a procedure (its ``with_tx`` blocks commit independently).
 
-        An exception becomes ``internal_error`` with ``"<ExceptionType>: <text>"`` as the
-        message (upstream reports a procedure's own error text).
+        ``host`` runs its transactions (by default directly on ``datastore``, in this
+        thread).  An exception becomes ``internal_error`` with ``"<ExceptionType>: <text>"``
+        as the message (upstream reports a procedure's own error text); a transaction over
+        budget ends the procedure with ``"out_of_energy"``.
         """
         pd = procedure if isinstance(procedure, ProcedureDef) else self.procedure_def(procedure)
         if pd is None:
             raise KeyError(f"no such procedure: {procedure!r}")
+        host = host if host is not None else InlineProcedureHost(datastore)
         ts = timestamp if timestamp is not None else Timestamp.now()
-        ctx = ProcedureContext(self, datastore, sender, connection_id, ts, database_identity)
+        ctx = ProcedureContext(host, sender, connection_id, ts, database_identity, auth)
         try:
             value = _invoke(pd.fn, ctx, args)
+        except OutOfEnergy as e:
+            return CallResult(
+                "out_of_energy", PROCEDURE_OUT_OF_ENERGY, error=e, tx_results=host.tx_results
+            )
         except Exception as e:
             return CallResult(
-                "internal_error", f"{type(e).__name__}: {e}", error=e, tx_results=ctx.tx_results
+                "internal_error", f"{type(e).__name__}: {e}", error=e, tx_results=host.tx_results
             )
-        return CallResult("ok", return_value=value, tx_results=ctx.tx_results)
+        return CallResult("ok", return_value=value, tx_results=host.tx_results)
 
     def call_view(
         self, datastore: Datastore, view: str | ViewDef, *, sender: Identity | None = None
     ) -> list[Any]:
-        """Evaluate a view over the current state; returns its rows as a list."""
+        """Evaluate a view over the current state; returns its rows as a list.
+
+        Raises :class:`ViewOutOfEnergy` when it runs past the time budget.
+        """
         vd = view if isinstance(view, ViewDef) else self.view_def(view)
         if vd is None:
             raise KeyError(f"no such view: {view!r}")
         db = datastore.read_view()
         if vd.is_anonymous:
-            result = vd.fn(AnonymousViewContext(db))
+            ctx: Any = AnonymousViewContext(db)
         else:
             if sender is None:
                 raise ValueError(f"view {vd.name!r} is per-caller: pass sender=")
-            result = vd.fn(ViewContext(db, sender))
+            ctx = ViewContext(db, sender)
+        try:
+            result = run_budgeted(vd.fn, ctx)
+        except OutOfEnergy:
+            raise ViewOutOfEnergy(VIEW_OUT_OF_ENERGY) from None
         if result is None:
             return []
         if isinstance(result, list | tuple):
@@ -176,6 +217,30 @@ class Module(ModuleDeclarations):
         if hasattr(result, "__iter__") and not dataclasses.is_dataclass(result):
             return list(result)
         return [result]
+
+
+class ViewOutOfEnergy(SpacetimeDBError):
+    """A view ran past its time budget (its subscribers get a ``SubscriptionError``).
+
+    Example::
+
+        >>> str(ViewOutOfEnergy("view ran out of energy"))
+        'view ran out of energy'
+    """
+
+
+def _reducer_return_problem(rd: ReducerDef, returned: Any) -> CallResult | None:
+    """What a reducer's return value means: ``None`` if it succeeded."""
+    if returned is None or (isinstance(returned, Ok) and returned.value is None):
+        return None
+    if isinstance(returned, Err):
+        return CallResult("err", str(returned.error))
+    error = TypeError(
+        f"reducer {rd.name} returned a {type(returned).__name__}; reducers return None "
+        "(or Err(...) to fail): they cannot return values"
+    )
+    log.error("%s", error)
+    return CallResult("internal_error", INTERNAL_ERROR_MESSAGE, error=error)
 
 
 def _invoke(fn: Callable[..., Any], ctx: Any, args: Mapping[str, Any] | Sequence[Any]) -> Any:

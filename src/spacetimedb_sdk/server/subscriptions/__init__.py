@@ -51,12 +51,13 @@ The package, each file importing only those above it:
 
 from .encoding import CommitUpdates
 from .errors import DuplicateQuerySet, SqlExecutionError, SubscriptionFailure, UnknownQuerySet
-from .manager import SubscriptionManager
+from .manager import PreparedQuery, SubscriptionManager
 from .sql_statements import SqlStatementResult, execute_sql
 
 __all__ = [
     "CommitUpdates",
     "DuplicateQuerySet",
+    "PreparedQuery",
     "SqlExecutionError",
     "SqlStatementResult",
     "SubscriptionFailure",

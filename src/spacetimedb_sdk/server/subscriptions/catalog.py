@@ -1,7 +1,8 @@
 """The catalog: what queries over one module and datastore need, computed once and cached.
 
 A :class:`_Catalog` holds the SQL schema, table infos, BSATN codecs, the RLS filters compiled to
-fragments and the ``/sql`` session variables.  Both the subscription engine and ``/sql``
+fragments and what the ``st_*`` system tables read (:class:`~..system_tables.SystemState`: the
+``st_var`` variables and the connected clients).  Both the subscription engine and ``/sql``
 (:mod:`.sql_statements`) read through it; there is one per datastore (:func:`_catalog`).
 """
 
@@ -12,12 +13,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from ...sats import bsatn
+from ...sats.ordering import KeyCompiler
+from ...sats.types import Typespace
 from ...sats.values import Identity
 from ..datastore import Datastore
 from ..module import Module
 from ..sql import SelectPlan, SqlError, compile_subscription
 from ..sql.eval import Fragment, RowSource, TableInfo, expand_rls
 from ..sqlschema import ModuleSqlSchema, ModuleSqlTable
+from ..system_tables import SYSTEM_CLASSES, SYSTEM_TYPESPACE, SystemState, system_rows
 from .errors import SubscriptionFailure
 
 _SourceId = tuple[str, Identity | None]
@@ -36,7 +40,8 @@ class _Catalog:
         self._codecs: dict[str, bsatn.Codec] = {}
         self._generic: dict[str, bsatn.Codec] = {}
         self._rls: dict[str, list[Fragment]] | None = None
-        self.variables: dict[str, int] = {}
+        self.system = SystemState(sequence_next=self._sequence_next)
+        self._system_keys = KeyCompiler(SYSTEM_TYPESPACE, SYSTEM_CLASSES)
 
     def table(self, name: str) -> ModuleSqlTable:
         table = self.schema.table(name)
@@ -49,7 +54,22 @@ class _Catalog:
             info = self._infos[name] = self._make_info(self.table(name))
         return info
 
+    def _sequence_next(self, table: str, col_id: int) -> int | None:
+        return self.datastore.store(table).sequence_next.get(col_id)
+
+    def typespace_of(self, name: str) -> Typespace:
+        """The typespace a table's ``row_type`` ref points into."""
+        return SYSTEM_TYPESPACE if self.table(name).system is not None else self.module.typespace
+
     def _make_info(self, table: ModuleSqlTable) -> TableInfo:
+        if table.system is not None:
+            # Derived when read, like a view's rows (see call_view).
+            col_keys = tuple(
+                self.keys.key(ty, f"{table.name}.{attr}")
+                for attr, ty in zip(table.attrs, table.raw_types, strict=True)
+            )
+            row_key = self._system_keys.key(table.row_type, table.name)
+            return TableInfo(table.name, table.attrs, col_keys, row_key, is_view=True)
         if table.view is None:
             store = self.datastore.store(table.name)
             return TableInfo(
@@ -67,6 +87,8 @@ class _Catalog:
         codec = self._codecs.get(name)
         if codec is None:
             ts, classes = self.module.typespace, self.module.classes
+            if self.table(name).system is not None:
+                ts, classes = SYSTEM_TYPESPACE, SYSTEM_CLASSES
             codec = bsatn.codec_for(self.table(name).row_type, ts, classes=classes)
             self._codecs[name] = codec
         return codec
@@ -75,7 +97,7 @@ class _Catalog:
         """A row object as the generic ``dict`` value (for SATS-JSON)."""
         codec = self._generic.get(name)
         if codec is None:
-            codec = bsatn.codec_for(self.table(name).row_type, self.module.typespace)
+            codec = bsatn.codec_for(self.table(name).row_type, self.typespace_of(name))
             self._generic[name] = codec
         value: dict[str, Any] = codec.decode(self.codec(name).encode(row))
         return value
@@ -107,6 +129,9 @@ class _Catalog:
         return (name, sender if self.is_per_caller(name) else None)
 
     def call_view(self, sid: _SourceId) -> list[Any]:
+        """A view's rows for a caller (or a system table's current rows)."""
+        if self.table(sid[0]).system is not None:
+            return system_rows(sid[0], self.module, self.system)
         view = self.table(sid[0]).view
         assert view is not None
         return self.module.call_view(self.datastore, view, sender=sid[1])

@@ -10,11 +10,14 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Hashable
+from dataclasses import dataclass
 from typing import Any
 
 from ...protocol import messages as m
 from ...sats.values import Identity
 from ..sql.eval import CompiledFragment
+from ..system_tables import SystemState
+from .cardinality import RowLimitExceeded, check_row_limit
 from .catalog import _SourceId
 from .delta import DeltaEvaluation
 from .encoding import _Encoder
@@ -26,6 +29,21 @@ log = logging.getLogger(__package__)
 
 _ALL_TABLES = re.compile(r"\s*SELECT\s+\*\s+FROM\s+\*\s*\Z", re.IGNORECASE)
 _EVAL_FAILED = "Internal error evaluating queries"
+
+
+@dataclass(frozen=True)
+class PreparedQuery:
+    """A compiled query: its text, the table it returns and whether that is an event table.
+
+    Example::
+
+        >>> PreparedQuery("SELECT * FROM t", "t", False).table
+        't'
+    """
+
+    sql: str
+    table: str
+    is_event: bool
 
 
 class SubscriptionManager(DeltaEvaluation):
@@ -65,6 +83,7 @@ class SubscriptionManager(DeltaEvaluation):
         if sub in self._sets:
             raise DuplicateQuerySet(query_set_id)
         chosen = list(compiled.values())
+        self._check_row_limit(chosen, is_owner)
         created: list[_SourceId] = []
         try:
             for query in chosen:
@@ -85,13 +104,55 @@ class SubscriptionManager(DeltaEvaluation):
         self._client_sets.setdefault(client, {})[query_set_id] = None
         return rows
 
+    def prepare(
+        self, sender: Identity, queries: list[str], *, is_owner: bool = False
+    ) -> list[PreparedQuery]:
+        """Compile queries without subscribing (``SELECT * FROM *`` expanded, duplicates
+        dropped) and check the row limit over all of them together.
+
+        Raises :class:`SubscriptionFailure` with upstream's text.  The v1 protocol, which
+        subscribes query by query, validates a request whole with this first.
+        """
+        compiled: dict[Hashable, _Query] = {}
+        for sql in self._expand_all_tables(queries, is_owner):
+            query = self._query(sql, sender, is_owner)
+            compiled.setdefault(query.key, query)
+        chosen = list(compiled.values())
+        self._check_row_limit(chosen, is_owner)
+        return [PreparedQuery(q.sql, q.table, q.is_event) for q in chosen]
+
+    def rows_of(self, client: Hashable, query_set_id: int) -> m.QueryRows:
+        """The current rows of an active query set (as ``SubscribeApplied`` carries them).
+
+        Raises :class:`UnknownQuerySet` when the set is not active.
+        """
+        queries = self._sets.get((client, query_set_id))
+        if queries is None:
+            raise UnknownQuerySet(query_set_id)
+        return self._query_rows(queries)
+
+    def _check_row_limit(self, queries: list[_Query], is_owner: bool) -> None:
+        """Refuse a non-owner's new queries estimated to scan more than ``row_limit`` rows."""
+        fragments = [cf.fragment for query in queries for cf in query.fragments]
+        try:
+            check_row_limit(self._catalog, fragments, is_owner=is_owner)
+        except RowLimitExceeded as e:
+            raise SubscriptionFailure(str(e)) from None
+
+    @property
+    def system(self) -> SystemState:
+        """What the ``st_*`` system tables read: ``st_var``'s variables, the connected clients."""
+        return self._catalog.system
+
     def _expand_all_tables(self, queries: list[str], is_owner: bool) -> list[str]:
         """Trimmed query texts, deduplicated; ``SELECT * FROM *`` becomes every readable table."""
         texts: dict[str, None] = {}
         for sql in queries:
             if _ALL_TABLES.match(sql):
                 for t in self._catalog.schema.tables():
-                    if not t.is_view and not t.is_event and (t.is_public or is_owner):
+                    if t.is_view or t.is_event or t.system is not None:
+                        continue
+                    if t.is_public or is_owner:
                         texts[f"SELECT * FROM {t.name}"] = None
             else:
                 texts[sql.strip()] = None
@@ -134,6 +195,10 @@ class SubscriptionManager(DeltaEvaluation):
         sql = sql.strip()
         frags, table, _, _ = self._plan(sql, is_owner, with_sql=False)
         catalog = self._catalog
+        try:
+            check_row_limit(catalog, frags, is_owner=is_owner)
+        except RowLimitExceeded as e:
+            raise SubscriptionFailure(str(e)) from None
         rows: list[Any] = []
         try:
             for frag in frags:

@@ -8,6 +8,7 @@ broadcasts like any other commit.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,8 +17,8 @@ from typing import Any
 from ...errors import SpacetimeDBError
 from ...sats.sats_json import to_json_untyped
 from ...sats.types import AlgebraicType, ProductTypeElement
-from ...sats.values import Identity
-from ..datastore import Datastore, TxResult
+from ...sats.values import Identity, SumValue
+from ..datastore import Datastore, TxResult, UniqueConstraintViolation
 from ..describe import canonical_type, canonical_typespace
 from ..module import Module
 from ..sql import (
@@ -34,6 +35,8 @@ from ..sql import (
     compile_sql,
 )
 from ..sql.eval import CompiledFragment, Fragment, RowSource
+from ..system_tables import STVAR_VALUE_TYPE
+from .cardinality import RowLimitExceeded, check_row_limit
 from .catalog import _Catalog, _catalog
 from .errors import SqlExecutionError, SubscriptionFailure
 
@@ -69,15 +72,20 @@ class SqlStatementResult:
         }
 
 
-def _schema_json(module: Module, columns: Sequence[tuple[str, AlgebraicType]]) -> dict[str, Any]:
-    # Column types are fully resolved, as upstream's table schemas are (`ColumnSchema` resolves
-    # refs), so clients decode rows without the module's typespace.
+def _schema_json(
+    module: Module, columns: Sequence[tuple[str, AlgebraicType, bool]]
+) -> dict[str, Any]:
+    """The result's ``ProductType``: column types self-contained, as upstream's table schemas
+    carry them (every typespace ``Ref`` inlined, the module's types with canonical field and
+    variant names; a system table's types, flagged ``True``, as they are)."""
     snake = module.case_conversion == "snake_case"
     typespace = canonical_typespace(module)
     return {
         "elements": [
-            ProductTypeElement(name, typespace.resolve_refs(canonical_type(ty, snake))).to_json()
-            for name, ty in columns
+            ProductTypeElement(
+                name, ty if system else typespace.inline(canonical_type(ty, snake))
+            ).to_json()
+            for name, ty, system in columns
         ]
     }
 
@@ -112,12 +120,16 @@ def execute_sql(
     if isinstance(plan, SelectPlan):
         result = _select(catalog, plan, caller, is_owner)
     elif isinstance(plan, ShowVarPlan):
-        value = catalog.variables.get(plan.name)
-        rows = [] if value is None else [[value]]
-        result = SqlStatementResult(_schema_json(module, [("value", AlgebraicType.U64)]), rows)
+        # Upstream rewrites SHOW into `SELECT value FROM st_var WHERE name = '<var>'`.
+        value = catalog.system.variables.get(plan.name)
+        rows = [] if value is None else [[to_json_untyped(STVAR_VALUE_TYPE, value)]]
+        result = SqlStatementResult(_schema_json(module, [("value", STVAR_VALUE_TYPE, True)]), rows)
     elif isinstance(plan, SetVarPlan):
-        catalog.variables[plan.name] = plan.value
-        result = SqlStatementResult({"elements": []}, [], rows_inserted=1)
+        # ... and SET into `INSERT INTO st_var (name, value) VALUES ('<var>', U64(<n>))`.
+        inserted = _insert_var(catalog, plan.name, SumValue("U64", plan.value))
+        result = SqlStatementResult({"elements": []}, [], rows_inserted=inserted)
+    elif catalog.table(plan.table.name).system is not None:
+        result = _system_dml(catalog, plan, caller)
     else:
         result, tx = _dml(catalog, plan, caller)
     result.total_duration_micros = int((time.perf_counter() - started) * 1_000_000)
@@ -130,14 +142,17 @@ def _select(
     tuples = _select_tuples(catalog, plan, caller, is_owner)
     proj = plan.projection
     tables = plan.source.tables
-    columns: list[tuple[str, AlgebraicType]]
+    columns: list[tuple[str, AlgebraicType, bool]]
     rows: list[Any]
     if isinstance(proj, CountProjection):
-        columns, rows = [(proj.alias, AlgebraicType.U64)], [[len(tuples)]]
+        columns, rows = [(proj.alias, AlgebraicType.U64, False)], [[len(tuples)]]
     elif isinstance(proj, StarProjection):
         table = catalog.table(tables[proj.table].name)
-        columns = [(name, ty) for (name, _), ty in zip(table.columns, table.raw_types, strict=True)]
-        typespace = catalog.module.typespace
+        system = table.system is not None
+        columns = [
+            (name, ty, system) for (name, _), ty in zip(table.columns, table.raw_types, strict=True)
+        ]
+        typespace = catalog.typespace_of(table.name)
         rows = [
             to_json_untyped(
                 table.row_type, catalog.generic_row(table.name, t[proj.table]), typespace
@@ -145,10 +160,10 @@ def _select(
             for t in tuples[: plan.limit]
         ]
     else:
-        columns = [
-            (name, catalog.table(tables[ref.table].name).raw_types[ref.column])
-            for name, ref in proj.columns
-        ]
+        columns = []
+        for name, ref in proj.columns:
+            table = catalog.table(tables[ref.table].name)
+            columns.append((name, table.raw_types[ref.column], table.system is not None))
         rows = [_project(catalog, plan, proj, t) for t in tuples[: plan.limit]]
     return SqlStatementResult(_schema_json(catalog.module, columns), rows[: plan.limit])
 
@@ -159,13 +174,19 @@ def _select_tuples(
     """The joined rows of every RLS fragment (a bag union)."""
     tuples: list[list[Any]] = []
     try:
-        for frag in catalog.fragments(plan, 0, is_owner):
+        fragments = catalog.fragments(plan, 0, is_owner)
+        # Upstream pushes a LIMIT into a bare `SELECT *` scan only.
+        limit = plan.limit if isinstance(plan.projection, StarProjection) else None
+        check_row_limit(catalog, fragments, is_owner=is_owner, limit=limit)
+        for frag in fragments:
             infos = [catalog.info(n) for n in frag.tables]
             compiled = CompiledFragment(frag, infos, catalog.keys, caller)
             sources = [catalog.current_source(catalog.source_id(n, caller)) for n in frag.tables]
             tuples += compiled.tuples(sources)
     except SubscriptionFailure as e:
         raise SqlExecutionError(e.message) from None
+    except RowLimitExceeded as e:
+        raise SqlExecutionError(str(e)) from None
     except SqlError as e:
         raise SqlExecutionError(str(e)) from None
     return tuples
@@ -174,7 +195,6 @@ def _select_tuples(
 def _project(
     catalog: _Catalog, plan: SelectPlan, proj: ColumnsProjection, joined: list[Any]
 ) -> list[Any]:
-    typespace = catalog.module.typespace
     generic: dict[int, dict[str, Any]] = {}
     out: list[Any] = []
     for _, ref in proj.columns:
@@ -182,6 +202,7 @@ def _project(
         if ref.table not in generic:
             generic[ref.table] = catalog.generic_row(table.name, joined[ref.table])
         value = generic[ref.table][table.attrs[ref.column]]
+        typespace = catalog.typespace_of(table.name)
         out.append(to_json_untyped(table.raw_types[ref.column], value, typespace))
     return out
 
@@ -227,3 +248,58 @@ def _dml(
             tx.rollback()
         raise
     return result, committed
+
+
+# ---- st_var: the one writable system table ---------------------------------------------------
+
+
+def _insert_var(catalog: _Catalog, name: str, value: SumValue) -> int:
+    """Insert an ``st_var`` row; its ``name`` is the primary key (so a second SET fails)."""
+    variables = catalog.system.variables
+    old = variables.get(name)
+    if old == value:
+        return 0  # the same row again: a set, nothing changes
+    if old is not None:
+        satn = json.dumps(name, ensure_ascii=False)
+        raise SqlExecutionError(
+            str(UniqueConstraintViolation("st_var_name_idx_btree", "st_var", ["name"], satn))
+        )
+    variables[name] = value
+    return 1
+
+
+def _system_dml(
+    catalog: _Catalog, plan: InsertPlan | UpdatePlan | DeletePlan, caller: Identity
+) -> SqlStatementResult:
+    """DML on a system table: ``st_var`` only (the others describe the module)."""
+    name = plan.table.name
+    if name != "st_var":
+        raise SqlExecutionError(
+            f"`{name}` is a system table describing the module; "
+            "the local server only lets SQL write `st_var`"
+        )
+    result = SqlStatementResult({"elements": []}, [])
+    if isinstance(plan, InsertPlan):
+        for var, value in plan.rows:
+            result.rows_inserted += _insert_var(catalog, var, value)
+        return result
+    info = catalog.info(name)
+    frag = CompiledFragment(
+        Fragment((name,), (), () if plan.filter is None else (plan.filter,)),
+        [info],
+        catalog.keys,
+        caller,
+    )
+    matching = frag.rows([RowSource(info, catalog.call_view((name, None)))])
+    variables = catalog.system.variables
+    for row in matching:
+        variables.pop(row.name, None)
+    if isinstance(plan, DeletePlan):
+        result.rows_deleted = len(matching)
+        return result
+    changes = {info.attrs[pos]: value for pos, value in plan.assignments}
+    for row in matching:
+        new = dataclasses.replace(row, **changes)
+        _insert_var(catalog, new.name, new.value)
+    result.rows_updated = len(matching)
+    return result

@@ -1,0 +1,85 @@
+"""The seam between the host and a module's code: :class:`ModuleRunner`.
+
+The host (``server.host``) decides *when and where* module code runs: reducers, views and
+procedure transactions on the database thread, one at a time; procedures on threads of their
+own.  A runner decides *how* a call reaches the module's code and how a call that overruns its
+time budget is stopped.  :class:`~.module.Module` is the runner of Python modules: it calls the
+functions in-process and stops an overrunning call with an asynchronous exception
+(:mod:`..budget`).  A runner for TypeScript modules (a Node process speaking the host syscalls)
+implements the same three methods and stops an overrunning call by killing its process; it reads
+the budget from :func:`..budget.current_budget` (``.seconds``) on the database thread.
+
+Contract of each method:
+
+- :meth:`ModuleRunner.call_reducer` runs in its own transaction on ``datastore`` (begin,
+  run, commit or roll back) and returns a :class:`~.contexts.CallResult` whose status is
+  ``"ok"``, ``"err"`` (the module failed on purpose), ``"internal_error"`` or
+  ``"out_of_energy"``; it never raises for the module's own failures.
+- :meth:`ModuleRunner.call_procedure` runs on a procedure thread; every transaction goes
+  through ``host.run_tx`` (never ``datastore`` directly), waits through ``host.sleep_until``.
+- :meth:`ModuleRunner.call_view` returns the view's rows, raising on failure; the
+  subscription engine and ``/sql`` call it on the database thread whenever a view's rows are
+  needed (subscribing, after each commit).
+
+The host passes the same object as the module description (tables, reducers, codecs) and as
+the runner, so a module in another language is one object with :class:`~.module.Module`'s
+description methods and these three calls.
+
+Example::
+
+    runner: ModuleRunner = module      # a Module is its own runner
+    result = runner.call_reducer(datastore, "send_message", ["hi"], sender=me)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from ...sats.values import ConnectionId, Identity, Timestamp
+from ..datastore import Datastore
+from .auth_ctx import AuthCtx
+from .contexts import CallResult
+from .definitions import ProcedureDef, ReducerDef, ViewDef
+from .procedure_host import ProcedureHost
+
+
+class ModuleRunner(Protocol):
+    """How the host calls a module's code (see the module docstring)."""
+
+    def call_reducer(
+        self,
+        datastore: Datastore,
+        reducer: str | ReducerDef,
+        args: Mapping[str, Any] | Sequence[Any] = (),
+        *,
+        sender: Identity,
+        connection_id: ConnectionId | None = None,
+        timestamp: Timestamp | None = None,
+        database_identity: Identity = Identity.ZERO,
+        auth: AuthCtx | None = None,
+    ) -> CallResult:
+        """Run a reducer in its own transaction."""
+        ...
+
+    def call_procedure(
+        self,
+        datastore: Datastore,
+        procedure: str | ProcedureDef,
+        args: Mapping[str, Any] | Sequence[Any] = (),
+        *,
+        sender: Identity,
+        connection_id: ConnectionId | None = None,
+        timestamp: Timestamp | None = None,
+        database_identity: Identity = Identity.ZERO,
+        auth: AuthCtx | None = None,
+        host: ProcedureHost | None = None,
+    ) -> CallResult:
+        """Run a procedure; its transactions go through ``host``."""
+        ...
+
+    def call_view(
+        self, datastore: Datastore, view: str | ViewDef, *, sender: Identity | None = None
+    ) -> list[Any]:
+        """Evaluate a view over the current state."""
+        ...

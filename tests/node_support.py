@@ -1,0 +1,41 @@
+"""Whether the official TypeScript client can run here, for the tests that drive it.
+
+``pytestmark = requires_node()`` skips a module's tests, with the reason, where Node or
+``node/node_modules`` is missing: a user without Node still gets the whole Python suite
+(``make test`` installs the npm packages only when npm exists, and says so when it does
+not).  CI sets ``SPACETIMEDB_REQUIRE_NODE=1`` (``.ci/run``): there a missing Node is a
+collection error, so the conformance tests can never be skipped silently.
+
+Example::
+
+    pytestmark = requires_node()
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+REQUIRE_ENV = "SPACETIMEDB_REQUIRE_NODE"
+NODE = shutil.which("node")
+
+
+def node_missing() -> str | None:
+    """Why the TypeScript client cannot run here, or ``None`` when it can."""
+    if NODE is None:
+        return "node is not on PATH (install Node 20 and npm, then `make node`)"
+    if not (ROOT / "node" / "node_modules" / "spacetimedb").is_dir():
+        return "node/node_modules missing: run `make node`"
+    return None
+
+
+def requires_node() -> pytest.MarkDecorator:
+    """A ``skipif`` mark for tests that run Node; a failure instead under ``$SPACETIMEDB_REQUIRE_NODE``."""
+    reason = node_missing()
+    if reason is not None and os.environ.get(REQUIRE_ENV):
+        pytest.fail(f"${REQUIRE_ENV} is set (CI), but {reason}", pytrace=False)
+    return pytest.mark.skipif(reason is not None, reason=reason or "")

@@ -51,7 +51,7 @@ The package is layered, each file importing only those above it in this list:
 """
 
 from .auth_ctx import AuthCtx, JwtClaims
-from .columns import ColumnSpec, IndexSpec, column, index
+from .columns import ColumnSpec, IndexSpec, Table, column, index
 from .contexts import (
     INTERNAL_ERROR_MESSAGE,
     AnonymousViewContext,
@@ -103,6 +103,7 @@ __all__ = [
     "ReducerContext",
     "ReducerDef",
     "SenderError",
+    "Table",
     "ViewContext",
     "ViewDef",
     "ViewOutOfEnergy",

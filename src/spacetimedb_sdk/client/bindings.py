@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import keyword
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -262,6 +262,7 @@ def _index_defs(
     classes: Mapping[int, type],
 ) -> tuple[IndexDef, ...]:
     out: dict[str, IndexDef] = {}
+    readers = _column_readers(cols, ts, classes)
     for name, col_ids, unique in indexes:
         columns = tuple(cols[i][0] for i in col_ids)
         # ``classes``: columns of bound types hold the row classes the decoder builds.
@@ -269,8 +270,37 @@ def _index_defs(
             None if unique else tuple(order_key_for_type(cols[i][1], ts, classes) for i in col_ids)
         )
         if name not in out:
-            out[name] = IndexDef(name, columns, unique, None, keys)
+            out[name] = IndexDef(
+                name, columns, unique, None, keys, _key_from_bytes(readers, col_ids)
+            )
     return tuple(out.values())
+
+
+def _column_readers(
+    cols: Sequence[tuple[str, AlgebraicType]], ts: Typespace, classes: Mapping[int, type]
+) -> list[Callable[[bytes], Any] | None]:
+    """Per column, a function reading it from a row's bytes, for columns at a fixed offset
+    (every column before them is fixed-size): index keys without decoding the row."""
+    out: list[Callable[[bytes], Any] | None] = []
+    offset: int | None = 0
+    for _, ty in cols:
+        codec = bsatn.codec_for(ty, ts, classes=classes)
+        out.append(None if offset is None else codec.reader_at(offset))
+        offset = None if offset is None or codec.fixed_size is None else offset + codec.fixed_size
+    return out
+
+
+def _key_from_bytes(
+    readers: Sequence[Callable[[bytes], Any] | None], col_ids: Sequence[int]
+) -> Callable[[bytes], Any] | None:
+    """An index's key (one value, or a tuple for several columns) read from a row's bytes."""
+    parts = [readers[i] for i in col_ids]
+    if not parts or any(p is None for p in parts):
+        return None
+    got = [p for p in parts if p is not None]
+    if len(got) == 1:
+        return got[0]
+    return lambda data: tuple(p(data) for p in got)
 
 
 def _table_binding(t: TableSchema, ts: Typespace, classes: Mapping[int, type]) -> TableBinding:

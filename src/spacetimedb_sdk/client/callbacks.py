@@ -21,12 +21,14 @@ from __future__ import annotations
 import inspect
 import itertools
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from itertools import repeat
+from operator import is_
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
 from .._log import get_logger
 from .changes import Change, Delete, Insert, Update
 
-__all__ = ["CallbackHandle", "ChangeSink", "ErrorHandler", "PendingChanges", "fire"]
+__all__ = ["LAZY", "CallbackHandle", "ChangeSink", "ErrorHandler", "PendingChanges", "fire"]
 
 # The whole client cache logs under one name, the one users configure (it predates the split
 # of the cache into modules).
@@ -47,6 +49,19 @@ _callback_ids = itertools.count(1)
 _INSERT, _DELETE, _UPDATE = "insert", "delete", "update"
 
 
+class _Lazy:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<row not decoded yet>"
+
+
+LAZY: Any = _Lazy()
+"""Stands for a row the cache holds as bytes only, until someone looks at it."""
+
+_NONE: Any = ()
+
+
 class _CallbackTable(Protocol):
     """What handles and firing use of a :class:`~.table_cache.TableCache`."""
 
@@ -56,6 +71,10 @@ class _CallbackTable(Protocol):
     def _registered(self, kind: str) -> tuple[CallbackHandle[Any, Any], ...]: ...
 
     def _remove_callback(self, kind: str, handle: Callable[..., Any]) -> bool: ...
+
+    def _materialize(self, data: bytes) -> Any: ...
+
+    def _decode_row(self, data: bytes) -> Any: ...
 
 
 class CallbackHandle(Generic[P, R]):
@@ -98,30 +117,83 @@ class CallbackHandle(Generic[P, R]):
 
 
 class _Group:
-    """The changes of one message to one table, in firing order, as plain rows."""
+    """The changes of one message to one table, in firing order.
 
-    __slots__ = ("deletes", "events", "inserts", "table", "updates")
+    Each list holds the rows, or :data:`LAZY` for a row nobody had looked at when the
+    message was applied; the parallel ``*_data`` lists hold the rows' bytes, from which
+    such a row is decoded the first time it is needed (once: the list then keeps it).
+    """
+
+    __slots__ = (
+        "delete_data",
+        "deletes",
+        "event_data",
+        "events",
+        "insert_data",
+        "inserts",
+        "table",
+        "update_data",
+        "updates",
+    )
 
     def __init__(self, table: _CallbackTable) -> None:
+        # Empty tuples until the table sets a list: most groups have one kind of change.
         self.table = table
-        self.events: list[Any] = []
-        self.inserts: list[Any] = []
-        self.deletes: list[Any] = []
-        self.updates: list[tuple[Any, Any]] = []
+        self.events: list[Any] = _NONE
+        self.event_data: list[bytes] = _NONE
+        self.inserts: list[Any] = _NONE
+        self.insert_data: list[bytes] = _NONE
+        self.deletes: list[Any] = _NONE
+        self.delete_data: list[bytes] = _NONE
+        self.updates: list[tuple[Any, Any]] = _NONE
+        self.update_data: list[tuple[bytes, bytes]] = _NONE
 
     def __len__(self) -> int:
         return len(self.events) + len(self.inserts) + len(self.deletes) + len(self.updates)
 
+    def rows(self, kind: str) -> list[Any]:
+        """The rows of ``kind`` (events and inserts for ``_INSERT``), decoded."""
+        t = self.table
+        if kind == _INSERT:
+            # Inserted rows are in the cache: decoding one there keeps it there too.
+            inserts = _resolved(self.inserts, self.insert_data, t._materialize)
+            if not self.events:
+                return inserts
+            return [*_resolved(self.events, self.event_data, t._decode_row), *inserts]
+        return _resolved(self.deletes, self.delete_data, t._decode_row)
+
+    def update_rows(self) -> list[tuple[Any, Any]]:
+        """The ``(old, new)`` pairs, decoded."""
+        ups = self.updates
+        if any(old is LAZY or new is LAZY for old, new in ups):
+            t = self.table
+            for i, ((old, new), (old_data, new_data)) in enumerate(
+                zip(ups, self.update_data, strict=True)
+            ):
+                if old is LAZY:
+                    old = t._decode_row(old_data)
+                if new is LAZY:
+                    new = t._materialize(new_data)
+                ups[i] = (old, new)
+        return ups
+
     def records(self) -> Iterator[Change[Any]]:
         name = self.table.name
-        for row in self.events:
+        for row in self.rows(_INSERT):
             yield Insert(name, row)
-        for row in self.inserts:
-            yield Insert(name, row)
-        for row in self.deletes:
+        for row in self.rows(_DELETE):
             yield Delete(name, row)
-        for old, new in self.updates:
+        for old, new in self.update_rows():
             yield Update(name, old, new)
+
+
+def _resolved(rows: list[Any], data: list[bytes], decode: Callable[[bytes], Any]) -> list[Any]:
+    """``rows`` with every ``LAZY`` replaced, in place, by its decoded row."""
+    if rows and any(map(is_, rows, repeat(LAZY))):  # by identity: rows' __eq__ is theirs
+        for i, row in enumerate(rows):
+            if row is LAZY:
+                rows[i] = decode(data[i])
+    return rows
 
 
 class PendingChanges:
@@ -148,6 +220,14 @@ class PendingChanges:
     ) -> None:
         self._groups = [g for g in groups or () if len(g)]
         self._sinks = sinks if sinks is not None else {}
+
+    @classmethod
+    def _of(cls, group: _Group, sinks: Mapping[int, ChangeSink]) -> PendingChanges:
+        """The changes of a message that touched one table (the fast path's)."""
+        changes = cls.__new__(cls)
+        changes._groups = [group] if (group.inserts or group.deletes or group.updates) else []
+        changes._sinks = sinks
+        return changes
 
     def __iter__(self) -> Iterator[Change[Any]]:
         for g in self._groups:
@@ -177,7 +257,7 @@ class PendingChanges:
         Awaitables returned by ``async def`` callbacks are returned for the caller to schedule.
         """
         firing = _Firing(ctx_factory, on_error)
-        global_sinks = tuple(self._sinks.values())
+        global_sinks = tuple(self._sinks.values()) if self._sinks else ()
         for g in self._groups:
             firing.deliver(g, global_sinks)
         return firing.awaitables
@@ -201,16 +281,16 @@ class _Firing:
 
     def deliver(self, g: _Group, global_sinks: tuple[ChangeSink, ...]) -> None:
         t = g.table
-        sinks = (*t._sinks.values(), *global_sinks)
-        # Rows of a kind nobody listens to are skipped without building anything.
-        if sinks or t._registered(_INSERT):
-            for row in (*g.events, *g.inserts):
+        sinks = (*t._sinks.values(), *global_sinks) if t._sinks else global_sinks
+        # Rows of a kind nobody listens to are skipped without building (or decoding) anything.
+        if (g.events or g.inserts) and (sinks or t._registered(_INSERT)):
+            for row in g.rows(_INSERT):
                 self._one(t, _INSERT, Insert, (row,), sinks)
-        if sinks or t._registered(_DELETE):
-            for row in g.deletes:
+        if g.deletes and (sinks or t._registered(_DELETE)):
+            for row in g.rows(_DELETE):
                 self._one(t, _DELETE, Delete, (row,), sinks)
-        if sinks or t._registered(_UPDATE):
-            for old, new in g.updates:
+        if g.updates and (sinks or t._registered(_UPDATE)):
+            for old, new in g.update_rows():
                 self._one(t, _UPDATE, Update, (old, new), sinks)
 
     def _one(
@@ -225,11 +305,11 @@ class _Firing:
         # Looked up per row: a callback removed by an earlier callback is not called again.
         for handle in table._registered(kind):
             try:
-                result = handle.callback(self.ctx(), *rows)
+                result = handle.callback(self._ctx if self._have_ctx else self.ctx(), *rows)
             except Exception as exc:
                 self._failed(exc, record(table.name, *rows))
                 continue
-            if inspect.isawaitable(result):
+            if result is not None and inspect.isawaitable(result):
                 self.awaitables.append(result)
         if sinks:
             change = record(table.name, *rows)

@@ -42,10 +42,11 @@ from typing import Any, Protocol
 
 from ..errors import BsatnDecodeError, DisconnectedError, ProtocolError
 from ..protocol import messages as m
+from ..protocol.fast import TableTx
 from ..protocol.framing import (
     SUBPROTOCOL_V2,
     SUBPROTOCOL_V3,
-    decode_server_frame,
+    decode_server_frame_fast,
     encode_client_frame,
 )
 from ..sats.values import ConnectionId, Err, Identity, Ok, TimeDuration, Timestamp
@@ -60,6 +61,8 @@ class CacheSink(Protocol):
     def apply_query_rows(self, query_set_id: int, rows: m.QueryRows, sign: int) -> Any: ...
 
     def apply_transaction(self, query_sets: Sequence[m.QuerySetUpdate]) -> Any: ...
+
+    def apply_table_tx(self, tx: TableTx) -> Any: ...
 
     def drop_query_set(self, query_set_id: int) -> Any: ...
 
@@ -229,17 +232,20 @@ class ClientCore:
         if self.protocol is None:
             raise ProtocolError("receive_frame() called before connection_opened()")
         try:
-            messages = decode_server_frame(frame, self.protocol, max_size=self.max_frame_size)
+            messages = decode_server_frame_fast(frame, self.protocol, max_size=self.max_frame_size)
             events: list[Event] = []
             for msg in messages:
                 try:
-                    self._handle(msg, events)
+                    if type(msg) is TableTx:  # the commonest message first
+                        self._on_table_tx(msg, events)
+                    else:
+                        self._handle(msg, events)
                 except ProtocolError:
                     raise
                 except BsatnDecodeError as e:
                     # A row (or a nested value) the bindings cannot read; the cache is untouched.
                     raise ProtocolError(
-                        f"the server sent a {type(msg).__name__} with a row that does not decode: {e}"
+                        f"the server sent a {_message_name(msg)} with a row that does not decode: {e}"
                     ) from e
             return events
         except ProtocolError:
@@ -296,6 +302,10 @@ class ClientCore:
             sub.state = SubState.QUEUED
             self._queued.append(m.Subscribe(self._new_request_id(), qs, list(sub.queries)))
         return (*pending, events)
+
+    def has_data_to_send(self) -> bool:
+        """Whether :meth:`data_to_send` has frames (cheap, no lock needed to ask)."""
+        return bool(self._outgoing)
 
     def data_to_send(self) -> list[bytes]:
         """Frames to send now, in order (each a complete binary WebSocket message)."""
@@ -420,18 +430,28 @@ class ClientCore:
     def _check_update_sets(self, query_sets: Sequence[m.QuerySetUpdate], what: str) -> None:
         """Rows of a transaction may only name query sets this client holds."""
         for qs in query_sets:
-            sub = self.subscriptions.get(qs.query_set_id)
-            if sub is not None and sub.state is not SubState.ENDED:
-                continue
-            issued = 0 < qs.query_set_id < self._next_query_set_id
-            why = (
-                "which has already ended (unsubscribed or failed)"
-                if issued
-                else "which this client never subscribed"
-            )
+            self._check_update_set(qs.query_set_id, what)
+
+    def _check_update_set(self, query_set_id: int, what: str) -> None:
+        sub = self.subscriptions.get(query_set_id)
+        if sub is not None and sub.state is not SubState.ENDED:
+            return
+        issued = 0 < query_set_id < self._next_query_set_id
+        why = (
+            "which has already ended (unsubscribed or failed)"
+            if issued
+            else "which this client never subscribed"
+        )
+        raise ProtocolError(f"server sent {what} with rows for query set {query_set_id}, {why}")
+
+    def _on_table_tx(self, msg: TableTx, events: list[Event]) -> None:
+        """A ``TransactionUpdate`` of one table (see :mod:`~..protocol.fast`)."""
+        if self.state is State.CONNECTING:
             raise ProtocolError(
-                f"server sent {what} with rows for query set {qs.query_set_id}, {why}"
+                "expected InitialConnection as the first message, got TransactionUpdate"
             )
+        self._check_update_set(msg.query_set_id, "a TransactionUpdate")
+        events.append(TransactionApplied(self.cache.apply_table_tx(msg)))
 
     def _handle(self, msg: object, events: list[Event]) -> None:
         if self.state is State.CONNECTING and not isinstance(msg, m.InitialConnection):
@@ -540,6 +560,11 @@ class ClientCore:
         events.append(
             ReducerFinished(msg.request_id, call.name, call.args, msg.timestamp, outcome, changes)
         )
+
+
+def _message_name(msg: object) -> str:
+    """The wire name of a decoded message (a :class:`TableTx` is a ``TransactionUpdate``)."""
+    return "TransactionUpdate" if type(msg) is TableTx else type(msg).__name__
 
 
 __all__ = [

@@ -78,6 +78,11 @@ class _Unset:
 
 
 _UNSET: Any = _Unset()
+_MISSING: Any = _Unset()
+
+
+def _same(x: Any) -> Any:
+    return x
 
 
 class Range:
@@ -289,12 +294,14 @@ class IndexDef:
     ``find`` instead of a btree index with ``filter``.  ``extract`` overrides how the key is
     read from a row (it must return the single column value, or a tuple for several columns);
     ``order_keys`` gives one :data:`OrderKey` per column (see :func:`order_key_for_type`),
-    defaulting to :func:`generic_order_key`.
+    defaulting to :func:`generic_order_key`.  ``extract_bytes``, when given, reads the same
+    key from the row's BSATN bytes (the bindings build one for columns at a fixed offset), so
+    the cache can index a row it has not decoded.
 
     Example::
 
         >>> IndexDef("by_owner_and_day", ("owner", "day"))
-        IndexDef(name='by_owner_and_day', columns=('owner', 'day'), unique=False, extract=None, order_keys=None)
+        IndexDef(name='by_owner_and_day', columns=('owner', 'day'), unique=False, extract=None, order_keys=None, extract_bytes=None)
     """
 
     name: str
@@ -302,6 +309,7 @@ class IndexDef:
     unique: bool = False
     extract: Callable[[Any], Any] | None = None
     order_keys: tuple[OrderKey, ...] | None = None
+    extract_bytes: Callable[[bytes], Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.columns and self.extract is None:
@@ -337,16 +345,25 @@ class UniqueIndex(Generic[RowT]):
     """
 
     def __init__(
-        self, name: str, columns: Sequence[str], extract: Callable[[Any], Any] | None = None
+        self,
+        name: str,
+        columns: Sequence[str],
+        extract: Callable[[Any], Any] | None = None,
+        extract_bytes: Callable[[bytes], Any] | None = None,
     ) -> None:
         self.name = name
         self.columns = tuple(columns)
         self._extract = IndexDef(name, self.columns, True, extract).key_extractor()
-        self._rows: dict[Hashable, RowT] = {}
+        self._extract_bytes = extract_bytes
+        # key -> what the table stores for the row (its bytes), turned into the row by
+        # _resolve; used on its own, the index stores rows and resolves them to themselves.
+        self._rows: dict[Hashable, Any] = {}
+        self._resolve: Callable[[Any], RowT] = _same
 
     def find(self, value: Any) -> RowT | None:
         """The row whose indexed column(s) equal ``value``, or ``None``."""
-        return self._rows.get(hash_key(value))
+        handle = self._rows.get(hash_key(value), _MISSING)
+        return None if handle is _MISSING else self._resolve(handle)
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -357,16 +374,27 @@ class UniqueIndex(Generic[RowT]):
     def _key_of(self, row: RowT) -> Hashable:
         return hash_key(self._extract(row))
 
+    def _key_of_bytes(self, data: bytes) -> Hashable:
+        assert self._extract_bytes is not None
+        return hash_key(self._extract_bytes(data))
+
     def _add(self, row: RowT) -> bool:
         """Index ``row``; returns False (and replaces) if another row had the same key."""
-        key = self._key_of(row)
-        fresh = key not in self._rows
-        self._rows[key] = row
-        return fresh
+        return self._put(self._key_of(row), row)
 
     def _remove(self, row: RowT) -> None:
-        key = self._key_of(row)
-        if self._rows.get(key) is row:
+        self._drop(self._key_of(row), row)
+
+    def _put(self, key: Hashable, handle: Any) -> bool:
+        fresh = key not in self._rows
+        self._rows[key] = handle
+        return fresh
+
+    def _drop(self, key: Hashable, handle: Any) -> None:
+        # Only the row indexed under the key: after a (server-side) duplicate key, the newer
+        # row replaced the older one here, and deleting the older one keeps the newer.
+        cur = self._rows.get(key, _MISSING)
+        if cur is handle or (type(cur) is bytes and cur == handle):
             del self._rows[key]
 
     def _clear(self) -> None:
@@ -374,7 +402,7 @@ class UniqueIndex(Generic[RowT]):
 
 
 # Element of a btree's sorted list: the key components flattened, then the row's sequence
-# number, then the row: ``(k1, ..., kn, seq, row)``.  Sequence numbers are unique per table, so
+# number, then the row (in a table: the row's bytes, see UniqueIndex): ``(k1, ..., kn, seq, row)``.  Sequence numbers are unique per table, so
 # comparisons never reach the row, and flat tuples keep comparisons one level deep.
 _Item = tuple[Any, ...]
 
@@ -404,6 +432,7 @@ class BTreeIndex(Generic[RowT]):
         columns: Sequence[str],
         order_keys: Sequence[OrderKey] | None = None,
         extract: Callable[[Any], Any] | None = None,
+        extract_bytes: Callable[[bytes], Any] | None = None,
     ) -> None:
         self.name = name
         self.columns = tuple(columns)
@@ -414,18 +443,24 @@ class BTreeIndex(Generic[RowT]):
         if len(self._order_keys) != n:
             raise ValueError(f"index {name!r}: {len(self._order_keys)} order keys for {n} columns")
         self._key_of = self._compile_key(IndexDef(name, self.columns, False, extract))
+        self._key_of_bytes = (
+            None if extract_bytes is None else self._compile_key_of_values(extract_bytes)
+        )
         self._items: list[_Item] = []
+        self._resolve: Callable[[Any], RowT] = _same  # see UniqueIndex
 
     def _compile_key(self, d: IndexDef) -> Callable[[Any], tuple[Any, ...]]:
-        keys = self._order_keys
-        if d.extract is None and len(keys) == 1:
-            get, k = column_getter(self.columns[0]), keys[0]
+        if d.extract is None and len(self._order_keys) == 1:
+            get, k = column_getter(self.columns[0]), self._order_keys[0]
             return lambda row: (k(get(row)),)
-        raw = d.key_extractor()
+        return self._compile_key_of_values(d.key_extractor())
+
+    def _compile_key_of_values(self, raw: Callable[[Any], Any]) -> Callable[[Any], tuple[Any, ...]]:
+        keys = self._order_keys
         if len(keys) == 1:
             k = keys[0]
-            return lambda row: (k(raw(row)),)
-        return lambda row: tuple(k(v) for k, v in zip(keys, raw(row), strict=True))
+            return lambda x: (k(raw(x)),)
+        return lambda x: tuple(k(v) for k, v in zip(keys, raw(x), strict=True))
 
     def __len__(self) -> int:
         return len(self._items)
@@ -442,7 +477,8 @@ class BTreeIndex(Generic[RowT]):
                 f"index {self.name!r} on {self.columns!r}: cannot compare {value!r} "
                 f"with the indexed values ({e})"
             ) from None
-        return (item[-1] for item in self._items[lo:hi])
+        resolve = self._resolve
+        return (resolve(item[-1]) for item in self._items[lo:hi])
 
     def _span(self, value: Any) -> tuple[int, int]:
         parts = value if isinstance(value, tuple) else (value,)
@@ -486,7 +522,10 @@ class BTreeIndex(Generic[RowT]):
     def _add_many(self, rows: Iterable[tuple[RowT, int]]) -> None:
         """Index ``(row, seq)`` pairs; ``seq`` must be unique per row of the table."""
         key_of = self._key_of
-        new: list[_Item] = [(*key_of(r), seq, r) for r, seq in rows]
+        self._insert_items([(*key_of(r), seq, r) for r, seq in rows])
+
+    def _insert_items(self, new: list[_Item]) -> None:
+        """Add ``(k1, ..., kn, seq, handle)`` items (the table computes the keys)."""
         items = self._items
         if len(new) > _BULK_MIN and 8 * len(new) > len(items):
             new.sort()
@@ -498,14 +537,18 @@ class BTreeIndex(Generic[RowT]):
 
     def _remove_many(self, rows: Iterable[tuple[RowT, int]]) -> None:
         """Drop ``(row, seq)`` pairs that were added with :meth:`_add_many`."""
-        gone = list(rows)
+        key_of = self._key_of
+        self._delete_items([(key_of(r), seq) for r, seq in rows])
+
+    def _delete_items(self, gone: list[tuple[tuple[Any, ...], int]]) -> None:
+        """Drop the items of ``(key, seq)`` pairs (the table computes the keys)."""
         items = self._items
         if len(gone) > _BULK_MIN and 8 * len(gone) > len(items):
             dead = {seq for _, seq in gone}
             items[:] = [it for it in items if it[-2] not in dead]
             return
-        for row, seq in gone:
-            i = bisect.bisect_left(items, (*self._key_of(row), seq))
+        for key, seq in gone:
+            i = bisect.bisect_left(items, (*key, seq))
             if i < len(items) and items[i][-2] == seq:
                 del items[i]
                 continue

@@ -1,12 +1,19 @@
-"""One table of the client cache: its rows, indexes and callbacks, and how a message changes them.
+"""One table of the client cache: its rows, indexes and callbacks.
 
-:class:`TableCache` keeps each distinct row once, keyed by its BSATN bytes, with its
-decoded value, its total count and, per query set, the count that set contributed.
-Applying a message to a table is two steps: :meth:`TableCache._plan` works out the
-effect of the message's rows (decoding new rows; nothing changes, so a failure leaves
-the cache untouched) and :meth:`TableCache._commit` applies the plan, updates the
-indexes and pairs deletes with inserts into updates.  :mod:`.cache` runs these steps
-for every table of a message; :mod:`.callbacks` fires what they return.
+:class:`TableCache` keeps each distinct row once, keyed by its BSATN bytes, with its total
+count and, per query set, the count that set contributed.  How a message changes a table
+(plan, then commit) is in :mod:`.table_apply`; :mod:`.callbacks` fires what that returns.
+
+Rows are decoded once, when someone first looks at them.  A table built with a ``codec``
+(the connection builds every table so) keeps the rows nobody looks at as bytes: entering
+the cache, such a row is only *validated* (:meth:`~spacetimedb_sdk.sats.bsatn.Codec.validate`,
+which accepts exactly the bytes decoding accepts), so a malformed row still fails its whole
+message when it arrives.  It is decoded, once, when a callback or change stream receives
+it, when ``iter``, ``find`` or ``filter`` return it, or when an index needs it; indexes read
+their key columns from the bytes (the bindings give a reader for columns at a fixed
+offset).  A table with a registered insert callback decodes its rows as they arrive, since
+the callback looks at every one.  Without a codec (a ``decode`` function only) every row is
+decoded as it arrives.
 
 The full semantics are described in :mod:`.cache`.
 
@@ -19,92 +26,38 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Generic, ParamSpec, TypeVar
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
-from .._log import get_logger
 from ..errors import BsatnDecodeError, ProtocolError, RowDecodeError
 from .callbacks import (
     _DELETE,
     _INSERT,
     _UPDATE,
+    LAZY,
     CallbackHandle,
     ChangeSink,
     _callback_ids,
-    _Group,
 )
-from .indexes import BTreeIndex, Index, IndexDef, UniqueIndex, column_getter, hash_key
+from .indexes import BTreeIndex, Index, IndexDef, UniqueIndex
+from .table_apply import TableApply
+
+if TYPE_CHECKING:
+    from ..sats.bsatn import Codec
 
 __all__ = ["TableCache"]
-
-# The whole client cache logs under one name, the one users configure (it predates the split
-# of the cache into modules).
-# Through get_logger: its filter redacts tokens (logging.getLogger would bypass it).
-logger = get_logger("spacetimedb_sdk.client.cache")
 
 RowT = TypeVar("RowT")
 P = ParamSpec("P")
 R = TypeVar("R")
 
-
-class _Entry:
-    """One distinct row: its bytes, decoded value, total count and a per-table sequence number."""
-
-    __slots__ = ("count", "data", "row", "seq")
-
-    def __init__(self, data: bytes, row: Any, count: int, seq: int) -> None:
-        self.data = data
-        self.row = row
-        self.count = count
-        self.seq = seq
+_NO_LOCK: AbstractContextManager[Any] = contextlib.nullcontext()
+_MISSING: Any = object()
 
 
-@dataclass(slots=True)
-class _TableDelta:
-    """The rows one message brings to one table, before anything is applied.
-
-    Per query set, ``(plus, minus)``: how many times each row is inserted and deleted.
-    Rows are counted into plain dicts by the C loop behind ``Counter.update`` (which matters
-    for large ``SubscribeApplied``s) without the cost of building ``Counter`` objects (which
-    matters for the many one-row transactions).
-    """
-
-    table: TableCache[Any]
-    by_set: dict[int, tuple[dict[bytes, int], dict[bytes, int]]] = field(default_factory=dict)
-    events: list[bytes] = field(default_factory=list)
-
-    def counters(self, set_id: int) -> tuple[dict[bytes, int], dict[bytes, int]]:
-        pair = self.by_set.get(set_id)
-        if pair is None:
-            pair = self.by_set[set_id] = ({}, {})
-        return pair
-
-
-@dataclass(slots=True)
-class _TablePlan:
-    """What applying a message will do to one table, computed without changing it."""
-
-    table: TableCache[Any]
-    set_counts: list[tuple[int, dict[bytes, int], list[bytes]]] = field(default_factory=list)
-    inserts: list[_Entry] = field(default_factory=list)
-    bumps: list[tuple[_Entry, int]] = field(default_factory=list)
-    deletes: list[_Entry] = field(default_factory=list)
-    events: list[Any] = field(default_factory=list)
-
-
-def _primary_key_of(
-    primary_key: str | Sequence[str] | Callable[[Any], Any],
-) -> Callable[[Any], Any]:
-    if callable(primary_key):
-        return primary_key
-    if isinstance(primary_key, str):
-        return column_getter(primary_key)
-    getters = [column_getter(c) for c in primary_key]
-    return lambda row: tuple(g(row) for g in getters)
-
-
-class TableCache(Generic[RowT]):
+class TableCache(TableApply, Generic[RowT]):
     """The cached rows of one table, its indexes and its row callbacks.
 
     ``decode`` turns a row's BSATN bytes into the row value (a generic ``dict`` or a generated
@@ -113,6 +66,12 @@ class TableCache(Generic[RowT]):
     named after the column (or ``"primary_key"``) offers ``find``.  ``unique`` and ``btree``
     list index columns (a name or a tuple of names; the index is named by joining them with
     ``_``); ``indexes`` takes full :class:`~.indexes.IndexDef` objects (custom names, order keys).
+
+    ``codec`` (the row type's compiled codec) lets the table keep rows undecoded until
+    someone looks (see the module docs); it is used only if the codec is ``lazy_safe`` and
+    every index can read its key from a row's bytes.  ``lock`` is held while a row is
+    decoded into the cache from a thread other than the one applying messages (the
+    connection passes its own lock).
 
     Indexes are reachable as ``table.index("name")`` and, for names that are not methods, as
     attributes: ``table.identity.find(v)``, ``table.by_age.filter(Range(ge=18))``.
@@ -135,13 +94,20 @@ class TableCache(Generic[RowT]):
         unique: Iterable[str | Sequence[str]] = (),
         btree: Iterable[str | Sequence[str]] = (),
         indexes: Iterable[IndexDef] = (),
+        codec: Codec | None = None,
+        lock: AbstractContextManager[Any] | None = None,
     ) -> None:
         self.name = name
         self.is_event = is_event
         self._decode = decode
-        self._entries: dict[bytes, _Entry] = {}
-        self._sets: dict[int, dict[bytes, int]] = {}
+        self._lock = lock or _NO_LOCK
+        self._rows: dict[bytes, Any] = {}  # row bytes -> decoded row, or LAZY
+        self._counts: dict[bytes, int] = {}  # rows held more than once -> total count
+        self._sets: dict[int, dict[bytes, int]] = {}  # per query set, once 2+ sets hold rows
+        self._sole: int | None = None  # else: the only query set holding rows
+        self._seq: dict[bytes, int] = {}  # insertion order, for btree indexes
         self._next_seq = 0
+        self._n_lazy = 0  # rows held as LAZY
         self._callbacks: dict[str, dict[int, CallbackHandle[Any, Any]]] = {
             _INSERT: {},
             _DELETE: {},
@@ -149,36 +115,53 @@ class TableCache(Generic[RowT]):
         }
         self._snapshots: dict[str, tuple[CallbackHandle[Any, Any], ...]] = {}
         self._sinks: dict[int, ChangeSink] = {}
-        self._pk_of: Callable[[Any], Any] | None = None
         self.indexes: dict[str, Index[RowT]] = {}
         self._unique: list[UniqueIndex[RowT]] = []
         self._btree: list[BTreeIndex[RowT]] = []
+        self._pk: UniqueIndex[RowT] | None = None
         defs = [*_defs(unique, True), *_defs(btree, False), *indexes]
+        pk_name = None
         if primary_key is not None:
-            self._pk_of = _primary_key_of(primary_key)
-            defs = self._with_pk_index(primary_key, defs)
+            defs, pk_name = self._with_pk_index(primary_key, defs)
         for d in defs:
             self._add_index(d)
+        if pk_name is not None:
+            self._pk = self.unique_index(pk_name)
+        lazy = codec is not None and codec.lazy_safe and all(d.extract_bytes for d in defs)
+        self._codec: Codec | None = codec if lazy else None
+        # The codec's generated reader, when it is what ``decode`` runs: rows entering the
+        # cache skip the checks of Codec.decode (a failure still goes through it, for the
+        # precise error).
+        self._read_row = codec._read if codec is not None and decode == codec.decode else None
+        # The generated validator (what Codec.validate runs, without its error handling).
+        self._valid = self._codec._make_skip()[0] if self._codec is not None else None
 
     def _with_pk_index(
         self, primary_key: str | Sequence[str] | Callable[[Any], Any], defs: list[IndexDef]
-    ) -> list[IndexDef]:
+    ) -> tuple[list[IndexDef], str]:
+        """The index definitions with one for the primary key, and that index's name."""
         if callable(primary_key):
-            return [IndexDef("primary_key", (), True, primary_key), *defs]
+            return [IndexDef("primary_key", (), True, primary_key), *defs], "primary_key"
         cols = (primary_key,) if isinstance(primary_key, str) else tuple(primary_key)
-        if any(d.unique and d.columns == cols for d in defs):
-            return defs
-        return [IndexDef("_".join(cols), cols, True), *defs]
+        found = next((d for d in defs if d.unique and d.columns == cols), None)
+        if found is not None:
+            return defs, found.name
+        pk = IndexDef("_".join(cols), cols, True)
+        return [pk, *defs], pk.name
 
     def _add_index(self, d: IndexDef) -> None:
         if d.name in self.indexes:
             raise ValueError(f"table {self.name!r}: two indexes named {d.name!r}")
         if d.unique:
-            u: UniqueIndex[RowT] = UniqueIndex(d.name, d.columns, d.extract)
+            u: UniqueIndex[RowT] = UniqueIndex(d.name, d.columns, d.extract, d.extract_bytes)
+            u._resolve = self._materialize
             self._unique.append(u)
             self.indexes[d.name] = u
         else:
-            b: BTreeIndex[RowT] = BTreeIndex(d.name, d.columns, d.order_keys, d.extract)
+            b: BTreeIndex[RowT] = BTreeIndex(
+                d.name, d.columns, d.order_keys, d.extract, d.extract_bytes
+            )
+            b._resolve = self._materialize
             self._btree.append(b)
             self.indexes[d.name] = b
 
@@ -187,18 +170,20 @@ class TableCache(Generic[RowT]):
     @property
     def has_primary_key(self) -> bool:
         """Whether updates are detected (the table has a primary key)."""
-        return self._pk_of is not None
+        return self._pk is not None
 
     def count(self) -> int:
         """The number of distinct rows in the cache (0 for an event table)."""
-        return len(self._entries)
+        return len(self._rows)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._rows)
 
     def iter(self) -> Iterator[RowT]:
         """The rows, from a snapshot: safe to keep iterating while messages are applied."""
-        return iter([e.row for e in self._entries.values()])
+        if self._n_lazy:
+            self._materialize_all()
+        return iter(list(self._rows.values()))
 
     def __iter__(self) -> Iterator[RowT]:
         return self.iter()
@@ -238,12 +223,13 @@ class TableCache(Generic[RowT]):
     def multiplicity(self, data: bytes, query_set_id: int | None = None) -> int:
         """How many times the row with BSATN ``data`` is held, in total or by one query set."""
         if query_set_id is None:
-            e = self._entries.get(data)
-            return e.count if e else 0
-        return self._sets.get(query_set_id, {}).get(data, 0)
+            return self._total(data)
+        if self._sets:
+            return self._sets.get(query_set_id, {}).get(data, 0)
+        return self._total(data) if query_set_id == self._sole else 0
 
     def __repr__(self) -> str:
-        return f"<TableCache {self.name!r} rows={len(self._entries)}>"
+        return f"<TableCache {self.name!r} rows={len(self._rows)}>"
 
     # ---- callbacks -----------------------------------------------------------------------
 
@@ -259,7 +245,7 @@ class TableCache(Generic[RowT]):
         self, callback: Callable[[Any, RowT, RowT], R]
     ) -> CallbackHandle[[Any, RowT, RowT], R]:
         """Call ``callback(ctx, old, new)`` when a row is replaced by one with the same primary key."""
-        if self._pk_of is None:
+        if self._pk is None:
             raise TypeError(
                 f"table {self.name!r} has no primary key, so it has no updates; "
                 "use on_insert and on_delete"
@@ -314,7 +300,7 @@ class TableCache(Generic[RowT]):
             snap = self._snapshots[kind] = tuple(self._callbacks[kind].values())
         return snap
 
-    # ---- applying ------------------------------------------------------------------------
+    # ---- decoding ------------------------------------------------------------------------
 
     def _decode_row(self, data: bytes) -> RowT:
         try:
@@ -325,147 +311,50 @@ class TableCache(Generic[RowT]):
         except Exception as e:
             raise ProtocolError(f"cannot decode a row of table {self.name!r}: {e}") from e
 
-    def _plan(self, delta: _TableDelta) -> _TablePlan:
-        """Work out the effect of ``delta`` (decoding new rows) without changing anything."""
-        plan = _TablePlan(self)
-        plan.events = [self._decode_row(d) for d in delta.events]
-        totals: dict[bytes, int] = {}
-        for set_id, (plus, minus) in delta.by_set.items():
-            self._plan_set(set_id, plus, minus, plan, totals)
-        entries = self._entries
-        seq = self._next_seq
-        for data, dv in totals.items():
-            if not dv:
-                continue
-            e = entries.get(data)
-            if e is None:
-                plan.inserts.append(_Entry(data, self._decode_row(data), dv, seq))
-                seq += 1
-            elif e.count + dv > 0:
-                plan.bumps.append((e, e.count + dv))
+    def _decode_new(self, data: bytes) -> RowT:
+        """:meth:`_decode_row`, through the codec's reader when there is one."""
+        read = self._read_row
+        if read is not None:
+            try:
+                row, end = read(data, 0)
+            except Exception:
+                pass
             else:
-                plan.deletes.append(e)
-        return plan
+                if end == len(data):
+                    return row  # type: ignore[no-any-return]
+        return self._decode_row(data)
 
-    def _plan_set(
-        self,
-        set_id: int,
-        plus: dict[bytes, int],
-        minus: dict[bytes, int],
-        plan: _TablePlan,
-        totals: dict[bytes, int],
-    ) -> None:
-        held = self._sets.get(set_id, {})
-        new_counts: dict[bytes, int] = {}
-        gone: list[bytes] = []
-        tget = totals.get
-        if not minus:  # only inserts (SubscribeApplied): the common bulk case
-            hget = held.get
-            for data, dv in plus.items():
-                new_counts[data] = hget(data, 0) + dv
-                totals[data] = tget(data, 0) + dv
-        else:
-            for data, dv in _net(plus, minus):
-                old = held.get(data, 0)
-                new = old + dv
-                if new < 0:
-                    self._log_missing(set_id, data, -new)
-                    new, dv = 0, -old
-                    if not dv:
-                        continue
-                new_counts[data] = new
-                if not new:
-                    gone.append(data)
-                totals[data] = tget(data, 0) + dv
-        plan.set_counts.append((set_id, new_counts, gone))
+    def _materialize(self, data: bytes) -> RowT:
+        """The row with these bytes, decoded; a row held undecoded is decoded and kept.
 
-    def _log_missing(self, set_id: int, data: bytes, n: int) -> None:
-        logger.debug(
-            "table %r, query set %d: %d delete(s) of a row the set does not hold; ignored: %s",
-            self.name,
-            set_id,
-            n,
-            data.hex(),
-        )
+        A row no longer in the cache (a change delivered after a later message removed it)
+        is decoded without being kept: a row's value is the same whenever it is decoded.
+        """
+        row = self._rows.get(data, _MISSING)
+        if row is not LAZY and row is not _MISSING:
+            return row  # type: ignore[no-any-return]
+        with self._lock:  # another thread may be applying a message
+            row = self._rows.get(data, _MISSING)
+            if row is LAZY:
+                row = self._rows[data] = self._decode_row(data)
+                self._n_lazy -= 1
+            elif row is _MISSING:
+                row = self._decode_row(data)
+        return row  # type: ignore[no-any-return]
 
-    def _commit(self, plan: _TablePlan) -> _Group:
-        """Apply a plan made by :meth:`_plan` and return the changes, in firing order."""
-        entries = self._entries
-        for e in plan.deletes:
-            del entries[e.data]
-        for e, count in plan.bumps:
-            e.count = count
-        for e in plan.inserts:
-            entries[e.data] = e
-        if plan.inserts:
-            self._next_seq = plan.inserts[-1].seq + 1
-        self._commit_sets(plan.set_counts)
-        self._update_indexes(plan.deletes, plan.inserts)
-        group = _Group(self)
-        group.events = plan.events
-        self._pair_updates(group, plan.deletes, plan.inserts)
-        return group
-
-    def _commit_sets(self, set_counts: list[tuple[int, dict[bytes, int], list[bytes]]]) -> None:
-        sets = self._sets
-        for set_id, new_counts, gone in set_counts:
-            held = sets.get(set_id)
-            if held is None:
-                held = sets[set_id] = new_counts  # a new set: adopt the dict, no copy
+    def _materialize_all(self) -> None:
+        """Decode every row held undecoded (``iter``), in one pass over their bytes."""
+        with self._lock:
+            rows = self._rows
+            lazy = [d for d, v in rows.items() if v is LAZY]
+            codec = self._codec
+            if codec is not None and codec.fixed_size != 0 and len(lazy) > 1:
+                # Rows were validated one by one, so back to back they decode as a list.
+                values = codec.decode_rows(b"".join(lazy))
             else:
-                held.update(new_counts)
-            for data in gone:
-                del held[data]
-            if not held:
-                del sets[set_id]
-
-    def _update_indexes(self, deleted: list[_Entry], added: list[_Entry]) -> None:
-        # Deletes first, so a delete and insert of one key in a message do not collide.
-        for u in self._unique:
-            for e in deleted:
-                u._remove(e.row)
-            for e in added:
-                if not u._add(e.row):
-                    logger.warning(
-                        "table %r: two rows share the key of unique index %r; keeping the newer",
-                        self.name,
-                        u.name,
-                    )
-        for b in self._btree:
-            if deleted:
-                b._remove_many([(e.row, e.seq) for e in deleted])
-            if added:
-                b._add_many([(e.row, e.seq) for e in added])
-
-    def _pair_updates(self, group: _Group, deleted: list[_Entry], added: list[_Entry]) -> None:
-        pk_of = self._pk_of
-        if pk_of is None or not deleted or not added:
-            group.inserts = [e.row for e in added]
-            group.deletes = [e.row for e in deleted]
-            return
-        by_key: dict[Any, _Entry] = {}
-        for e in deleted:
-            by_key.setdefault(hash_key(pk_of(e.row)), e)
-        paired: set[int] = set()
-        for e in added:
-            old = by_key.pop(hash_key(pk_of(e.row)), None)
-            if old is None:
-                group.inserts.append(e.row)
-            else:
-                paired.add(id(old))
-                group.updates.append((old.row, e.row))
-        group.deletes = [e.row for e in deleted if id(e) not in paired]
-
-
-def _net(plus: dict[bytes, int], minus: dict[bytes, int]) -> Iterator[tuple[bytes, int]]:
-    """Non-zero ``plus - minus`` per row, inserted rows first, each in message order."""
-    for data, n in plus.items():
-        dv = n - minus.get(data, 0)
-        if dv:
-            yield data, dv
-    for data, n in minus.items():
-        if n and data not in plus:
-            yield data, -n
+                values = [self._decode_row(d) for d in lazy]
+            rows.update(zip(lazy, values, strict=True))
+            self._n_lazy = 0
 
 
 def _defs(specs: Iterable[str | Sequence[str]], unique: bool) -> list[IndexDef]:

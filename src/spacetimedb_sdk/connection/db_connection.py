@@ -364,6 +364,8 @@ class DbConnection(_Bindings):
                 primary_key=tb.primary_key or None,
                 is_event=tb.is_event,
                 indexes=tb.indexes,
+                codec=tb.codec,  # rows nobody looks at stay undecoded
+                lock=self._lock,
             )
             self._cache.add_table(tc)
             handle_cls = table_handles.get(accessor, TableHandle)

@@ -228,6 +228,8 @@ class Session:
     def flush(self) -> None:
         """Hand the core's outgoing frames to the writer task (from any thread)."""
         conn = self._conn
+        if not conn._core.has_data_to_send():
+            return
         with conn._lock:
             frames = conn._core.data_to_send()
         if frames:

@@ -29,11 +29,12 @@ import enum
 import gzip
 import importlib
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import ProtocolError
 from .client_messages import decode_client_message, encode_client_message_into
+from .fast import TableTx, decode_table_tx
 from .messages import ClientMessage, ServerMessage
 from .primitives import Buffer
 from .server_messages import decode_server_message, encode_server_message_into
@@ -50,6 +51,7 @@ __all__ = [
     "compress",
     "decode_client_frame",
     "decode_server_frame",
+    "decode_server_frame_fast",
     "decompress",
     "encode_client_frame",
     "encode_server_frame",
@@ -285,6 +287,31 @@ def decode_server_frame(
         >>> decode_server_frame(bytes.fromhex("000400000000"), SUBPROTOCOL_V2)
         [TransactionUpdate(query_sets=[])]
     """
+    return _decode_server_frame(frame, protocol, max_size, None)  # type: ignore[return-value]
+
+
+def decode_server_frame_fast(
+    frame: Buffer, protocol: str, *, max_size: int = DEFAULT_MAX_DECOMPRESSED_SIZE
+) -> list[ServerMessage | TableTx]:
+    """:func:`decode_server_frame`, with one-table transactions as :class:`~.fast.TableTx`.
+
+    What the client core reads: the commonest message skips the generic message tree (see
+    :mod:`.fast`); everything else, and every error, is exactly as decode_server_frame's.
+
+    Example::
+
+        >>> decode_server_frame_fast(bytes.fromhex("000400000000"), SUBPROTOCOL_V2)
+        [TransactionUpdate(query_sets=[])]
+    """
+    return _decode_server_frame(frame, protocol, max_size, decode_table_tx)
+
+
+def _decode_server_frame(
+    frame: Buffer,
+    protocol: str,
+    max_size: int,
+    fast: Callable[[bytes, int], tuple[TableTx, int] | None] | None,
+) -> list[ServerMessage | TableTx]:
     v3 = _is_v3(protocol)
     data = frame if type(frame) is bytes else bytes(frame)
     if not data:
@@ -300,6 +327,9 @@ def decode_server_frame(
     else:
         body, start = decompress(tag, memoryview(data)[1:], max_size=max_size), 0
     if not v3:
+        got = fast(body, start) if fast is not None else None
+        if got is not None and got[1] == len(body):
+            return [got[0]]
         try:
             msg, end = decode_server_message(body, start)
         except ProtocolError as e:
@@ -312,9 +342,16 @@ def decode_server_frame(
         return [msg]
     if start == len(body):
         raise ProtocolError("empty v3 server frame: the body holds no ServerMessage")
-    out: list[ServerMessage] = []
+    out: list[ServerMessage | TableTx] = []
     pos = start
-    while pos < len(body):
+    size = len(body)
+    while pos < size:
+        if fast is not None:
+            got = fast(body, pos)
+            if got is not None:
+                out.append(got[0])
+                pos = got[1]
+                continue
         try:
             msg, pos = decode_server_message(body, pos)
         except ProtocolError as e:

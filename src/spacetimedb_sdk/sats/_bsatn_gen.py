@@ -267,6 +267,9 @@ class Program:
         self.dec_fixed: dict[AlgebraicType, Fixed | None] = {}
         self.enc_fixed: dict[AlgebraicType, EncFixed | None] = {}
         self.stack: set[int] = set()
+        # The validators' (see ._bsatn_skip): per-Ref skip functions and fixed layouts.
+        self.skip_refs: dict[int, str] = {}
+        self.skip_layouts: dict[AlgebraicType, Any] = {}
 
     def fresh(self, prefix: str = "v") -> str:
         self._n += 1

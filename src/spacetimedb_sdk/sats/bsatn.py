@@ -55,15 +55,18 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import gc
 import struct
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import BsatnDecodeError, BsatnEncodeError
 from . import _bsatn_ref as ref
 from ._bsatn_gen import DecGen, EncGen, Fail, Program
+from ._bsatn_skip import SkipGen, is_recursive
 from .types import AlgebraicType, Typespace
 
 Buffer = bytes | bytearray | memoryview
@@ -82,7 +85,17 @@ class Codec:
         (8, {'x': 1, 'y': -1})
     """
 
-    __slots__ = ("_ctx", "_read", "_rows", "_write", "fixed_size", "ty", "typespace")
+    __slots__ = (
+        "_ctx",
+        "_prog",
+        "_read",
+        "_rows",
+        "_skip",
+        "_write",
+        "fixed_size",
+        "ty",
+        "typespace",
+    )
 
     def __init__(
         self,
@@ -91,12 +104,16 @@ class Codec:
         ctx: ref.Ctx,
         fns: tuple[Any, Any, Any],
         fixed_size: int | None,
+        prog: Program | None = None,
     ) -> None:
         self.ty = ty
         self.typespace = typespace
         self._ctx = ctx
         self._read, self._rows, self._write = fns
         self.fixed_size = fixed_size
+        self._prog = prog
+        # (valid, split, lazy_safe), generated on first use: most codecs never validate.
+        self._skip: tuple[Any, Any, bool] | None = None
 
     def __repr__(self) -> str:
         return f"Codec({self.ty!r})"
@@ -183,6 +200,95 @@ class Codec:
                 gc.enable()
         return rows
 
+    def reader_at(self, offset: int) -> Callable[[bytes], Any]:
+        """A function decoding the value at ``offset`` of bytes already validated.
+
+        For reading one column of a row at a fixed offset (an index key) without decoding
+        the row; it assumes the bytes are well-formed (checked by :meth:`validate`).
+
+        Example::
+
+            >>> codec_for(AlgebraicType.U16).reader_at(1)(b"\\x00\\x02\\x01")
+            258
+        """
+        read = self._read
+
+        def value_at(data: bytes) -> Any:
+            return read(data, offset)[0]
+
+        return value_at
+
+    # ---- validating without decoding ----
+
+    def validate(self, data: bytes) -> None:
+        """Check that ``data`` is exactly one value :meth:`decode` accepts, building nothing.
+
+        Raises the :class:`BsatnDecodeError` that :meth:`decode` would raise.  Checking is
+        several times cheaper than decoding: fixed-size fields are a bounds test, strings a
+        UTF-8 test.
+
+        Example::
+
+            >>> codec_for(AlgebraicType.BOOL).validate(b"\\x02")
+            Traceback (most recent call last):
+              ...
+            spacetimedb_sdk.errors.BsatnDecodeError: invalid Bool byte 0x02 (must be 0 or 1) at offset 0 (at <root>)
+        """
+        valid = (self._skip or self._make_skip())[0]
+        try:
+            valid(data)
+        except Exception:
+            self.decode(data)  # raises the precise error
+            raise BsatnDecodeError("internal error: the validator rejected a value") from None
+
+    def split_rows(self, data: bytes) -> list[bytes]:
+        """Split back-to-back values (a row list's ``rows_data``) into one ``bytes`` each,
+        checking every value as :meth:`validate` does; raises what :meth:`decode_rows` would.
+
+        Example::
+
+            >>> codec_for(AlgebraicType.STRING).split_rows(b"\\x01\\x00\\x00\\x00a\\x00\\x00\\x00\\x00")
+            [b'\\x01\\x00\\x00\\x00a', b'\\x00\\x00\\x00\\x00']
+        """
+        split = (self._skip or self._make_skip())[1]
+        try:
+            rows: list[bytes] = split(data)
+        except Exception:
+            self.decode_rows(data)  # raises the precise error
+            raise BsatnDecodeError("internal error: the validator rejected a row") from None
+        return rows
+
+    @property
+    def lazy_safe(self) -> bool:
+        """Whether :meth:`validate` accepting some bytes guarantees :meth:`decode` accepts them.
+
+        True unless the type is recursive (its validator and decoder nest differently, so
+        their depth limits differ) or a bound class runs code of its own when built (a
+        custom ``__init__`` or ``__post_init__`` could reject a value).  The client cache
+        keeps rows undecoded only for such codecs.
+
+        Example::
+
+            >>> codec_for(AlgebraicType.product({"n": AlgebraicType.U32})).lazy_safe
+            True
+        """
+        return (self._skip or self._make_skip())[2]
+
+    def _make_skip(self) -> tuple[Any, Any, bool]:
+        with _lock:
+            if self._skip is None:
+                prog = self._prog
+                if prog is None:  # pragma: no cover - codecs are made by _compile
+                    prog = Program(self._ctx)
+                gen = SkipGen(prog)
+                names = (gen.validator(self.ty), gen.splitter(self.ty))
+                prog.flush()
+                safe = not is_recursive(self.ty, prog) and all(
+                    _plain_class(c) for c in self._ctx.classes.values()
+                )
+                self._skip = (prog.ns[names[0]], prog.ns[names[1]], safe)
+        return self._skip
+
     def _diagnose(self, error: Exception, walk: Any) -> Exception:
         """Re-run the reference walker to turn a fast-path failure into a precise error."""
         try:
@@ -195,6 +301,24 @@ class Codec:
             return BsatnDecodeError(f"internal decoder error: {error!r}")
         # The bytes are well-formed, so a bound user class raised: let its error through.
         return error
+
+
+def _plain_class(cls: type) -> bool:
+    """Whether building ``cls`` from decoded fields can never fail: an ``Enum`` (decoding
+    picks a member), or a dataclass with the ``__init__`` that ``dataclasses`` wrote and no
+    ``__post_init__`` (generated bindings and runtime row classes); for a sum class, every
+    variant class."""
+    if isinstance(cls, type) and issubclass(cls, enum.Enum):
+        return True
+    variants = cls.__dict__.get("__sats_variants__")
+    if isinstance(variants, tuple):
+        return all(_plain_class(v) for v in variants)
+    if not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__"):
+        return False
+    if type(cls) is not type or cls.__new__ is not object.__new__:
+        return False
+    code = getattr(cls.__init__, "__code__", None)
+    return code is not None and code.co_filename == "<string>"  # written by dataclasses
 
 
 def _as_bytes(data: Buffer) -> bytes:
@@ -270,7 +394,7 @@ def _compile(
         del _programs[pkey]  # half-generated functions must not be reused
         raise
     fns = (prog.ns[names[0]], prog.ns[names[1]], prog.ns[names[2]])
-    return Codec(ty, typespace, ctx, fns, fixed.size if fixed is not None else None)
+    return Codec(ty, typespace, ctx, fns, fixed.size if fixed is not None else None, prog)
 
 
 def encode(ty: AlgebraicType, value: Any, typespace: Typespace | None = None) -> bytes:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from _summary import record
 from _util import (
     FIXTURES,
     NODE_DIR,
@@ -403,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bsatn_decode_") as tmp:
         workdir = Path(tmp)
         table = []
+        ratios = []
         for case in cases():
             print(f"{case.name}: encoding and decoding {args.rows:,} rows...", file=sys.stderr)
             data = encode_rows(case, args.rows, bsatn)
@@ -416,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
             ts_case = ts["cases"][0]
             check_agreement(prep, ts_case)
             ours_rate = prep.n_rows / prep.ours_seconds
+            ratios.append(ours_rate / ts_case["rows_per_second"])
             table.append(
                 [
                     prep.case.name,
@@ -437,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
             table,
         )
     )
+    record("decode", ratios)
     return 0
 
 

@@ -51,6 +51,7 @@ from _clients import (
     recv_frame,
     subscribe_frame,
 )
+from _summary import record
 from _util import format_table
 
 from spacetimedb_sdk.protocol import decode_server_message
@@ -196,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(report(args.rows, results))
     print("ours/TS above 1 means our SDK is slower; *-floor is what each client adds.")
+    record("subscribe_vs_ts", [r.ours / r.ts for r in results])
+    record("subscribe_vs_floor", [r.ours / r.floor for r in results])
     return 0
 
 

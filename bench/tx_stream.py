@@ -58,6 +58,7 @@ from _clients import (
     recv_frame,
     subscribe_frame,
 )
+from _summary import record
 from _util import format_table
 
 from spacetimedb_sdk.protocol import decode_server_frame
@@ -260,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(report(args.count, results))
     print("ours/TS above 1 means our SDK is slower; the floor is the server's and socket's pace.")
+    record("tx_cpu", [r.ours.cpu / r.ts.cpu for r in results])
+    record("tx_wall", [r.ours.wall / r.ts.wall for r in results])
     return 0
 
 

@@ -91,6 +91,20 @@ export function messageDigest(conn) {
   return { rows, sent_sum: sentSum.toString(), text_bytes: textBytes };
 }
 
+/**
+ * Memory after letting pending callbacks run and collecting all that can be (needs
+ * --expose-gc): V8's used heap plus ArrayBuffer memory, and the resident set, in bytes.
+ */
+export async function settledMemory() {
+  if (typeof globalThis.gc !== 'function') throw new Error('run node with --expose-gc');
+  for (let i = 0; i < 3; i += 1) {
+    await new Promise(resolve => setImmediate(resolve));
+    globalThis.gc();
+  }
+  const m = process.memoryUsage();
+  return { heap: m.heapUsed + m.arrayBuffers, rss: m.rss };
+}
+
 /** The command line as `--name value` pairs. */
 export function parseOptions(argv, defaults) {
   const options = { ...defaults };

@@ -21,14 +21,16 @@ BENCH = ROOT / "bench"
 pytestmark = requires_node()
 
 
-def run_bench(script: str, *args: str) -> list[str]:
-    """The benchmark's stdout lines; fails with its stderr if it exits non-zero."""
+def run_bench(script: str, *args: str, sampling: bool = True) -> list[str]:
+    """The benchmark's stdout lines (one sample, no warm-up); fails with its stderr if it
+    exits non-zero."""
+    once = ["--repetitions", "1", "--warmup", "0"] if sampling else []
     proc = subprocess.run(
-        [sys.executable, str(BENCH / script), *args, "--repetitions", "1", "--warmup", "0"],
+        [sys.executable, str(BENCH / script), *args, *once],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=100,
+        timeout=120,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
@@ -82,3 +84,45 @@ def test_the_cache_guard_names_the_side_and_stops_the_run() -> None:
     _clients.check_digest("ours/gzip", _clients.Digest(3, 6, 9), want)  # equal: no error
     with pytest.raises(SystemExit, match=r"TS/none: .*rows=2"):
         _clients.check_digest("TS/none", _clients.Digest(2, 6, 9), want)
+
+
+def test_cache_memory_tiny_run_measures_both_clients() -> None:
+    lines = run_bench("cache_memory.py", "--rows", "300", sampling=False)
+    at = next(i for i, line in enumerate(lines) if line.startswith("client"))
+    rows = {line.split("  ")[0].strip(): line.split() for line in lines[at + 2 : at + 5]}
+    assert set(rows) == {"TS", "ours", "ours, every row read"}
+    assert rows["ours"][1] == "301"  # the rows, and the one message committed after them
+    assert float(rows["ours"][3]) > 0 and float(rows["TS"][2]) > 0
+
+
+def test_many_connections_tiny_run_broadcasts_to_every_connection() -> None:
+    lines = run_bench(
+        "many_connections.py", "--count", "4", "--batch", "2", "--broadcasts", "2", sampling=False
+    )
+    rows = table(lines, "client")
+    assert set(rows) >= {"TS", "ours"}
+    assert rows["ours"]["connections"] == "4" and rows["TS"]["connections"] == "4"
+    assert float(rows["ours"]["broadcast best ms"]) > 0
+
+
+def test_the_summary_collects_recorded_rows_per_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        import _summary
+    finally:
+        sys.path.remove(str(BENCH))
+    path = tmp_path / "summary.jsonl"
+    monkeypatch.setenv(_summary.ENV, str(path))
+    monkeypatch.delenv("SPACETIMEDB_SDK_NO_EXTENSIONS", raising=False)
+    _summary.record("tx_cpu", [0.5, 0.25])
+    monkeypatch.setenv("SPACETIMEDB_SDK_NO_EXTENSIONS", "1")
+    _summary.record("tx_cpu", [0.75, 1.5])
+    with pytest.raises(ValueError, match="unknown summary row"):
+        _summary.record("nonsense", [1.0])
+    printed = _summary.table(path).splitlines()
+    assert printed[0].split() == ["row", "target", "default", "no-extensions"]
+    cpu = next(line for line in printed if line.startswith("tx stream, 10k"))
+    assert cpu.endswith("0.50 / 0.25    0.75 / 1.50")
+    assert len(printed) == 2 + len(_summary.ROWS)  # every row of the issue, measured or not

@@ -175,7 +175,26 @@ class ModuleBindings:
         cls, schema: ModuleSchema, *, classes: Mapping[int, type] | None = None
     ) -> ModuleBindings:
         """Build bindings; ``classes`` (typespace index → class) comes from generated code, and
-        any named product type without one gets a dataclass made at run time."""
+        any named product type without one gets a dataclass made at run time.
+
+        Bindings are read-only once built, so equal schemas (with the same ``classes``) share
+        one: a thousand connections to one database compile its codecs and make its row
+        classes once (and rows of any of them are instances of the same classes).
+        """
+        key = (schema, None if classes is None else tuple(sorted(classes.items())))
+        try:
+            shared = _SHARED.get(key)
+        except TypeError:  # an unhashable part (a hand-made schema): build, do not share
+            return cls._build(schema, classes)
+        if shared is None:
+            shared = cls._build(schema, classes)
+            if len(_SHARED) >= _SHARED_LIMIT:
+                del _SHARED[next(iter(_SHARED))]  # the oldest
+            _SHARED[key] = shared
+        return shared
+
+    @classmethod
+    def _build(cls, schema: ModuleSchema, classes: Mapping[int, type] | None) -> ModuleBindings:
         ts = schema.typespace
         bound = dict(classes) if classes is not None else _runtime_classes(schema)
         b = cls(schema, bound)
@@ -224,6 +243,10 @@ class ModuleBindings:
         if p is None:
             raise SchemaError(f"no procedure named {name!r}; known: {sorted(self.procedures)}")
         return p
+
+
+_SHARED: dict[tuple[ModuleSchema, tuple[tuple[int, type], ...] | None], ModuleBindings] = {}
+_SHARED_LIMIT = 64  # distinct schemas kept (a process rarely talks to more modules)
 
 
 def _runtime_classes(schema: ModuleSchema) -> dict[int, type]:

@@ -153,6 +153,7 @@ class Session:
                 if frame is None:
                     break
                 await driver.received(self, ("frame", frame))
+                del frame  # a large frame is garbage once applied: do not hold it till the next
         except asyncio.CancelledError:
             raise
         except ProtocolError as e:

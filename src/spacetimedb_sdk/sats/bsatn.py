@@ -35,6 +35,12 @@ Option/Result/special recognition):
   ``vcls()`` for a unit variant; encoding picks the tag from the value's class
   and reads the payload from its ``value`` attribute.
 
+Speed: where the optional compiled extension is built (see :mod:`spacetimedb_sdk._speedups`),
+decoding runs a compiled type program in C instead of the generated Python; results and
+errors are the same either way (``SPACETIMEDB_SDK_NO_EXTENSIONS=1`` forces Python).
+:meth:`Codec.split_rows`, :meth:`Codec.check` and :meth:`Codec.check_rows` check bytes
+exactly as decoding would, without building values (lazy rows keep the bytes).
+
 Errors: encoding raises :class:`BsatnEncodeError` (a ``ValueError``) naming the
 type path, e.g. ``value 256 out of range for U8 (at n)``; decoding raises
 :class:`BsatnDecodeError` naming the path and byte offset for truncated input,
@@ -58,13 +64,25 @@ from __future__ import annotations
 import gc
 import struct
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
+from .. import _speedups
 from ..errors import BsatnDecodeError, BsatnEncodeError
+from . import _bsatn_ops
 from . import _bsatn_ref as ref
 from ._bsatn_gen import DecGen, EncGen, Fail, Program
 from .types import AlgebraicType, Typespace
+
+_ext = _speedups.bsatn
+_UNBUILT: Any = object()  # a codec's extension program before its first use
+# What the extension raises for bytes that do not decode, and for values nested deeper than
+# it recurses; classes nobody else raises (so never caught by mistake) when it is absent.
+_Malformed: type[Exception] = _ext.Malformed if _ext is not None else Fail
+_TooDeep: type[Exception] = (
+    _ext.TooDeep if _ext is not None else type("_NoTooDeep", (Exception,), {})
+)
 
 Buffer = bytes | bytearray | memoryview
 
@@ -82,7 +100,9 @@ class Codec:
         (8, {'x': 1, 'y': -1})
     """
 
-    __slots__ = ("_ctx", "_read", "_rows", "_write", "fixed_size", "ty", "typespace")
+    __slots__ = (
+        "_cprog", "_ctx", "_generic", "_read", "_rows", "_write", "fixed_size", "ty", "typespace",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -91,15 +111,30 @@ class Codec:
         ctx: ref.Ctx,
         fns: tuple[Any, Any, Any],
         fixed_size: int | None,
+        prog: Any = _UNBUILT,
     ) -> None:
         self.ty = ty
         self.typespace = typespace
         self._ctx = ctx
         self._read, self._rows, self._write = fns
         self.fixed_size = fixed_size
+        # The extension's compiled program (None: the generated Python decodes), built when
+        # first needed: many codecs only ever encode (reducer arguments).
+        self._cprog = prog
+        self._generic: Codec | None = None  # the same type without classes (Python checks)
 
     def __repr__(self) -> str:
         return f"Codec({self.ty!r})"
+
+    @property
+    def _prog(self) -> Any:
+        prog = self._cprog
+        if prog is _UNBUILT:
+            prog = None
+            if _ext is not None:
+                prog = _ext.Program(*_bsatn_ops.build(self._ctx, self.ty))
+            self._cprog = prog
+        return prog
 
     # ---- encoding ----
 
@@ -135,13 +170,15 @@ class Codec:
     def decode(self, data: Buffer) -> Any:
         """Decode one value that fills ``data`` exactly; raises :class:`BsatnDecodeError`."""
         buf = _as_bytes(data)
-        try:
-            value, off = self._read(buf, 0)
-        except Exception as e:
-            raise self._diagnose(e, lambda: ref.read_value(self._ctx, self.ty, buf, 0)) from None
-        if off != len(buf):
-            ref.check_trailing(buf, off)
-        return value
+        prog = self._prog
+        if prog is not None:
+            try:
+                return prog.decode(buf)
+            except _TooDeep:
+                pass  # the Python decoder below takes values nested this deep
+            except Exception as e:
+                raise self._diagnose_exact(e, buf) from None
+        return self._decode_python(buf)
 
     def read(self, data: Buffer, offset: int) -> tuple[Any, int]:
         """Decode one value at ``offset``; returns ``(value, offset_after_it)``.
@@ -151,12 +188,12 @@ class Codec:
         buf = _as_bytes(data)
         if not 0 <= offset <= len(buf):
             raise ValueError(f"offset {offset} is outside the buffer of {len(buf)} bytes")
-        try:
-            result: tuple[Any, int] = self._read(buf, offset)
-        except Exception as e:
-            raise self._diagnose(
-                e, lambda: ref.read_value(self._ctx, self.ty, buf, offset)
-            ) from None
+        prog = self._prog
+        result: tuple[Any, int] = self._run(
+            None if prog is None else lambda: prog.read(buf, offset),
+            lambda: self._read(buf, offset),
+            lambda: ref.read_value(self._ctx, self.ty, buf, offset),
+        )
         return result
 
     def decode_rows(self, data: Buffer) -> list[Any]:
@@ -165,23 +202,169 @@ class Codec:
         Error paths start with the row index, e.g. ``[3].sender.__identity__``.
         """
         buf = _as_bytes(data)
-        if self.fixed_size == 0:
-            if buf:
-                ref.decode_rows(self._ctx, self.ty, buf)  # raises: zero-size rows
-            return []
-        # Building many rows would trigger many cyclic-GC passes over every live object,
-        # for nothing: decoded values hold no cycles.  This more than halves the time.
-        paused = gc.isenabled()
-        if paused:
-            gc.disable()
-        try:
-            rows: list[Any] = self._rows(buf)
-        except Exception as e:
-            raise self._diagnose(e, lambda: ref.decode_rows(self._ctx, self.ty, buf)) from None
-        finally:
-            if paused:
-                gc.enable()
+        if self.fixed_size == 0 or not buf:
+            return self._zero_size_rows(buf)
+        prog = self._prog
+        with _gc_paused():
+            rows: list[Any] = self._run(
+                None if prog is None else lambda: prog.rows(buf),
+                lambda: self._rows(buf),
+                lambda: ref.decode_rows(self._ctx, self.ty, buf),
+            )
         return rows
+
+    def decode_each(self, rows: list[bytes]) -> list[Any]:
+        """``[codec.decode(row) for row in rows]`` in one call (same values, same errors).
+
+        Example::
+
+            >>> codec_for(AlgebraicType.U16).decode_each([b"\\x01\\x00", b"\\x02\\x00"])
+            [1, 2]
+        """
+        with _gc_paused():
+            prog = self._prog
+            if prog is not None and rows.__class__ is list:
+                try:
+                    values: list[Any] = prog.decode_each(rows)
+                    return values
+                except Exception:
+                    pass  # row by row below: the first failing row raises what decode() does
+            return [self.decode(row) for row in rows]
+
+    # ---- checking bytes without building values (lazy rows) ----
+
+    def split_rows(self, data: Buffer) -> list[bytes]:
+        """Cut back-to-back values (a ``rows_data``) into one ``bytes`` per value, by their type.
+
+        Every value's bytes are checked exactly as :meth:`decode_rows` would check them, with
+        the same errors, but no value is built (bound classes are not called).
+
+        Example::
+
+            >>> codec_for(AlgebraicType.STRING).split_rows(b"\\x01\\x00\\x00\\x00a\\x00\\x00\\x00\\x00")
+            [b'\\x01\\x00\\x00\\x00a', b'\\x00\\x00\\x00\\x00']
+        """
+        buf = _as_bytes(data)
+        if self.fixed_size == 0 or not buf:
+            return self._zero_size_rows(buf)
+        prog = self._prog
+        rows: list[bytes] = self._run(
+            None if prog is None else lambda: prog.split(buf),
+            lambda: self.generic()._split_python(buf),
+            lambda: ref.decode_rows(self._ctx, self.ty, buf),
+        )
+        return rows
+
+    def check(self, data: Buffer) -> None:
+        """Check that ``data`` is exactly one value, as :meth:`decode` would, building nothing.
+
+        Raises the :class:`BsatnDecodeError` that :meth:`decode` raises for the same bytes.
+
+        Example::
+
+            >>> codec_for(AlgebraicType.BOOL).check(b"\\x02")
+            Traceback (most recent call last):
+            ...
+            spacetimedb_sdk.errors.BsatnDecodeError: invalid Bool byte 0x02 (must be 0 or 1) at offset 0 (at <root>)
+        """
+        buf = _as_bytes(data)
+        prog = self._prog
+        if prog is not None:
+            try:
+                prog.check(buf)
+                return
+            except _TooDeep:
+                pass
+            except Exception as e:
+                raise self._diagnose_exact(e, buf) from None
+        self.generic()._decode_python(buf)
+
+    def check_rows(self, rows: list[bytes]) -> None:
+        """:meth:`check` every row (say, ``BsatnRowList.rows()``); the first bad row raises
+        what :meth:`decode` raises for it.
+
+        Example::
+
+            >>> codec_for(AlgebraicType.U8).check_rows([b"\\x01", b"\\x02"]) is None
+            True
+        """
+        prog = self._prog
+        if prog is not None and rows.__class__ is list:
+            try:
+                prog.check_each(rows)
+                return
+            except (_TooDeep, _Malformed) as e:
+                start = int(e.args[0]) if e.args else 0
+            except Exception:
+                start = 0  # a row that is not bytes: the Python checks below say so
+            for row in rows[start:]:
+                self.check(row)
+            return
+        generic = self.generic()
+        for row in rows:
+            generic._decode_python(_as_bytes(row))
+
+    def generic(self) -> Codec:
+        """This codec's type without bound classes: what checks decode, never calling a class."""
+        g = self._generic
+        if g is None:
+            g = self._generic = codec_for(self.ty, self.typespace)
+        return g
+
+    # ---- helpers ----
+
+    def _decode_python(self, buf: bytes) -> Any:
+        """:meth:`decode` by the generated Python only."""
+        try:
+            value, off = self._read(buf, 0)
+        except Exception as e:
+            raise self._diagnose(e, lambda: ref.read_value(self._ctx, self.ty, buf, 0)) from None
+        if off != len(buf):
+            ref.check_trailing(buf, off)
+        return value
+
+    def _split_python(self, buf: bytes) -> list[bytes]:
+        """:meth:`split_rows` by the generated Python decoder (values built, then dropped)."""
+        read = self._read
+        rows = []
+        off = 0
+        while off < len(buf):
+            _, end = read(buf, off)
+            rows.append(buf[off:end])
+            off = end
+        return rows
+
+    def _zero_size_rows(self, buf: bytes) -> list[Any]:
+        if buf:  # rows of a zero-size type cannot fill bytes: the walker says so
+            ref.decode_rows(self._ctx, self.ty, buf)
+        return []
+
+    def _run(self, ext: Callable[[], Any] | None, python: Callable[[], Any], walk: Any) -> Any:
+        """``ext()``, the extension's call, or ``python()`` where there is no extension or the
+        value nests deeper than it recurses; either's failure is explained by ``walk``."""
+        try:
+            if ext is not None:
+                try:
+                    return ext()
+                except _TooDeep:
+                    pass
+            return python()
+        except Exception as e:
+            raise self._diagnose(e, walk) from None
+
+    def _diagnose_exact(self, error: Exception, buf: bytes) -> Exception:
+        """:meth:`_diagnose` for a value that must fill ``buf``: the extension's one failure
+        covers both a bad value and trailing bytes after a good one."""
+        try:
+            _, end = ref.read_value(self._ctx, self.ty, buf, 0)
+        except BsatnDecodeError as precise:
+            return precise
+        if isinstance(error, _Malformed) and end != len(buf):
+            try:
+                ref.check_trailing(buf, end)
+            except BsatnDecodeError as trailing:
+                return trailing
+        return self._diagnose(error, lambda: None)
 
     def _diagnose(self, error: Exception, walk: Any) -> Exception:
         """Re-run the reference walker to turn a fast-path failure into a precise error."""
@@ -191,10 +374,24 @@ class Codec:
             return precise
         if isinstance(error, RecursionError):
             return BsatnDecodeError("value nested too deeply to decode")
-        if isinstance(error, (Fail, struct.error)):
+        if isinstance(error, (Fail, struct.error, _Malformed)):
             return BsatnDecodeError(f"internal decoder error: {error!r}")
         # The bytes are well-formed, so a bound user class raised: let its error through.
         return error
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Building many rows would trigger many cyclic-GC passes over every live object, for
+    nothing: decoded values hold no cycles.  Pausing the collector more than halves the time."""
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 def _as_bytes(data: Buffer) -> bytes:

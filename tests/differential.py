@@ -106,10 +106,10 @@ def agree(x: Outcome, y: Outcome, what: str) -> None:
 
 def assert_agree(codec: Codec, data: bytes, *, rows: bool = True) -> None:
     """Every decoding entry point of ``codec`` and of its pure twin, on ``data``."""
-    assert codec._prog is not None, "the codec has no compiled program"
+    assert codec._c_program is not None, "the codec has no compiled program"
     py = pure(codec)
     agree(outcome(codec.decode, data), outcome(py.decode, data), "decode")
-    agree(outcome(codec.check, data), outcome(py.check, data), "check")
+    agree(outcome(codec.validate, data), outcome(py.validate, data), "validate")
     if len(data) > 0:
         off = len(data) // 2
         agree(outcome(codec.read, data, off), outcome(py.read, data, off), "read")
@@ -117,14 +117,14 @@ def assert_agree(codec: Codec, data: bytes, *, rows: bool = True) -> None:
         agree(outcome(codec.decode_rows, data), outcome(py.decode_rows, data), "decode_rows")
         agree(outcome(codec.split_rows, data), outcome(py.split_rows, data), "split_rows")
         cut = [data[: len(data) // 3], data[len(data) // 3 :]]
-        agree(outcome(codec.check_rows, cut), outcome(py.check_rows, cut), "check_rows")
+        agree(outcome(codec.validate_rows, cut), outcome(py.validate_rows, cut), "validate_rows")
         agree(outcome(codec.decode_each, cut), outcome(py.decode_each, cut), "decode_each")
 
 
 def assert_rows_agree(codec: Codec, rows: list[bytes]) -> None:
     """The row-list entry points on rows cut by a size hint (each must be one value)."""
     py = pure(codec)
-    agree(outcome(codec.check_rows, rows), outcome(py.check_rows, rows), "check_rows")
+    agree(outcome(codec.validate_rows, rows), outcome(py.validate_rows, rows), "validate_rows")
     agree(outcome(codec.decode_each, rows), outcome(py.decode_each, rows), "decode_each")
     joined = b"".join(rows)
     agree(outcome(codec.split_rows, joined), outcome(py.split_rows, joined), "split_rows")

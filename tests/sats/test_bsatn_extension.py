@@ -240,7 +240,7 @@ def test_a_class_that_raises_raises_the_same_both_ways() -> None:
     agree(outcome(codec.decode, bad), outcome(pure(codec).decode, bad), "decode")
     with pytest.raises(ArithmeticError, match="negative x -3"):
         codec.decode_rows(bad * 2)
-    codec.check(bad)  # checking bytes builds nothing: the class is not called
+    codec.validate(bad)  # checking bytes builds nothing: the class is not called
     assert codec.split_rows(bad * 2) == [bad, bad]
 
 
@@ -256,9 +256,9 @@ def test_values_nested_deeper_than_the_extension_recurses() -> None:
         value = {"head": i, "tail": value}
     data = codec.encode(value)
     with pytest.raises(EXT.TooDeep):
-        codec._prog.decode(data)
+        codec._c_program.decode(data)
     with pytest.raises(EXT.TooDeep):
-        codec._prog.check(data)
+        codec._c_program.check(data)
     assert_agree(codec, data)  # the Python decoder takes over: same value
     assert codec.decode(data) == value and codec.split_rows(data * 2) == [data, data]
 
@@ -269,7 +269,7 @@ def test_nesting_beyond_python_recursion_is_the_same_error() -> None:
     data = b"\x00\x00\x00\x00\x00" * 100_000 + b"\x00\x00\x00\x00\x01"
     agree(outcome(codec.decode, data), outcome(pure(codec).decode, data), "decode")
     with pytest.raises(bsatn.BsatnDecodeError, match="nested too deeply"):
-        codec.check(data)
+        codec.validate(data)
 
 
 @pytest.mark.parametrize(
@@ -310,7 +310,7 @@ def test_the_switch_forces_pure_python() -> None:
     code = (
         "from spacetimedb_sdk import _speedups as s; from spacetimedb_sdk.sats import bsatn, "
         "AlgebraicType as T; c = bsatn.codec_for(T.U8); "
-        "print(s.bsatn is None, c._prog is None, c.decode(b'\\x07'), s.status())"
+        "print(s.bsatn is None, c._c_program is None, c.decode(b'\\x07'), s.status())"
     )
     env = {**os.environ, "SPACETIMEDB_SDK_NO_EXTENSIONS": "1"}
     out = subprocess.run(

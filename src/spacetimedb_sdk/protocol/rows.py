@@ -40,7 +40,7 @@ def split_rows(codec: Codec, rows: BsatnRowList) -> list[bytes]:
         [b'\\x01', b'\\x00']
     """
     data = rows.rows()
-    codec.check_rows(data)
+    codec.validate_rows(data)
     return data
 
 

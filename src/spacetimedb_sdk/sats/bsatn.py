@@ -38,7 +38,7 @@ Option/Result/special recognition):
 Speed: where the optional compiled extension is built (see :mod:`spacetimedb_sdk._speedups`),
 decoding runs a compiled type program in C instead of the generated Python; results and
 errors are the same either way (``SPACETIMEDB_SDK_NO_EXTENSIONS=1`` forces Python).
-:meth:`Codec.split_rows`, :meth:`Codec.check` and :meth:`Codec.check_rows` check bytes
+:meth:`Codec.split_rows`, :meth:`Codec.validate` and :meth:`Codec.validate_rows` check bytes
 exactly as decoding would, without building values (lazy rows keep the bytes).
 
 Errors: encoding raises :class:`BsatnEncodeError` (a ``ValueError``) naming the
@@ -127,7 +127,7 @@ class Codec:
         return f"Codec({self.ty!r})"
 
     @property
-    def _prog(self) -> Any:
+    def _c_program(self) -> Any:
         prog = self._cprog
         if prog is _UNBUILT:
             prog = None
@@ -170,7 +170,7 @@ class Codec:
     def decode(self, data: Buffer) -> Any:
         """Decode one value that fills ``data`` exactly; raises :class:`BsatnDecodeError`."""
         buf = _as_bytes(data)
-        prog = self._prog
+        prog = self._c_program
         if prog is not None:
             try:
                 return prog.decode(buf)
@@ -188,7 +188,7 @@ class Codec:
         buf = _as_bytes(data)
         if not 0 <= offset <= len(buf):
             raise ValueError(f"offset {offset} is outside the buffer of {len(buf)} bytes")
-        prog = self._prog
+        prog = self._c_program
         result: tuple[Any, int] = self._run(
             None if prog is None else lambda: prog.read(buf, offset),
             lambda: self._read(buf, offset),
@@ -204,7 +204,7 @@ class Codec:
         buf = _as_bytes(data)
         if self.fixed_size == 0 or not buf:
             return self._zero_size_rows(buf)
-        prog = self._prog
+        prog = self._c_program
         with _gc_paused():
             rows: list[Any] = self._run(
                 None if prog is None else lambda: prog.rows(buf),
@@ -222,7 +222,7 @@ class Codec:
             [1, 2]
         """
         with _gc_paused():
-            prog = self._prog
+            prog = self._c_program
             if prog is not None and rows.__class__ is list:
                 try:
                     values: list[Any] = prog.decode_each(rows)
@@ -247,28 +247,28 @@ class Codec:
         buf = _as_bytes(data)
         if self.fixed_size == 0 or not buf:
             return self._zero_size_rows(buf)
-        prog = self._prog
+        prog = self._c_program
         rows: list[bytes] = self._run(
             None if prog is None else lambda: prog.split(buf),
-            lambda: self.generic()._split_python(buf),
+            lambda: self._without_classes()._split_python(buf),
             lambda: ref.decode_rows(self._ctx, self.ty, buf),
         )
         return rows
 
-    def check(self, data: Buffer) -> None:
+    def validate(self, data: Buffer) -> None:
         """Check that ``data`` is exactly one value, as :meth:`decode` would, building nothing.
 
         Raises the :class:`BsatnDecodeError` that :meth:`decode` raises for the same bytes.
 
         Example::
 
-            >>> codec_for(AlgebraicType.BOOL).check(b"\\x02")
+            >>> codec_for(AlgebraicType.BOOL).validate(b"\\x02")
             Traceback (most recent call last):
             ...
             spacetimedb_sdk.errors.BsatnDecodeError: invalid Bool byte 0x02 (must be 0 or 1) at offset 0 (at <root>)
         """
         buf = _as_bytes(data)
-        prog = self._prog
+        prog = self._c_program
         if prog is not None:
             try:
                 prog.check(buf)
@@ -277,18 +277,18 @@ class Codec:
                 pass
             except Exception as e:
                 raise self._diagnose_exact(e, buf) from None
-        self.generic()._decode_python(buf)
+        self._without_classes()._decode_python(buf)
 
-    def check_rows(self, rows: list[bytes]) -> None:
-        """:meth:`check` every row (say, ``BsatnRowList.rows()``); the first bad row raises
+    def validate_rows(self, rows: list[bytes]) -> None:
+        """:meth:`validate` every row (say, ``BsatnRowList.rows()``); the first bad row raises
         what :meth:`decode` raises for it.
 
         Example::
 
-            >>> codec_for(AlgebraicType.U8).check_rows([b"\\x01", b"\\x02"]) is None
+            >>> codec_for(AlgebraicType.U8).validate_rows([b"\\x01", b"\\x02"]) is None
             True
         """
-        prog = self._prog
+        prog = self._c_program
         if prog is not None and rows.__class__ is list:
             try:
                 prog.check_each(rows)
@@ -298,14 +298,15 @@ class Codec:
             except Exception:
                 start = 0  # a row that is not bytes: the Python checks below say so
             for row in rows[start:]:
-                self.check(row)
+                self.validate(row)
             return
-        generic = self.generic()
+        generic = self._without_classes()
         for row in rows:
             generic._decode_python(_as_bytes(row))
 
-    def generic(self) -> Codec:
-        """This codec's type without bound classes: what checks decode, never calling a class."""
+    def _without_classes(self) -> Codec:
+        """This codec's type without bound classes: what the Python checks decode with, so that
+        checking bytes never calls a class."""
         g = self._generic
         if g is None:
             g = self._generic = codec_for(self.ty, self.typespace)

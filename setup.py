@@ -37,9 +37,11 @@ def build_in_place() -> None:
         {"name": "spacetimedb-sdk", "package_dir": {"": "src"}, "ext_modules": extensions(False)}
     )
     cmd = dist.get_command_obj("build_ext")
-    cmd.inplace = True  # type: ignore[attr-defined]
+    cmd.inplace = True
     cmd.ensure_finalized()
     cmd.run()
+    for ext in dist.ext_modules:
+        print(f"built {cmd.get_ext_fullpath(ext.name)}")
 
 
 if __name__ == "__main__":

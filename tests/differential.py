@@ -27,7 +27,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from spacetimedb_sdk import _speedups
-from spacetimedb_sdk.sats.bsatn import Codec
+from spacetimedb_sdk.sats.bsatn import Codec, _python_only
 
 EXT = _speedups.bsatn
 
@@ -45,8 +45,7 @@ def require_extension() -> None:
 
 def pure(codec: Codec) -> Codec:
     """The same codec with the extension's program left out: the generated Python decodes."""
-    fns = (codec._read, codec._rows, codec._write)
-    return Codec(codec.ty, codec.typespace, codec._ctx, fns, codec.fixed_size, None)
+    return _python_only(codec)
 
 
 Outcome = tuple[str, Any]

@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 NODE_STAMP := node/node_modules/.installed
 LINT_PATHS := src tests bench examples
 
-.PHONY: test lint typecheck pytest demo bench setup node node-if-available clean stress stress-client-fuzz
+.PHONY: test lint typecheck pytest demo bench setup ext node node-if-available clean stress stress-client-fuzz stress-ext-fuzz
 
 setup: $(STAMP)
 
@@ -16,6 +16,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev,server,brotli]'
 	touch $(STAMP)
+
+# The optional C extension (src/spacetimedb_sdk/_speedups/), built in place next to its
+# sources, again whenever they change.  The editable install builds it too; where no C
+# compiler exists this says so and the pure-Python code paths run (CI requires it:
+# SPACETIMEDB_REQUIRE_EXTENSION, set by .ci/run, fails the differential tests without it).
+EXT_SOURCES := $(wildcard src/spacetimedb_sdk/_speedups/*.c src/spacetimedb_sdk/_speedups/*.h)
+EXT_STAMP   := build/.ext-built
+
+ext: $(EXT_STAMP)
+
+$(EXT_STAMP): $(EXT_SOURCES) setup.py | $(STAMP)
+	@mkdir -p build
+	@if $(BIN)/python setup.py build_ext --inplace >build/ext.log 2>&1; then \
+		touch $(EXT_STAMP); \
+	else \
+		echo "warning: the C extension did not build (see build/ext.log): the tests run the pure-Python code paths"; \
+	fi
 
 # The official TypeScript client (npm `spacetimedb`), pinned by node/package-lock.json.
 node: $(NODE_STAMP)
@@ -44,7 +61,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) node-if-available
+pytest: $(STAMP) $(EXT_STAMP) node-if-available
 	$(BIN)/pytest
 
 test: lint typecheck pytest
@@ -55,7 +72,7 @@ test: lint typecheck pytest
 demo: $(STAMP)
 	$(BIN)/python examples/quickstart-chat/demo.py
 
-bench: $(STAMP) $(NODE_STAMP)
+bench: $(STAMP) $(EXT_STAMP) $(NODE_STAMP)
 	$(BIN)/python bench/run.py
 
 # The long versions of the robustness tests (minutes, not part of `make test`).
@@ -76,4 +93,5 @@ stress-client-fuzz: $(STAMP)
 	fi
 
 clean:
-	rm -rf $(VENV) node/node_modules .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) node/node_modules .mypy_cache .pytest_cache .ruff_cache build
+	find src -name '*.so' -delete

@@ -11,7 +11,9 @@ Two row types, both taken from module definitions in ``tests/fixtures/moduledefs
 
 For each, 100k rows of deterministic pseudo-random values (fixed seed) are encoded with our
 encoder into one buffer, laid out like a ``BsatnRowList``'s ``rowsData``. We time
-``codec_for(row_type, typespace).decode_rows(data)``; ``node/src/bsatn_decode_bench.mjs`` times
+``codec_for(row_type, typespace).decode_rows(data)`` twice: with the compiled extension (where
+it is built) and with the pure-Python decoder (what ``SPACETIMEDB_SDK_NO_EXTENSIONS=1`` runs);
+``node/src/bsatn_decode_bench.mjs`` times
 the package ``spacetimedb``'s deserializer in the loop its SDK runs over a row list. Both sides
 warm up, run several repetitions and keep the best. Before printing, sampled rows (every 100th
 and the last) are rendered to canonical JSON on both sides and compared, so a decoder that reads
@@ -310,7 +312,8 @@ def first_difference(a: Any, b: Any, path: str = "row") -> str | None:
 
 @dataclass
 class Prepared:
-    """A case with its encoded rows and our side's measurements."""
+    """A case with its encoded rows and our side's measurements (with the compiled extension
+    and with the pure-Python decoder)."""
 
     case: Case
     data_path: Path
@@ -318,6 +321,8 @@ class Prepared:
     n_bytes: int
     ours_seconds: float = 0.0
     ours_samples: list[list[Any]] | None = None
+    python_seconds: float = 0.0
+    python_samples: list[list[Any]] | None = None
 
 
 def encode_rows(case: Case, n_rows: int, bsatn: Any) -> bytes:
@@ -329,8 +334,18 @@ def encode_rows(case: Case, n_rows: int, bsatn: Any) -> bytes:
 
 
 def measure_ours(prep: Prepared, bsatn: Any, repetitions: int, warmup: int) -> None:
-    """Time our ``decode_rows`` on the case's bytes and keep the sampled renderings."""
+    """Time our ``decode_rows`` on the case's bytes, with the extension (where it is built)
+    and with the pure-Python decoder (``SPACETIMEDB_SDK_NO_EXTENSIONS=1``'s code path), and
+    keep both's sampled renderings."""
     codec = bsatn.codec_for(prep.case.row_type, prep.case.typespace)
+    prep.ours_seconds, prep.ours_samples = time_decode(prep, codec, repetitions, warmup)
+    python = bsatn._python_only(codec)
+    prep.python_seconds, prep.python_samples = time_decode(prep, python, repetitions, warmup)
+
+
+def time_decode(
+    prep: Prepared, codec: Any, repetitions: int, warmup: int
+) -> tuple[float, list[list[Any]]]:
     data = prep.data_path.read_bytes()
     result: list[list[Any]] = []
 
@@ -339,13 +354,11 @@ def measure_ours(prep: Prepared, bsatn: Any, repetitions: int, warmup: int) -> N
 
     # Freeing the previous run's rows is left out of the timing, like the garbage collection
     # Node does after its own loop; the two sides then hold one result at a time.
-    prep.ours_seconds = best_seconds(
-        decode, repetitions=repetitions, warmup=warmup, before=result.clear
-    )
+    seconds = best_seconds(decode, repetitions=repetitions, warmup=warmup, before=result.clear)
     rows = result[0]
     if len(rows) != prep.n_rows:
         raise SystemExit(f"{prep.case.name}: we decoded {len(rows)} rows, expected {prep.n_rows}")
-    prep.ours_samples = samples(prep.case, rows)
+    return seconds, samples(prep.case, rows)
 
 
 def measure_ts(prep: Prepared, workdir: Path, repetitions: int, warmup: int) -> Any:
@@ -376,14 +389,17 @@ def check_agreement(prep: Prepared, ts_case: Any) -> None:
     """Fail loudly unless both decoders produced the same rows at every sampled index."""
     if ts_case["rows"] != prep.n_rows:
         raise SystemExit(f"{prep.case.name}: TypeScript decoded {ts_case['rows']} rows")
-    ours = prep.ours_samples or []
     theirs = ts_case["samples"]
-    if [i for i, _ in ours] != [i for i, _ in theirs]:
-        raise SystemExit(f"{prep.case.name}: the two sides sampled different rows")
-    for (index, a), (_, b) in zip(ours, theirs, strict=True):
-        diff = first_difference(a, b)
-        if diff:
-            raise SystemExit(f"{prep.case.name}: decoders disagree on row {index} at {diff}")
+    for who, ours in (("ours", prep.ours_samples), ("ours (Python)", prep.python_samples)):
+        ours = ours or []
+        if [i for i, _ in ours] != [i for i, _ in theirs]:
+            raise SystemExit(f"{prep.case.name}: {who} and TS sampled different rows")
+        for (index, a), (_, b) in zip(ours, theirs, strict=True):
+            diff = first_difference(a, b)
+            if diff:
+                raise SystemExit(
+                    f"{prep.case.name}: {who} and TS disagree on row {index} at {diff}"
+                )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -397,6 +413,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
+        from spacetimedb_sdk import _speedups
         from spacetimedb_sdk.sats import bsatn
     except ImportError as exc:
         raise SystemExit(f"spacetimedb_sdk.sats.bsatn is not importable: {exc}") from exc
@@ -418,28 +435,28 @@ def main(argv: list[str] | None = None) -> int:
             ts_case = ts["cases"][0]
             check_agreement(prep, ts_case)
             ours_rate = prep.n_rows / prep.ours_seconds
-            ratios.append(ours_rate / ts_case["rows_per_second"])
+            python_rate = prep.n_rows / prep.python_seconds
+            ts_rate = ts_case["rows_per_second"]
+            ratios.append(ours_rate / ts_rate)
             table.append(
                 [
                     prep.case.name,
                     f"{prep.n_rows:,}",
                     f"{prep.n_bytes / prep.n_rows:.0f}",
+                    rate(ts_rate),
                     rate(ours_rate),
-                    rate(ts_case["rows_per_second"]),
-                    f"{ours_rate / ts_case['rows_per_second']:.2f}",
+                    f"{ours_rate / ts_rate:.2f}",
+                    rate(python_rate),
+                    f"{python_rate / ts_rate:.2f}",
                 ]
             )
     print(
         f"BSATN decode, best of {args.repetitions} after {args.warmup} warm-up runs; "
-        f"Python {sys.version.split()[0]} vs {ts['package']} on Node {ts['node']}; "
-        f"sampled rows agree on both sides."
+        f"Python {sys.version.split()[0]} ({_speedups.status()}) vs {ts['package']} on Node "
+        f"{ts['node']}; sampled rows agree on all sides."
     )
-    print(
-        format_table(
-            ["case", "rows", "B/row", "ours rows/s", "TS rows/s", "ours/TS"],
-            table,
-        )
-    )
+    header = ["case", "rows", "B/row", "TS rows/s", "ours rows/s", "ours/TS"]
+    print(format_table([*header, "Python rows/s", "Python/TS"], table))
     record("decode", ratios)
     return 0
 

@@ -9,6 +9,7 @@
 - :func:`values` draws values of a given type in the generic representation
   (see ``spacetimedb_sdk.sats.bsatn``); recursion is cut off by depth.
 - :func:`strict_equal` compares values exactly: same classes, floats by bit pattern.
+- :func:`mutants` draws damaged copies of good bytes (fuzzing, differential tests).
 
 Example::
 
@@ -216,6 +217,37 @@ def _sum_values(
     return st.one_of(options)
 
 
+@st.composite
+def mutants(
+    draw: st.DrawFn, data: bytes, splice_from: tuple[bytes, ...] = (), max_edits: int = 8
+) -> bytes:
+    """``data`` with a few random edits: flipped, overwritten, inserted or removed bytes, a
+    truncation, a repeated piece (a length prefix then often points past the end) or, given
+    ``splice_from``, a piece of one of those spliced in."""
+    out = bytearray(data)
+    ops = ["flip", "set", "insert", "delete", "truncate", "repeat"]
+    for _ in range(draw(st.integers(1, max_edits))):
+        op = draw(st.sampled_from([*ops, "splice"] if splice_from else ops))
+        pos = draw(st.integers(0, max(len(out) - 1, 0)))
+        if op == "flip" and out:
+            out[pos] ^= 1 << draw(st.integers(0, 7))
+        elif op == "set" and out:
+            out[pos] = draw(st.sampled_from([0x00, 0x01, 0x02, 0x7F, 0x80, 0xC0, 0xED, 0xFF]))
+        elif op == "insert":
+            out[pos:pos] = draw(st.binary(min_size=1, max_size=8))
+        elif op == "delete" and out:
+            del out[pos : pos + draw(st.integers(1, 8))]
+        elif op == "truncate":
+            del out[pos:]
+        elif op == "repeat":
+            out[pos:pos] = out[pos : pos + draw(st.integers(1, 16))]
+        elif op == "splice":
+            other = draw(st.sampled_from(splice_from))
+            start = draw(st.integers(0, len(other)))
+            out[pos:pos] = other[start : start + draw(st.integers(1, 64))]
+    return bytes(out)
+
+
 def strict_equal(a: Any, b: Any) -> bool:
     """Exact equality: same classes all the way down, floats compared by bit pattern."""
     if type(a) is not type(b):
@@ -245,6 +277,7 @@ __all__ = [
     "SPECIALS",
     "TREE",
     "algebraic_types",
+    "mutants",
     "schemas",
     "strict_equal",
     "values",

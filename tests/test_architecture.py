@@ -28,6 +28,7 @@ LAYERS: dict[str, int] = {
     "errors": 0,
     "_log": 0,
     "_version": 0,
+    "_speedups": 0,  # the optional compiled extension and its loader: imports nothing above
     "sats": 1,
     "schema": 2,
     "protocol": 3,
@@ -47,7 +48,7 @@ LAYERS: dict[str, int] = {
 }
 # The local server stands beside the client: it shares the value model, the schema and the
 # wire protocol, and nothing of the client side.
-SERVER_MAY_IMPORT = ("errors", "_log", "sats", "schema", "protocol", "server")
+SERVER_MAY_IMPORT = ("errors", "_log", "_speedups", "sats", "schema", "protocol", "server")
 # Example modules shipped for `serve --example` are written as users write modules: they may
 # import the public facade (``from spacetimedb_sdk import Identity``), like any module file.
 USER_MODULES = f"{PACKAGE}.server.examples."

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spacetimedb_sdk.protocol.framing import SUBPROTOCOL_V2, SUBPROTOCOL_V3
+from strategies import mutants
 
 EXAMPLES = int(os.environ.get("SPACETIMEDB_FUZZ_EXAMPLES", "500"))
 FUZZ = settings(
@@ -26,29 +27,11 @@ FUZZ = settings(
 )
 
 
-@st.composite
-def mutated(draw: st.DrawFn) -> bytes:
+def mutated() -> st.SearchStrategy[bytes]:
     """A recorded frame with a few random edits: flipped, overwritten, inserted or removed
-    bytes, a truncation, or a spliced piece of another seed."""
-    data = bytearray(draw(st.sampled_from(SEEDS)))
-    for _ in range(draw(st.integers(1, 8))):
-        op = draw(st.sampled_from(["flip", "set", "insert", "delete", "truncate", "splice"]))
-        pos = draw(st.integers(0, max(len(data) - 1, 0)))
-        if op == "flip" and data:
-            data[pos] ^= 1 << draw(st.integers(0, 7))
-        elif op == "set" and data:
-            data[pos] = draw(st.sampled_from([0x00, 0x01, 0x02, 0x7F, 0x80, 0xFF]))
-        elif op == "insert":
-            data[pos:pos] = draw(st.binary(min_size=1, max_size=8))
-        elif op == "delete" and data:
-            del data[pos : pos + draw(st.integers(1, 8))]
-        elif op == "truncate":
-            del data[pos:]
-        elif op == "splice":
-            other = draw(st.sampled_from(SEEDS))
-            start = draw(st.integers(0, len(other)))
-            data[pos:pos] = other[start : start + draw(st.integers(1, 64))]
-    return bytes(data)
+    bytes, a truncation, a repeated piece, or a spliced piece of another seed."""
+    seeds = tuple(SEEDS)
+    return st.sampled_from(seeds).flatmap(lambda seed: mutants(seed, splice_from=seeds))
 
 
 def test_seeds_are_accepted_by_the_prepared_core() -> None:

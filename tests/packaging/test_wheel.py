@@ -43,6 +43,7 @@ INSTALL_HINT = "pip install 'spacetimedb-sdk[server]'"
 NOT_SOURCE = shutil.ignore_patterns(
     ".git", ".venv", "node_modules", "__pycache__", "*.egg-info", "build", "dist",
     ".mypy_cache", ".pytest_cache", ".ruff_cache", ".hypothesis", "module_bindings",
+    "*.so", "*.pyd",
 )  # fmt: skip
 
 pytestmark = pytest.mark.timeout(3 * PIP_TIMEOUT)  # the fixture's builds and installs count
@@ -157,7 +158,11 @@ def test_sdist_holds_the_source_without_tests(installed: Installed) -> None:
 
 def test_wheel_ships_the_example_and_the_license(installed: Installed) -> None:
     (wheel,) = installed.dist.glob("*.whl")
-    assert wheel.name == f"spacetimedb_sdk-{__version__}-py3-none-any.whl"
+    # A platform wheel: the optional C extension is built for this interpreter.
+    abi = f"cp{sys.version_info.major}{sys.version_info.minor}"
+    assert re.fullmatch(
+        rf"spacetimedb_sdk-{re.escape(__version__)}-{abi}-{abi}-\w+\.whl", wheel.name
+    )
     with zipfile.ZipFile(wheel) as whl:
         names = set(whl.namelist())
         meta = whl.read(f"spacetimedb_sdk-{__version__}.dist-info/METADATA").decode()
@@ -166,6 +171,19 @@ def test_wheel_ships_the_example_and_the_license(installed: Installed) -> None:
     assert "License-Expression: Apache-2.0" in meta
     assert "Classifier: Typing :: Typed" in meta
     assert not any(n.startswith("tests/") for n in names)
+
+
+def test_wheel_holds_the_compiled_extension_not_its_sources(installed: Installed) -> None:
+    (wheel,) = installed.dist.glob("*.whl")
+    with zipfile.ZipFile(wheel) as whl:
+        speedups = sorted(n for n in whl.namelist() if n.startswith("spacetimedb_sdk/_speedups/"))
+    assert not [n for n in speedups if n.endswith((".c", ".h"))], speedups
+    assert "spacetimedb_sdk/_speedups/_bsatn.pyi" in speedups  # its types ship
+    # This machine builds it (the test suite runs the extension: see tests/differential.py).
+    assert [n for n in speedups if re.search(r"/_bsatn\.[^/]*\.(so|pyd)$", n)], speedups
+    status = "from spacetimedb_sdk import _speedups; print(_speedups.status())"
+    done = installed.run(installed.exe("python"), "-c", status)
+    assert done.stdout == "compiled extension: on\n", done.stderr
 
 
 def test_version(installed: Installed) -> None:

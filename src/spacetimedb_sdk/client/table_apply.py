@@ -39,7 +39,7 @@ Example::
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any
@@ -209,7 +209,6 @@ class TableApply:
     _pk: UniqueIndex[Any] | None
     _sinks: dict[int, ChangeSink]
     _callbacks: dict[str, dict[int, Any]]
-    _valid: Any
 
     def _decode_row(self, data: bytes) -> Any: ...  # pragma: no cover - TableCache's
 
@@ -306,17 +305,17 @@ class TableApply:
             self._check_rows(datas)
         return [LAZY] * len(datas)
 
-    def _check_rows(self, datas: Sequence[bytes]) -> None:
+    def _check_rows(self, datas: list[bytes]) -> None:
         """Validate rows in order; the first bad one raises what decoding it raises."""
-        valid = self._valid
-        for d in datas:
-            try:
-                valid(d)
-            except Exception:
-                self._decode_row(d)  # raises RowDecodeError, as eager decoding would
-                raise ProtocolError(
-                    f"internal error: a row of table {self.name!r} failed validation but decodes"
-                ) from None
+        assert self._codec is not None
+        try:
+            self._codec.validate_rows(datas)
+        except Exception:
+            for d in datas:
+                self._decode_row(d)  # the first bad row raises RowDecodeError, as eager would
+            raise ProtocolError(
+                f"internal error: a row of table {self.name!r} failed validation but decodes"
+            ) from None
 
     def _plan_set(
         self,

@@ -129,12 +129,14 @@ class TableCache(TableApply, Generic[RowT]):
             self._pk = self.unique_index(pk_name)
         lazy = codec is not None and codec.lazy_safe and all(d.extract_bytes for d in defs)
         self._codec: Codec | None = codec if lazy else None
-        # The codec's generated reader, when it is what ``decode`` runs: rows entering the
-        # cache skip the checks of Codec.decode (a failure still goes through it, for the
-        # precise error).
-        self._read_row = codec._read if codec is not None and decode == codec.decode else None
-        # The generated validator (what Codec.validate runs, without its error handling).
-        self._valid = self._codec._make_skip()[0] if self._codec is not None else None
+        # The codec's generated reader, when it is what ``decode`` runs without the compiled
+        # extension: rows entering the cache skip the checks of Codec.decode (a failure still
+        # goes through it, for the precise error).
+        self._read_row = (
+            codec._read
+            if codec is not None and decode == codec.decode and not codec.compiled
+            else None
+        )
 
     def _with_pk_index(
         self, primary_key: str | Sequence[str] | Callable[[Any], Any], defs: list[IndexDef]
@@ -348,9 +350,11 @@ class TableCache(TableApply, Generic[RowT]):
             rows = self._rows
             lazy = [d for d, v in rows.items() if v is LAZY]
             codec = self._codec
-            if codec is not None and codec.fixed_size != 0 and len(lazy) > 1:
-                # Rows were validated one by one, so back to back they decode as a list.
-                values = codec.decode_rows(b"".join(lazy))
+            if codec is not None:
+                try:
+                    values = codec.decode_each(lazy)  # in one call (in C, with the extension)
+                except Exception:
+                    values = [self._decode_row(d) for d in lazy]  # a class raised: say which
             else:
                 values = [self._decode_row(d) for d in lazy]
             rows.update(zip(lazy, values, strict=True))

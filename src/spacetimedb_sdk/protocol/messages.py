@@ -22,7 +22,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
+from .. import _speedups
 from ..sats.values import ConnectionId, Err, Identity, Ok, TimeDuration, Timestamp
+
+_ext = _speedups.bsatn
 
 # ---- rows ------------------------------------------------------------------------------
 
@@ -72,10 +75,19 @@ class BsatnRowList:
             n = hint.size
             if n == 0:
                 return []
+            if _ext is not None and data.__class__ is bytes and n > 0 and len(data) % n == 0:
+                fixed: list[bytes] = _ext.slice_fixed(data, n)
+                return fixed
             return [data[i : i + n] for i in range(0, len(data), n)]
         offs = hint.offsets
         if not offs:
             return []
+        if _ext is not None and data.__class__ is bytes and offs.__class__ is tuple:
+            try:
+                cut: list[bytes] = _ext.slice_offsets(data, offs)
+                return cut
+            except (TypeError, ValueError, OverflowError):
+                pass  # offsets the decoder would have refused: slice them as Python does
         ends = (*offs[1:], len(data))
         return [data[s:e] for s, e in zip(offs, ends, strict=True)]
 

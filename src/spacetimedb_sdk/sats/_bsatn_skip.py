@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 from ._bsatn_gen import DecGen, Program, Src
 from ._bsatn_ref import MAX_ZERO_SIZE_ELEMENTS, class_kind, kind_of
-from .types import AlgebraicType, ArrayType, ProductType, RefType, SumType
+from .types import AlgebraicType, ArrayType, ProductType, RefType, SumType, Typespace
 
 
 @dataclass(frozen=True)
@@ -284,7 +284,7 @@ class _Run:
         self.checks = []
 
 
-def is_recursive(ty: AlgebraicType, prog: Program) -> bool:
+def is_recursive(ty: AlgebraicType, typespace: Typespace | None) -> bool:
     """Whether values of ``ty`` can nest without bound (a cycle of refs).
 
     Such values are validated and decoded by recursive functions whose depth limits differ,
@@ -292,8 +292,7 @@ def is_recursive(ty: AlgebraicType, prog: Program) -> bool:
 
     Example::
 
-        >>> from ._bsatn_ref import Ctx
-        >>> is_recursive(AlgebraicType.U8, Program(Ctx(None, {})))
+        >>> is_recursive(AlgebraicType.U8, None)
         False
     """
     seen: set[int] = set()
@@ -305,8 +304,8 @@ def is_recursive(ty: AlgebraicType, prog: Program) -> bool:
             if t.index in seen:
                 return False
             seen.add(t.index)
-            assert prog.ctx.typespace is not None
-            return walk(prog.ctx.typespace[t.index], path | {t.index})
+            assert typespace is not None
+            return walk(typespace[t.index], path | {t.index})
         if isinstance(t, ArrayType):
             return walk(t.elem, path)
         if isinstance(t, ProductType):

@@ -35,6 +35,12 @@ Option/Result/special recognition):
   ``vcls()`` for a unit variant; encoding picks the tag from the value's class
   and reads the payload from its ``value`` attribute.
 
+Speed: where the optional compiled extension is built (see :mod:`spacetimedb_sdk._speedups`),
+decoding runs a compiled type program in C instead of the generated Python; results and
+errors are the same either way (``SPACETIMEDB_SDK_NO_EXTENSIONS=1`` forces Python).
+:meth:`Codec.split_rows`, :meth:`Codec.validate` and :meth:`Codec.validate_rows` check bytes
+exactly as decoding would, without building values (lazy rows keep the bytes).
+
 Errors: encoding raises :class:`BsatnEncodeError` (a ``ValueError``) naming the
 type path, e.g. ``value 256 out of range for U8 (at n)``; decoding raises
 :class:`BsatnDecodeError` naming the path and byte offset for truncated input,
@@ -60,14 +66,26 @@ import enum
 import gc
 import struct
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
+from .. import _speedups
 from ..errors import BsatnDecodeError, BsatnEncodeError
+from . import _bsatn_ops
 from . import _bsatn_ref as ref
 from ._bsatn_gen import DecGen, EncGen, Fail, Program
 from ._bsatn_skip import SkipGen, is_recursive
 from .types import AlgebraicType, Typespace
+
+_ext = _speedups.bsatn
+_UNBUILT: Any = object()  # a codec's extension program before its first use
+# What the extension raises for bytes that do not decode, and for values nested deeper than
+# it recurses; classes nobody else raises (so never caught by mistake) when it is absent.
+_Malformed: type[Exception] = _ext.Malformed if _ext is not None else Fail
+_TooDeep: type[Exception] = (
+    _ext.TooDeep if _ext is not None else type("_NoTooDeep", (Exception,), {})
+)
 
 Buffer = bytes | bytearray | memoryview
 
@@ -86,16 +104,9 @@ class Codec:
     """
 
     __slots__ = (
-        "_ctx",
-        "_prog",
-        "_read",
-        "_rows",
-        "_skip",
-        "_write",
-        "fixed_size",
-        "ty",
-        "typespace",
-    )
+        "_cprog", "_ctx", "_generic", "_pyprog", "_read", "_rows", "_skip", "_write",
+        "fixed_size", "ty", "typespace",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -104,19 +115,46 @@ class Codec:
         ctx: ref.Ctx,
         fns: tuple[Any, Any, Any],
         fixed_size: int | None,
-        prog: Program | None = None,
+        prog: Any = _UNBUILT,
+        pyprog: Program | None = None,
     ) -> None:
         self.ty = ty
         self.typespace = typespace
         self._ctx = ctx
         self._read, self._rows, self._write = fns
         self.fixed_size = fixed_size
-        self._prog = prog
-        # (valid, split, lazy_safe), generated on first use: most codecs never validate.
-        self._skip: tuple[Any, Any, bool] | None = None
+        # The extension's compiled program (None: the generated Python decodes), built when
+        # first needed: many codecs only ever encode (reducer arguments).
+        self._cprog = prog
+        self._generic: Codec | None = None  # the same type without classes (Python checks)
+        # The generated Python's namespace, and (valid, split) generated in it on first use
+        # (see _bsatn_skip): most codecs never check bytes without decoding.
+        self._pyprog = pyprog
+        self._skip: tuple[Any, Any] | None = None
 
     def __repr__(self) -> str:
         return f"Codec({self.ty!r})"
+
+    @property
+    def _c_program(self) -> Any:
+        prog = self._cprog
+        if prog is _UNBUILT:
+            prog = None
+            if _ext is not None:
+                prog = _ext.Program(*_bsatn_ops.build(self._ctx, self.ty))
+            self._cprog = prog
+        return prog
+
+    @property
+    def compiled(self) -> bool:
+        """Whether this codec decodes with the compiled extension (see :mod:`.._speedups`).
+
+        Example::
+
+            >>> isinstance(codec_for(AlgebraicType.U8).compiled, bool)
+            True
+        """
+        return self._c_program is not None
 
     # ---- encoding ----
 
@@ -151,14 +189,19 @@ class Codec:
 
     def decode(self, data: Buffer) -> Any:
         """Decode one value that fills ``data`` exactly; raises :class:`BsatnDecodeError`."""
-        buf = _as_bytes(data)
-        try:
-            value, off = self._read(buf, 0)
-        except Exception as e:
-            raise self._diagnose(e, lambda: ref.read_value(self._ctx, self.ty, buf, 0)) from None
-        if off != len(buf):
-            ref.check_trailing(buf, off)
-        return value
+        # Called once per row by the cache: no calls here that the common case can skip.
+        buf = data if data.__class__ is bytes else _as_bytes(data)
+        prog = self._cprog
+        if prog is _UNBUILT:
+            prog = self._c_program
+        if prog is not None:
+            try:
+                return prog.decode(buf)
+            except _TooDeep:
+                pass  # the Python decoder below takes values nested this deep
+            except Exception as e:
+                raise self._diagnose_exact(e, buf) from None
+        return self._decode_python(buf)
 
     def read(self, data: Buffer, offset: int) -> tuple[Any, int]:
         """Decode one value at ``offset``; returns ``(value, offset_after_it)``.
@@ -168,12 +211,12 @@ class Codec:
         buf = _as_bytes(data)
         if not 0 <= offset <= len(buf):
             raise ValueError(f"offset {offset} is outside the buffer of {len(buf)} bytes")
-        try:
-            result: tuple[Any, int] = self._read(buf, offset)
-        except Exception as e:
-            raise self._diagnose(
-                e, lambda: ref.read_value(self._ctx, self.ty, buf, offset)
-            ) from None
+        prog = self._c_program
+        result: tuple[Any, int] = self._run(
+            None if prog is None else lambda: prog.read(buf, offset),
+            lambda: self._read(buf, offset),
+            lambda: ref.read_value(self._ctx, self.ty, buf, offset),
+        )
         return result
 
     def decode_rows(self, data: Buffer) -> list[Any]:
@@ -182,23 +225,131 @@ class Codec:
         Error paths start with the row index, e.g. ``[3].sender.__identity__``.
         """
         buf = _as_bytes(data)
-        if self.fixed_size == 0:
-            if buf:
-                ref.decode_rows(self._ctx, self.ty, buf)  # raises: zero-size rows
-            return []
-        # Building many rows would trigger many cyclic-GC passes over every live object,
-        # for nothing: decoded values hold no cycles.  This more than halves the time.
-        paused = gc.isenabled()
-        if paused:
-            gc.disable()
-        try:
-            rows: list[Any] = self._rows(buf)
-        except Exception as e:
-            raise self._diagnose(e, lambda: ref.decode_rows(self._ctx, self.ty, buf)) from None
-        finally:
-            if paused:
-                gc.enable()
+        if self.fixed_size == 0 or not buf:
+            return self._zero_size_rows(buf)
+        prog = self._c_program
+        with _gc_paused():
+            rows: list[Any] = self._run(
+                None if prog is None else lambda: prog.rows(buf),
+                lambda: self._rows(buf),
+                lambda: ref.decode_rows(self._ctx, self.ty, buf),
+            )
         return rows
+
+    def decode_each(self, rows: list[bytes]) -> list[Any]:
+        """``[codec.decode(row) for row in rows]`` in one call (same values, same errors).
+
+        Example::
+
+            >>> codec_for(AlgebraicType.U16).decode_each([b"\\x01\\x00", b"\\x02\\x00"])
+            [1, 2]
+        """
+        with _gc_paused():
+            prog = self._c_program
+            if prog is not None and rows.__class__ is list:
+                try:
+                    values: list[Any] = prog.decode_each(rows)
+                    return values
+                except Exception:
+                    pass  # row by row below: the first failing row raises what decode() does
+            return [self.decode(row) for row in rows]
+
+    # ---- checking bytes without building values (lazy rows) ----
+
+    def split_rows(self, data: Buffer) -> list[bytes]:
+        """Cut back-to-back values (a ``rows_data``) into one ``bytes`` per value, by their type.
+
+        Every value's bytes are checked exactly as :meth:`decode_rows` would check them, with
+        the same errors, but no value is built (bound classes are not called).
+
+        Example::
+
+            >>> codec_for(AlgebraicType.STRING).split_rows(b"\\x01\\x00\\x00\\x00a\\x00\\x00\\x00\\x00")
+            [b'\\x01\\x00\\x00\\x00a', b'\\x00\\x00\\x00\\x00']
+        """
+        buf = _as_bytes(data)
+        if self.fixed_size == 0 or not buf:
+            return self._zero_size_rows(buf)
+        prog = self._c_program
+        rows: list[bytes] = self._run(
+            None if prog is None else lambda: prog.split(buf),
+            lambda: self._without_classes()._checks()[1](buf),
+            lambda: ref.decode_rows(self._ctx, self.ty, buf),
+        )
+        return rows
+
+    def validate(self, data: Buffer) -> None:
+        """Check that ``data`` is exactly one value, as :meth:`decode` would, building nothing.
+
+        Raises the :class:`BsatnDecodeError` that :meth:`decode` raises for the same bytes.
+
+        Example::
+
+            >>> codec_for(AlgebraicType.BOOL).validate(b"\\x02")
+            Traceback (most recent call last):
+            ...
+            spacetimedb_sdk.errors.BsatnDecodeError: invalid Bool byte 0x02 (must be 0 or 1) at offset 0 (at <root>)
+        """
+        buf = _as_bytes(data)
+        prog = self._c_program
+        if prog is not None:
+            try:
+                prog.check(buf)
+                return
+            except _TooDeep:
+                pass
+            except Exception as e:
+                raise self._diagnose_exact(e, buf) from None
+        self._without_classes()._validate_python(buf)
+
+    def validate_rows(self, rows: list[bytes]) -> None:
+        """:meth:`validate` every row (say, ``BsatnRowList.rows()``); the first bad row raises
+        what :meth:`decode` raises for it.
+
+        Example::
+
+            >>> codec_for(AlgebraicType.U8).validate_rows([b"\\x01", b"\\x02"]) is None
+            True
+        """
+        prog = self._c_program
+        if prog is not None and rows.__class__ is list:
+            try:
+                prog.check_each(rows)
+                return
+            except (_TooDeep, _Malformed) as e:
+                start = int(e.args[0]) if e.args else 0
+            except Exception:
+                start = 0  # a row that is not bytes: the Python checks below say so
+            for row in rows[start:]:
+                self.validate(row)
+            return
+        generic = self._without_classes()
+        valid = generic._checks()[0]
+        try:
+            for row in rows:
+                valid(row)
+        except Exception:  # row by row: the first bad one raises what decode() raises
+            for row in rows:
+                generic._validate_python(_as_bytes(row))
+            raise BsatnDecodeError("internal error: the checks rejected a row") from None
+
+    @property
+    def lazy_safe(self) -> bool:
+        """Whether bytes that :meth:`validate` accepts always :meth:`decode`.
+
+        True unless the type is recursive (deep values: the checks and the decoders nest
+        differently, so their depth limits differ) or a bound class runs code of its own when
+        built (a custom ``__init__`` or ``__post_init__`` could reject a value).  The client
+        cache keeps rows undecoded only for such codecs.
+
+        Example::
+
+            >>> codec_for(AlgebraicType.product({"n": AlgebraicType.U32})).lazy_safe
+            True
+        """
+        return not is_recursive(self.ty, self._ctx.typespace) and all(
+            _plain_class(c) for c in self._ctx.classes.values()
+        )
 
     def reader_at(self, offset: int) -> Callable[[bytes], Any]:
         """A function decoding the value at ``offset`` of bytes already validated.
@@ -218,76 +369,79 @@ class Codec:
 
         return value_at
 
-    # ---- validating without decoding ----
-
-    def validate(self, data: bytes) -> None:
-        """Check that ``data`` is exactly one value :meth:`decode` accepts, building nothing.
-
-        Raises the :class:`BsatnDecodeError` that :meth:`decode` would raise.  Checking is
-        several times cheaper than decoding: fixed-size fields are a bounds test, strings a
-        UTF-8 test.
-
-        Example::
-
-            >>> codec_for(AlgebraicType.BOOL).validate(b"\\x02")
-            Traceback (most recent call last):
-              ...
-            spacetimedb_sdk.errors.BsatnDecodeError: invalid Bool byte 0x02 (must be 0 or 1) at offset 0 (at <root>)
-        """
-        valid = (self._skip or self._make_skip())[0]
+    def _validate_python(self, buf: bytes) -> None:
+        """:meth:`validate` by the generated Python checks; a failure is explained by decoding."""
         try:
-            valid(data)
+            self._checks()[0](buf)
         except Exception:
-            self.decode(data)  # raises the precise error
-            raise BsatnDecodeError("internal error: the validator rejected a value") from None
+            self._decode_python(buf)  # raises the precise error
+            raise BsatnDecodeError("internal error: the checks rejected a value") from None
 
-    def split_rows(self, data: bytes) -> list[bytes]:
-        """Split back-to-back values (a row list's ``rows_data``) into one ``bytes`` each,
-        checking every value as :meth:`validate` does; raises what :meth:`decode_rows` would.
+    def _checks(self) -> tuple[Any, Any]:
+        """(valid, split): the generated Python checks (see :mod:`._bsatn_skip`)."""
+        got = self._skip
+        if got is None:
+            with _lock:
+                got = self._skip
+                if got is None:
+                    prog = self._pyprog or Program(self._ctx)
+                    gen = SkipGen(prog)
+                    names = (gen.validator(self.ty), gen.splitter(self.ty))
+                    prog.flush()
+                    got = self._skip = (prog.ns[names[0]], prog.ns[names[1]])
+        return got
 
-        Example::
+    def _without_classes(self) -> Codec:
+        """This codec's type without bound classes: what the Python checks decode with, so that
+        checking bytes never calls a class."""
+        g = self._generic
+        if g is None:
+            g = self._generic = codec_for(self.ty, self.typespace)
+        return g
 
-            >>> codec_for(AlgebraicType.STRING).split_rows(b"\\x01\\x00\\x00\\x00a\\x00\\x00\\x00\\x00")
-            [b'\\x01\\x00\\x00\\x00a', b'\\x00\\x00\\x00\\x00']
-        """
-        split = (self._skip or self._make_skip())[1]
+    # ---- helpers ----
+
+    def _decode_python(self, buf: bytes) -> Any:
+        """:meth:`decode` by the generated Python only."""
         try:
-            rows: list[bytes] = split(data)
-        except Exception:
-            self.decode_rows(data)  # raises the precise error
-            raise BsatnDecodeError("internal error: the validator rejected a row") from None
-        return rows
+            value, off = self._read(buf, 0)
+        except Exception as e:
+            raise self._diagnose(e, lambda: ref.read_value(self._ctx, self.ty, buf, 0)) from None
+        if off != len(buf):
+            ref.check_trailing(buf, off)
+        return value
 
-    @property
-    def lazy_safe(self) -> bool:
-        """Whether :meth:`validate` accepting some bytes guarantees :meth:`decode` accepts them.
+    def _zero_size_rows(self, buf: bytes) -> list[Any]:
+        if buf:  # rows of a zero-size type cannot fill bytes: the walker says so
+            ref.decode_rows(self._ctx, self.ty, buf)
+        return []
 
-        True unless the type is recursive (its validator and decoder nest differently, so
-        their depth limits differ) or a bound class runs code of its own when built (a
-        custom ``__init__`` or ``__post_init__`` could reject a value).  The client cache
-        keeps rows undecoded only for such codecs.
+    def _run(self, ext: Callable[[], Any] | None, python: Callable[[], Any], walk: Any) -> Any:
+        """``ext()``, the extension's call, or ``python()`` where there is no extension or the
+        value nests deeper than it recurses; either's failure is explained by ``walk``."""
+        try:
+            if ext is not None:
+                try:
+                    return ext()
+                except _TooDeep:
+                    pass
+            return python()
+        except Exception as e:
+            raise self._diagnose(e, walk) from None
 
-        Example::
-
-            >>> codec_for(AlgebraicType.product({"n": AlgebraicType.U32})).lazy_safe
-            True
-        """
-        return (self._skip or self._make_skip())[2]
-
-    def _make_skip(self) -> tuple[Any, Any, bool]:
-        with _lock:
-            if self._skip is None:
-                prog = self._prog
-                if prog is None:  # pragma: no cover - codecs are made by _compile
-                    prog = Program(self._ctx)
-                gen = SkipGen(prog)
-                names = (gen.validator(self.ty), gen.splitter(self.ty))
-                prog.flush()
-                safe = not is_recursive(self.ty, prog) and all(
-                    _plain_class(c) for c in self._ctx.classes.values()
-                )
-                self._skip = (prog.ns[names[0]], prog.ns[names[1]], safe)
-        return self._skip
+    def _diagnose_exact(self, error: Exception, buf: bytes) -> Exception:
+        """:meth:`_diagnose` for a value that must fill ``buf``: the extension's one failure
+        covers both a bad value and trailing bytes after a good one."""
+        try:
+            _, end = ref.read_value(self._ctx, self.ty, buf, 0)
+        except BsatnDecodeError as precise:
+            return precise
+        if isinstance(error, _Malformed) and end != len(buf):
+            try:
+                ref.check_trailing(buf, end)
+            except BsatnDecodeError as trailing:
+                return trailing
+        return self._diagnose(error, lambda: None)
 
     def _diagnose(self, error: Exception, walk: Any) -> Exception:
         """Re-run the reference walker to turn a fast-path failure into a precise error."""
@@ -297,10 +451,31 @@ class Codec:
             return precise
         if isinstance(error, RecursionError):
             return BsatnDecodeError("value nested too deeply to decode")
-        if isinstance(error, (Fail, struct.error)):
+        if isinstance(error, (Fail, struct.error, _Malformed)):
             return BsatnDecodeError(f"internal decoder error: {error!r}")
         # The bytes are well-formed, so a bound user class raised: let its error through.
         return error
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Building many rows would trigger many cyclic-GC passes over every live object, for
+    nothing: decoded values hold no cycles.  Pausing the collector more than halves the time."""
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _python_only(codec: Codec) -> Codec:
+    """``codec`` without the extension's program: the generated Python decodes.  For the
+    benchmarks and the differential tests, which compare the two in one process."""
+    fns = (codec._read, codec._rows, codec._write)
+    return Codec(codec.ty, codec.typespace, codec._ctx, fns, codec.fixed_size, None, codec._pyprog)
 
 
 def _plain_class(cls: type) -> bool:
@@ -394,7 +569,7 @@ def _compile(
         del _programs[pkey]  # half-generated functions must not be reused
         raise
     fns = (prog.ns[names[0]], prog.ns[names[1]], prog.ns[names[2]])
-    return Codec(ty, typespace, ctx, fns, fixed.size if fixed is not None else None, prog)
+    return Codec(ty, typespace, ctx, fns, fixed.size if fixed is not None else None, pyprog=prog)
 
 
 def encode(ty: AlgebraicType, value: Any, typespace: Typespace | None = None) -> bytes:

@@ -37,18 +37,28 @@ ROWS: dict[str, tuple[str, str]] = {
 
 
 def extensions() -> str:
-    """How this process runs the SDK: ``"no-extensions"`` when the variable forbids them."""
-    return "no-extensions" if os.environ.get("SPACETIMEDB_SDK_NO_EXTENSIONS") == "1" else "default"
+    """How this process runs the SDK: the column its figures go in.
+
+    Example::
+
+        >>> extensions() in ("with extension", "NO_EXTENSIONS=1", "pure Python (not built)")
+        True
+    """
+    if os.environ.get("SPACETIMEDB_SDK_NO_EXTENSIONS", "") not in ("", "0"):
+        return "NO_EXTENSIONS=1"
+    from spacetimedb_sdk import _speedups
+
+    return "with extension" if _speedups.bsatn is not None else "pure Python (not built)"
 
 
-def record(row: str, values: Sequence[float], detail: str = "") -> None:
+def record(row: str, values: Sequence[float]) -> None:
     """Append one measured row (a ratio per case, ``/``-separated when printed)."""
     if row not in ROWS:
         raise ValueError(f"unknown summary row {row!r}; known: {sorted(ROWS)}")
     path = os.environ.get(ENV)
     if not path:
         return
-    line = {"row": row, "values": list(values), "detail": detail, "mode": extensions()}
+    line = {"row": row, "values": list(values), "mode": extensions()}
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(line) + "\n")
 
@@ -60,8 +70,8 @@ def table(path: Path) -> str:
 
         >>> import tempfile
         >>> p = Path(tempfile.mkdtemp()) / "s.jsonl"
-        >>> _ = p.write_text('{"row": "tx_cpu", "values": [0.7, 0.62], "detail": "", "mode": "default"}\\n')
-        >>> print(table(p).splitlines()[4].split("  ")[-1])
+        >>> _ = p.write_text('{"row": "tx_cpu", "values": [0.7, 0.62], "mode": "with extension"}\\n')
+        >>> print(table(p).splitlines()[4].split("  ")[-1].strip())
         0.70 / 0.62
     """
     got: dict[tuple[str, str], list[float]] = {}

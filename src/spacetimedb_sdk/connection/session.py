@@ -146,13 +146,18 @@ class Session:
 
     async def _reader(self, transport: WebSocketTransport) -> None:
         driver = self._conn._driver
+        # Drivers that apply frames as they come (asyncio, thread) are skipped per frame.
+        direct = type(driver).received is Driver.received
         error: Exception | None = None
         try:
             while True:
                 frame = await transport.recv()
                 if frame is None:
                     break
-                await driver.received(self, ("frame", frame))
+                if direct:
+                    await self.process_frame(frame)
+                else:
+                    await driver.received(self, ("frame", frame))
                 del frame  # a large frame is garbage once applied: do not hold it till the next
         except asyncio.CancelledError:
             raise

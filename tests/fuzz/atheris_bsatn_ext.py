@@ -69,7 +69,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bsatn-ext-corpus-") as corpus:
         for i, seed in enumerate(SEEDS):
             (Path(corpus) / f"seed-{i}").write_bytes(seed)
-        args = [sys.argv[0], "-max_len=16384", "-rss_limit_mb=2048", *sys.argv[1:], corpus]
+        args = [sys.argv[0], "-max_len=4096", "-rss_limit_mb=2048", *sys.argv[1:], corpus]
         atheris.Setup(args, target)
         atheris.Fuzz()
 

@@ -75,8 +75,19 @@ demo: $(STAMP)
 bench: $(STAMP) $(EXT_STAMP) $(NODE_STAMP)
 	$(BIN)/python bench/run.py
 
+# $(call atheris,SCRIPT ARGS,WHAT ELSE RAN): a coverage-guided atheris run when atheris installs
+# from a prebuilt wheel (a failing input is saved in .fuzz/); else say what the stress run was.
+define atheris
+	mkdir -p .fuzz
+	if $(BIN)/python -m pip install -q --only-binary atheris 'atheris>=2.3'; then \
+		$(BIN)/python $(1) -artifact_prefix=.fuzz/ -print_final_stats=1; \
+	else \
+		echo "atheris has no wheel for this Python: $(2) is the stress run"; \
+	fi
+endef
+
 # The long versions of the robustness tests (minutes, not part of `make test`).
-stress: stress-client-fuzz
+stress: stress-client-fuzz stress-ext-fuzz
 
 # The client's frame decoder: a long hypothesis run, then atheris (coverage-guided) when it
 # installs from a prebuilt wheel; a failing input is saved in .fuzz/.
@@ -84,13 +95,21 @@ FUZZ_EXAMPLES ?= 20000
 FUZZ_RUNS     ?= 300000
 stress-client-fuzz: $(STAMP)
 	SPACETIMEDB_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/fuzz -p no:cacheprovider -q
-	mkdir -p .fuzz
-	if $(BIN)/python -m pip install -q --only-binary atheris 'atheris>=2.3'; then \
-		$(BIN)/python tests/fuzz/atheris_client_frames.py -runs=$(FUZZ_RUNS) -timeout=10 \
-			-artifact_prefix=.fuzz/ -print_final_stats=1; \
-	else \
-		echo "atheris has no wheel for this Python: the hypothesis run above is the stress run"; \
-	fi
+	$(call atheris,tests/fuzz/atheris_client_frames.py -runs=$(FUZZ_RUNS) -timeout=10,the hypothesis run above)
+
+# The compiled extension against pure Python: the differential tests with many more examples
+# under an AddressSanitizer + UBSan build of the C code (tests/fuzz/asan_ext.py, where the
+# compiler has the sanitizer runtimes), then atheris, coverage-guided on the Python side
+# (tests/fuzz/atheris_bsatn_ext.py); a failing input is saved in .fuzz/.
+EXT_EXAMPLES  ?= 5000
+EXT_FUZZ_RUNS ?= 20000
+stress-ext-fuzz: $(STAMP) $(EXT_STAMP)
+	SPACETIMEDB_EXT_EXAMPLES=$(EXT_EXAMPLES) $(BIN)/python tests/fuzz/asan_ext.py -q; \
+		status=$$?; if [ $$status -eq 2 ]; then \
+		SPACETIMEDB_REQUIRE_EXTENSION=1 SPACETIMEDB_EXT_EXAMPLES=$(EXT_EXAMPLES) $(BIN)/python -X dev -m pytest \
+			tests/sats/test_bsatn_extension.py tests/protocol/test_rows_extension.py -p no:cacheprovider -q; \
+		elif [ $$status -ne 0 ]; then exit $$status; fi
+	$(call atheris,tests/fuzz/atheris_bsatn_ext.py -runs=$(EXT_FUZZ_RUNS) -timeout=60,the differential run above)
 
 clean:
 	rm -rf $(VENV) node/node_modules .mypy_cache .pytest_cache .ruff_cache build

@@ -62,6 +62,17 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "over it is stopped and rolled back (default: 10; 0 for none)",
     )
     serve.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="keep the database, the signing key and the owner identity in DIR across "
+        "restarts (created if missing; default: everything in memory)",
+    )
+    serve.add_argument(
+        "--clear",
+        action="store_true",
+        help="with --data-dir: delete the database's stored data and start it empty",
+    )
+    serve.add_argument(
         "--allow-loopback-http",
         action="store_true",
         help="let procedures' ctx.http reach 127.0.0.1 and ::1 (refused by default, as upstream)",
@@ -113,6 +124,10 @@ def _local_server(args: argparse.Namespace) -> LocalServer:
         module = args.module_file
     else:
         raise CliError("serve needs a module: pass MODULE.py or --example NAME", EXIT_USAGE)
+    if args.clear and args.data_dir is None:
+        raise CliError("--clear empties a data directory: pass --data-dir DIR too", EXIT_USAGE)
+    from ..server.durability import DataDirError
+
     try:
         return LocalServer(
             module,
@@ -121,10 +136,12 @@ def _local_server(args: argparse.Namespace) -> LocalServer:
             port=args.port,
             reducer_timeout=args.reducer_timeout or None,  # 0: no budget
             allow_loopback_http=args.allow_loopback_http,
+            data_dir=args.data_dir,
+            clear=args.clear,
         )
     except FileNotFoundError as e:
         raise CliError(str(e), EXIT_USAGE) from None
-    except (OSError, ImportError) as e:
+    except (OSError, ImportError, DataDirError) as e:
         raise CliError(str(e)) from None
 
 

@@ -41,7 +41,8 @@ try:
 
     from .app import ServerSettings, create_app
     from .auth import TokenIssuer
-    from .host import Database
+    from .durability import DatabaseStorage, DataDir
+    from .host import Database, database_identity
 except ImportError as e:  # without the [server] extra: one clear error, not a deep traceback
     missing = missing_extra(e)
     if missing is None:
@@ -92,7 +93,10 @@ class LocalServer:
     (default 10; ``None`` for none): a call over it is stopped and rolled back.
     ``allow_loopback_http=True`` lets procedures' ``ctx.http`` reach this machine
     (``127.0.0.0/8``, ``::1``), which upstream refuses; tests with a local HTTP
-    server need it.
+    server need it.  ``data_dir`` keeps the database, the signing key and the owner
+    identity in that directory across restarts (``serve --data-dir``; see
+    docs/local-server.md); ``clear=True`` starts its database empty (``serve --clear``).
+    Without ``data_dir`` everything lives in memory.
 
     Example::
 
@@ -115,19 +119,46 @@ class LocalServer:
         issuer: TokenIssuer | None = None,
         reducer_timeout: float | None = DEFAULT_BUDGET_SECONDS,
         allow_loopback_http: bool = False,
+        data_dir: str | os.PathLike[str] | None = None,
+        clear: bool = False,
     ) -> None:
         self.module = module if isinstance(module, Module) else load_module(module)
         self.host = host
         self._requested_port = port
-        self.issuer = issuer or TokenIssuer.generate()
         self.settings = ServerSettings(ping_interval=ping_interval, idle_timeout=idle_timeout)
-        self.db = Database(
-            self.module,
-            name=database,
-            issuer=self.issuer,
-            reducer_timeout=reducer_timeout,
-            http_policy=HttpPolicy(allow_loopback=allow_loopback_http),
-        )
+        self.data: DataDir | None = None
+        if data_dir is None:
+            if clear:
+                raise ValueError("clear=True empties a data directory: pass data_dir too")
+            self.issuer = issuer or TokenIssuer.generate()
+            storage: DatabaseStorage | None = None
+            owner_token = None
+        else:
+            if issuer is not None:
+                raise ValueError(
+                    "pass issuer or data_dir, not both: a data directory keeps its own key"
+                )
+            self.data = DataDir.open(data_dir)
+            self.issuer = self.data.issuer
+            name = database or self.module.name
+            storage = self.data.database(database_identity(self.issuer, name), name)
+            if clear:
+                storage.clear()
+            owner_token = self.data.owner_token()
+        try:
+            self.db = Database(
+                self.module,
+                name=database,
+                issuer=self.issuer,
+                owner_token=owner_token,
+                reducer_timeout=reducer_timeout,
+                http_policy=HttpPolicy(allow_loopback=allow_loopback_http),
+                storage=storage,
+            )
+        except BaseException:
+            if self.data is not None:
+                self.data.close()
+            raise
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._thread: threading.Thread | None = None
@@ -187,6 +218,15 @@ class LocalServer:
         """Start serving on the running event loop (``async with`` does this)."""
         if self._runner is not None:
             raise RuntimeError("the server is already started")
+        if (
+            self.data is not None
+            and self.db.storage is not None
+            and self.db.storage.durability is None
+        ):
+            raise RuntimeError(
+                "a LocalServer with a data_dir cannot start again after stop(): "
+                "create a new LocalServer on the same data_dir"
+            )
         loop = asyncio.get_running_loop()
         self.db.start(loop)
         app = create_app(self.db, self.issuer, self.settings)
@@ -208,6 +248,9 @@ class LocalServer:
         if runner is not None:
             await runner.cleanup()
         self.db.stop()
+        if self.data is not None:  # everything written is synced; another server may use DIR
+            await asyncio.get_running_loop().run_in_executor(None, self.db.close_storage)
+            self.data.close()
 
     async def __aenter__(self) -> LocalServer:
         return await self.start_async()

@@ -76,11 +76,12 @@ async def _sql(request: web.Request) -> web.StreamResponse:
     auth = await _authenticate(request, anonymous=True)
     assert auth is not None
     db = _database(request)
-    _query_bool(request, "confirmed")  # accepted; an in-memory database is always durable
+    confirmed = _query_bool(request, "confirmed")
     try:
         sql = (await request.read()).decode()
     except UnicodeDecodeError:
         return _with_auth(_text(400, "Request body didn't contain valid UTF-8"), auth)
-    return _with_auth(
-        _from_http(await db.http_sql_async(auth.claims.identity, sql, auth.token)), auth
-    )
+    result = await db.http_sql_async(auth.claims.identity, sql, auth.token)
+    if confirmed is not False:  # upstream's default: answer once what it saw is durable
+        await db.wait_durable_async()
+    return _with_auth(_from_http(result), auth)

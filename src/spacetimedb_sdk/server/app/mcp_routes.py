@@ -265,8 +265,10 @@ async def _tools_call(
             if not isinstance(sql, str):
                 raise _RpcError(INVALID_PARAMS, "sql argument must be a string")
             db = _lookup(request, target)
-            text = _ok_text(await db.http_sql_async(auth.claims.identity, sql, auth.token))
-            text = _compact(json.loads(text))
+            result = await db.http_sql_async(auth.claims.identity, sql, auth.token)
+            if args.get("confirmed") is not False:  # as the /sql route (upstream's default)
+                await db.wait_durable_async()
+            text = _compact(json.loads(_ok_text(result)))
         elif name == "call":
             target = _target_name(scope, args)
             reducer = args.get("reducer")

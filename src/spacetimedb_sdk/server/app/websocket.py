@@ -7,7 +7,9 @@ database thread queued on the client, so a long reducer holds up no other socket
 It picks the subprotocol by the *server's* preference, as upstream (``v3``, ``v2``,
 ``v1.bsatn``, ``v1.json``), runs ``client_connected`` after the upgrade (a rejection drops the
 socket without a close frame), sends ``InitialConnection`` (v1: ``IdentityToken``) first and
-runs the socket's session (:mod:`.websocket_session`, :mod:`.websocket_v1`).  The ``light``
+runs the socket's session (:mod:`.websocket_session`, :mod:`.websocket_v1`).  ``confirmed``
+(default: true for v2/v3, false for v1, as upstream) asks for confirmed reads: with a data
+directory, nothing about a commit is sent before the commit is synced to disk.  The ``light``
 parameter is accepted for v1 clients; it changes nothing here, because upstream hides reducer
 details from non-callers of 2.x (V10) modules whatever it says, and the local server's modules
 are 2.x modules.
@@ -92,12 +94,14 @@ async def _subscribe(request: web.Request) -> web.StreamResponse:
     assert auth is not None
     compression = _compression(request)
     connection_id = _connection_id(request)
-    _query_bool(request, "confirmed")  # accepted: nothing here waits for durability
+    confirmed = _query_bool(request, "confirmed")
     _query_bool(request, "light")  # v1 only
     db = _database(request)
     protocol = _negotiate(request)
     if protocol is None:
         return _text(400, "no valid protocol selected")
+    if confirmed is None:  # upstream's default: confirmed reads for v2/v3, not for v1
+        confirmed = protocol in (SUBPROTOCOL_V2, SUBPROTOCOL_V3)
     settings = state.settings
     ws = web.WebSocketResponse(
         protocols=(protocol,),
@@ -113,6 +117,7 @@ async def _subscribe(request: web.Request) -> web.StreamResponse:
         "protocol": protocol,
         "compression": compression,
         "loop": asyncio.get_running_loop(),
+        "confirmed": confirmed,
     }
     identity, token = auth.claims.identity, auth.token
     client = (

@@ -25,6 +25,7 @@ from ...protocol.framing import (
     compress,
     decode_client_frame,
 )
+from ..durability import DurabilityFailed
 from ..host import ClientConnection, Database, FatalClientError
 from ..host.clients import _Close
 from .state import ServerSettings
@@ -135,6 +136,8 @@ class _Session:
         client, ws = self.client, self.ws
         while True:
             batch = await client.next_batch()
+            if client.confirmed:
+                batch = await self._confirmed(batch)
             pending: list[m.ServerMessage] = []
             for item in batch:
                 if isinstance(item, _Close):
@@ -143,6 +146,29 @@ class _Session:
                     return
                 pending.append(item)
             await self._send(pending)
+
+    async def _confirmed(
+        self, batch: list[m.ServerMessage | _Close]
+    ) -> list[m.ServerMessage | _Close]:
+        """Confirmed reads: send what reports no commit at once, then wait until every commit
+        made before the batch was taken is synced, and return the rest.
+
+        Every message in the batch was queued after its commit was written, so waiting for
+        what is written *now* covers them all (at most one group commit more than needed).
+        """
+        durability = self.db.storage.durability if self.db.storage is not None else None
+        if durability is None or durability.durable >= durability.committed:
+            return batch
+        first = next(
+            (i for i, item in enumerate(batch) if not _reports_no_commit(item)), len(batch)
+        )
+        if first:
+            await self._send([item for item in batch[:first] if not isinstance(item, _Close)])
+        try:
+            await self.db.wait_durable_async()
+        except DurabilityFailed as e:  # nothing more can be confirmed: say so, and close
+            return [_Close(1011, str(e))]
+        return batch[first:]
 
     async def _send(self, messages: list[m.ServerMessage]) -> None:
         if not messages:
@@ -162,3 +188,11 @@ class _Session:
             if self.got_pong and not self.ws.closed:
                 self.got_pong = False
                 await self.ws.ping()
+
+
+def _reports_no_commit(item: m.ServerMessage | _Close) -> bool:
+    """Messages confirmed reads need not hold: they tell of no committed change (upstream
+    sends them without a transaction offset)."""
+    if isinstance(item, m.ReducerResult):
+        return not isinstance(item.result, m.ReducerOk)
+    return isinstance(item, m.InitialConnection | m.SubscriptionError)

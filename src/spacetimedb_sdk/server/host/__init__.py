@@ -45,6 +45,7 @@ Example::
 from .clients import ClientConnection
 from .database import Database
 from .errors import ConnectionOutOfEnergy, ConnectionRejected, FatalClientError, SqlFailed
+from .execution import database_identity
 from .http_calls import HttpResponse
 from .scheduler import Scheduler
 
@@ -63,4 +64,5 @@ __all__ = [
     "HttpResponse",
     "Scheduler",
     "SqlFailed",
+    "database_identity",
 ]

@@ -38,6 +38,8 @@ class ClientConnection:
     :meth:`send` may be called from any thread: messages are appended to a
     thread-safe deque in commit order and the writer (see :mod:`..app`) is woken
     on the event loop.  Tests read the queue directly with :meth:`take`.
+    ``confirmed`` asks for confirmed reads (the ``confirmed`` query parameter): with a data
+    directory, the writer sends nothing about a commit before it is synced to disk.
 
     Example::
 
@@ -57,6 +59,7 @@ class ClientConnection:
         protocol: str = SUBPROTOCOL_V2,
         compression: Compression = Compression.NONE,
         loop: asyncio.AbstractEventLoop | None = None,
+        confirmed: bool = False,
     ) -> None:
         self.identity = identity
         self.connection_id = connection_id
@@ -65,6 +68,8 @@ class ClientConnection:
         self.protocol = protocol
         self.compression = compression
         self._loop = loop
+        # Confirmed reads: the writer holds what it sends until the commits before it are synced.
+        self.confirmed = confirmed
         self._outbox: collections.deque[m.ServerMessage | _Close] = collections.deque()
         self._wakeup = asyncio.Event() if loop is not None else None
         self.closing = False  # nothing more is sent (the socket ended, or we close it)

@@ -48,6 +48,8 @@ from ...sats.values import ConnectionId, Identity, Timestamp
 from ..auth import TokenIssuer, identity_from_claims
 from ..budget import DEFAULT_BUDGET_SECONDS
 from ..datastore import TableSchema, TxResult
+from ..durability import DatabaseStorage
+from ..durability.state import Restored
 from ..module import (
     AuthCtx,
     CallResult,
@@ -82,6 +84,7 @@ class Execution:
         owner_token: str | None = None,
         reducer_timeout: float | None = DEFAULT_BUDGET_SECONDS,
         http_policy: HttpPolicy | None = None,
+        storage: DatabaseStorage | None = None,
     ) -> None:
         self.module = module
         self.runner: ModuleRunner = module
@@ -89,7 +92,7 @@ class Execution:
         self.issuer = issuer or TokenIssuer.generate()
         self.owner_token = owner_token or self.issuer.mint()
         self.owner_identity = self.issuer.validate(self.owner_token).identity
-        self.identity = identity_from_claims(self.issuer.issuer, f"database/{self.name}")
+        self.identity = database_identity(self.issuer, self.name)
         self.http_policy = http_policy or HttpPolicy()
         self.worker = DatabaseThread(self.name, reducer_timeout)
         self.datastore = module.new_datastore()
@@ -102,6 +105,29 @@ class Execution:
         self.subscriptions.system.clients = lambda: list(self.connected)
         self.stopping = threading.Event()
         self._started = False
+        self.storage = storage
+        # What a data directory held (None: a new or in-memory database, whose init runs).
+        self.restored: Restored | None = None
+        if storage is not None:
+            self._open_storage(storage)
+
+    def _open_storage(self, storage: DatabaseStorage) -> None:
+        self.restored = storage.open(self.module, self.datastore)
+        variables = self.subscriptions.system.variables
+        if self.restored is not None:
+            variables.update(self.restored.variables)
+        storage.set_capture(lambda: storage.capture_of(self.datastore, variables, self.connected))
+
+    async def wait_durable_async(self) -> None:
+        """Wait until every commit made so far is synced to disk (at once without a data dir)."""
+        durability = self.storage.durability if self.storage is not None else None
+        if durability is not None:
+            await durability.wait_durable_async()
+
+    def close_storage(self) -> None:
+        """Sync and close the data directory's files (after :meth:`stop`); nothing commits after."""
+        if self.storage is not None:
+            self.worker.call(self.storage.close)
 
     @property
     def reducer_timeout(self) -> float | None:
@@ -199,7 +225,13 @@ class Execution:
         return future.result()
 
     def _broadcast(self, tx: TxResult, caller: ClientConnection | None) -> list[m.QuerySetUpdate]:
-        """Fan a committed transaction out; returns the caller's share (for its ReducerResult)."""
+        """Fan a committed transaction out; returns the caller's share (for its ReducerResult).
+
+        With a data directory the commit is written to the log first: whoever hears of a
+        commit, hears of a commit that survives the server process.
+        """
+        if self.storage is not None:
+            self.storage.record_commit(tx, self.datastore)
         self.scheduler.observe(tx)
         if tx.is_empty():
             return []
@@ -294,6 +326,8 @@ class Execution:
         return self.worker.call(self._sql, query, sender or self.owner_identity)
 
     def _sql(self, query: str, caller: Identity) -> list[Any]:
+        variables = self.subscriptions.system.variables
+        before = dict(variables) if self.storage is not None else None
         try:
             results, tx = execute_sql(
                 self.module,
@@ -306,7 +340,20 @@ class Execution:
             raise SqlFailed(e.message) from None
         if tx is not None:
             self._broadcast(tx, None)
+        if self.storage is not None and before is not None:
+            self.storage.record_variables(before, variables)
         return [r.to_json() for r in results]
+
+
+def database_identity(issuer: TokenIssuer, name: str) -> Identity:
+    """The identity of database ``name`` on the server signing with ``issuer``.
+
+    Example::
+
+        >>> database_identity(TokenIssuer.generate(), "chat").to_hex()[:4]
+        'c200'
+    """
+    return identity_from_claims(issuer.issuer, f"database/{name}")
 
 
 def _log_scheduled(name: str, schema: TableSchema, schedule_id: Any, result: CallResult) -> None:

@@ -98,7 +98,7 @@ class CommitLog:
         end = from_offset
         if needed and needed[0] > from_offset:
             raise CorruptDataError(
-                segment_name(needed[0]),
+                f"{folder.name}/{segment_name(needed[0])}",
                 f"the log starts at transaction {needed[0]}, but the snapshot needs it from {from_offset}",
             )
         for i, start in enumerate(needed):
@@ -106,7 +106,7 @@ class CommitLog:
             end = cls._read_segment(folder, start, schema_hash, last, records)
             if not last and end != needed[i + 1]:
                 raise CorruptDataError(
-                    segment_name(start),
+                    f"{folder.name}/{segment_name(start)}",
                     f"ends at transaction {end}, but the next segment starts at {needed[i + 1]}",
                 )
         if not needed or end < from_offset:
@@ -121,8 +121,8 @@ class CommitLog:
     def _read_segment(
         folder: Path, start: int, schema_hash: bytes, last: bool, out: list[tuple[int, bytes]]
     ) -> int:
-        name = segment_name(start)
-        path = folder / name
+        path = folder / segment_name(start)
+        name = f"{folder.name}/{path.name}"  # what errors name: relative to the database's folder
         data = path.read_bytes()
         header = read_segment_header(data, name)
         if header is None:

@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 NODE_STAMP := node/node_modules/.installed
 LINT_PATHS := src tests bench examples
 
-.PHONY: test lint typecheck pytest demo bench setup node node-if-available clean stress stress-client-fuzz
+.PHONY: test lint typecheck pytest demo bench setup node node-if-available clean stress stress-client-fuzz stress-durability
 
 setup: $(STAMP)
 
@@ -59,7 +59,7 @@ bench: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python bench/run.py
 
 # The long versions of the robustness tests (minutes, not part of `make test`).
-stress: stress-client-fuzz
+stress: stress-client-fuzz stress-durability
 
 # The client's frame decoder: a long hypothesis run, then atheris (coverage-guided) when it
 # installs from a prebuilt wheel; a failing input is saved in .fuzz/.
@@ -74,6 +74,12 @@ stress-client-fuzz: $(STAMP)
 	else \
 		echo "atheris has no wheel for this Python: the hypothesis run above is the stress run"; \
 	fi
+
+# The server SIGKILLed while transactions flow, restarted on its --data-dir: 50 seeds of each
+# scenario of tests/durability/test_sigkill.py (`make test` runs 2).
+DURABILITY_SEEDS ?= 50
+stress-durability: $(STAMP)
+	SPACETIMEDB_DURABILITY_SEEDS=$(DURABILITY_SEEDS) $(BIN)/pytest tests/durability/test_sigkill.py -p no:cacheprovider -q
 
 clean:
 	rm -rf $(VENV) node/node_modules .mypy_cache .pytest_cache .ruff_cache

@@ -35,7 +35,7 @@ from typing import Any
 from ..._log import get_logger
 from ...sats.values import Identity
 from ..auth import TokenIssuer
-from .durability import SNAPSHOT_BYTES
+from . import durability
 from .errors import DataDirError
 from .files import DirectoryLock, atomic_write, remove_temporaries
 from .storage import DatabaseStorage
@@ -78,8 +78,13 @@ class DataDir:
         return f"DataDir({str(self.path)!r})"
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, snapshot_bytes: int = SNAPSHOT_BYTES) -> DataDir:
-        """Open (creating it if needed) and lock a data directory."""
+    def open(cls, path: str | os.PathLike[str], *, snapshot_bytes: int | None = None) -> DataDir:
+        """Open (creating it if needed) and lock a data directory.
+
+        ``snapshot_bytes`` defaults to :data:`~.durability.SNAPSHOT_BYTES` as it is when called.
+        """
+        if snapshot_bytes is None:
+            snapshot_bytes = durability.SNAPSHOT_BYTES
         folder = Path(path)
         if folder.exists() and not folder.is_dir():
             raise DataDirError(f"--data-dir {str(folder)!r} is a file, not a directory")

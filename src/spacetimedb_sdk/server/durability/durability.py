@@ -14,8 +14,8 @@ The policy (docs/local-server.md, "Durability"):
   the durable offset covers every commit made before it was sent (:meth:`wait_durable_async`),
   as upstream's confirmed reads; ``/sql`` answers likewise.
 
-A snapshot is taken when the log has grown by more than the last snapshot's size (at least
-``snapshot_bytes``): the database thread captures the state by reference and starts a new
+A snapshot is taken when the log has grown by more than the state held by the last snapshot
+(at least ``snapshot_bytes``), counting the log a restart replayed: the database thread captures the state by reference and starts a new
 segment; a thread of its own encodes and writes it, then prunes the snapshots and segments no
 longer needed.  A failure to write or sync stops acknowledging: every later append and wait
 raises :class:`~.errors.DurabilityFailed`.
@@ -66,6 +66,7 @@ class Durability:
         *,
         snapshot_bytes: int = SNAPSHOT_BYTES,
         last_snapshot_size: int = 0,
+        logged_since_snapshot: int = 0,
     ) -> None:
         self.log = commit_log
         self.snapshots = snapshots
@@ -74,7 +75,7 @@ class Durability:
         self.capture: Callable[[], Capture] | None = None
         self._min_snapshot = snapshot_bytes
         self._threshold = max(snapshot_bytes, last_snapshot_size)
-        self._since_snapshot = 0
+        self._since_snapshot = logged_since_snapshot
         self._snapshot_thread: threading.Thread | None = None
         self._cond = threading.Condition()
         self._written = commit_log.next_offset
@@ -218,13 +219,14 @@ class Durability:
         self._threshold = max(self._min_snapshot, size)
 
     def write_snapshot(self, capture: Capture, offset: int, *, keep: int = 2) -> int:
-        """Write the snapshot of ``capture`` at ``offset`` and prune what it makes unneeded."""
-        changes = self.codec.encode_capture(capture, Timestamp.now().micros)
-        size = write_snapshot(self.snapshots, offset, self.schema, encode_changes(changes))
+        """Write the snapshot of ``capture`` at ``offset`` and prune what it makes unneeded;
+        returns the size of the state it holds."""
+        state = encode_changes(self.codec.encode_capture(capture, Timestamp.now().micros))
+        write_snapshot(self.snapshots, offset, self.schema, state)
         oldest = prune_snapshots(self.snapshots, keep)
         if oldest is not None:
             self.log.remove_segments_before(oldest)
-        return size
+        return len(state)
 
     # -- closing
 

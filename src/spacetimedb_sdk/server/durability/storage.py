@@ -134,7 +134,7 @@ class DatabaseStorage:
         )
         codec.sync_sequences(datastore)
 
-    def _newest_snapshot(self) -> tuple[int, bytes, bytes, int]:
+    def _newest_snapshot(self) -> tuple[int, bytes, bytes]:
         folder = self.folder / SNAPSHOTS
         remove_temporaries(folder)
         offsets = list_snapshots(folder)
@@ -151,14 +151,14 @@ class DatabaseStorage:
                     "snapshot %s is damaged (%s); trying the one before it", path, e.problem
                 )
                 continue
-            return found, schema, state, path.stat().st_size
+            return found, schema, state
         assert first_error is not None
         raise first_error
 
     def _load(
         self, module: Module, codec: StateCodec, schema: bytes, datastore: Datastore
     ) -> Restored:
-        offset, stored_schema, state, size = self._newest_snapshot()
+        offset, stored_schema, state = self._newest_snapshot()
         where = f"{SNAPSHOTS}/{snapshot_name(offset)}"
         if stored_schema == schema:
             plan = LoadPlan.for_module(module)
@@ -180,7 +180,8 @@ class DatabaseStorage:
             codec,
             schema,
             snapshot_bytes=self.snapshot_bytes,
-            last_snapshot_size=size,
+            last_snapshot_size=len(state),
+            logged_since_snapshot=sum(len(body) for _, body in records),
         )
         codec.sync_sequences(datastore)
         if stored_schema != schema:

@@ -18,15 +18,44 @@ fired = threading.Event()
 inits: list[int] = []
 
 
-def build(*, extra_reducer: bool = False, value_type: Any = U64) -> Module:
-    """The module; ``extra_reducer`` adds a reducer (tables unchanged), ``value_type`` changes
-    the type of ``item.value`` (an incompatible change)."""
+def build(
+    *,
+    extra_reducer: bool = False,
+    value_type: Any = U64,
+    extra_column: bool = False,
+    unique_value: bool = False,
+    extra_table: bool = False,
+    with_rang: bool = True,
+) -> Module:
+    """The module, or a changed version of it (for the schema-change tests).
+
+    ``extra_reducer`` adds a reducer (tables unchanged); ``value_type`` changes the type of
+    ``item.value`` (refused by the migration rules); ``extra_column`` appends ``item.tag`` with
+    a default; ``unique_value`` makes ``item.value`` unique; ``extra_table`` adds a table;
+    ``with_rang=False`` removes the ``rang`` table.
+    """
     module = Module("durable")
 
-    @module.table(public=True)
-    class Item:
-        id: U64 = column(primary_key=True)
-        value: value_type  # type: ignore[valid-type]
+    if extra_column:
+
+        @module.table(public=True)
+        class Item:
+            id: U64 = column(primary_key=True)
+            value: value_type  # type: ignore[valid-type]
+            tag: str = column(default="untagged")
+
+    else:
+
+        @module.table(public=True)
+        class Item:  # type: ignore[no-redef]
+            id: U64 = column(primary_key=True)
+            value: value_type = column(unique=unique_value)  # type: ignore[valid-type]
+
+    if extra_table:
+
+        @module.table(public=True)
+        class Extra:
+            id: U64 = column(primary_key=True)
 
     @module.table(public=True)
     class Note:
@@ -44,9 +73,11 @@ def build(*, extra_reducer: bool = False, value_type: Any = U64) -> Module:
         scheduled_at: ScheduleAt
         label: str
 
-    @module.table(public=True)
-    class Rang:
-        label: str = column(primary_key=True)
+    if with_rang:
+
+        @module.table(public=True)
+        class Rang:
+            label: str = column(primary_key=True)
 
     @module.init
     def init(ctx: ReducerContext) -> None:

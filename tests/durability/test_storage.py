@@ -178,10 +178,59 @@ def test_an_incompatible_change_is_refused_naming_clear(tmp_path: Path) -> None:
         db.call_reducer("put", 1, 1)
     with pytest.raises(SchemaChangedError) as caught, opened(tmp_path, build(value_type=str)):
         pass
-    assert "the columns of table 'item' changed" in str(caught.value)
-    assert "serve --clear" in str(caught.value)
+    message = str(caught.value)
+    assert "Database update rejected: Errors occurred:" in message  # upstream's rules and text
+    assert "Changing the type of column value in table item from U64 to String" in message
+    assert "serve --clear" in message
     with opened(tmp_path) as db:  # nothing was touched
         assert items(db) == {1: 1}
+
+
+def test_an_added_column_with_a_default_keeps_the_rows(tmp_path: Path) -> None:
+    with opened(tmp_path) as db:
+        db.call_reducer("put", 1, 10)
+        db.call_reducer("put", 2, 20)
+        db.call_reducer("add_note", "kept")
+    changed = build(extra_column=True, extra_table=True)
+    with opened(tmp_path, changed) as db:
+        assert sorted((r.id, r.value, r.tag) for r in db.rows("item")) == [
+            (1, 10, "untagged"),
+            (2, 20, "untagged"),
+        ]
+        assert db.rows("extra") == []
+        assert db.call_reducer("add_note", "next").ok  # the sequence carried over
+        assert len({r.id for r in db.rows("note")}) == 3
+    with opened(tmp_path, changed) as db:  # the new schema is now the stored one
+        assert len(db.rows("item")) == 2
+
+
+def test_data_the_rules_cannot_keep_is_refused_with_upstreams_reason(tmp_path: Path) -> None:
+    with opened(tmp_path) as db:
+        db.call_reducer("put", 1, 5)
+        db.call_reducer("put", 2, 5)  # the same value twice: no unique constraint can be added
+        db.call_reducer("set_alarm", "bell", 3_600_000_000)
+        db.call_reducer("add_note", "x")
+    with pytest.raises(SchemaChangedError) as caught, opened(tmp_path, build(unique_value=True)):
+        pass
+    assert "Failed to create or update the database: Cannot add unique constraint" in str(
+        caught.value
+    )
+    assert "serve --clear" in str(caught.value)
+    with opened(tmp_path, build(with_rang=False)) as db:  # an empty table may go
+        assert "rang" not in {t.name for t in db.module.table_schemas()}
+        assert items(db) == {1: 5, 2: 5}
+
+
+def test_a_removed_table_holding_rows_is_refused(tmp_path: Path) -> None:
+    with opened(tmp_path, build(extra_table=True)) as db, db.transaction() as tx:
+        tx.extra.insert(db.module.table_schema("extra").row_class(id=1))
+    with (
+        pytest.raises(SchemaChangedError, match="Cannot remove table `extra`: table contains data"),
+        opened(tmp_path),
+    ):
+        pass
+    with opened(tmp_path, build(extra_table=True)) as db:
+        assert [r.id for r in db.rows("extra")] == [1]
 
 
 # ---- durability -------------------------------------------------------------------------------

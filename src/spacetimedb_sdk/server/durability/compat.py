@@ -1,35 +1,43 @@
-"""Reading stored rows with the module being served: same schema, or a schema that changed since.
+"""Reading stored rows with the module served now: the same schema, or one that changed since.
 
 Every snapshot carries the module schema its rows were written with (the ``RawModuleDefV10``
-JSON, :func:`schema_json`).  When the module served now stores its tables the same way (same
-tables, columns, column types, keys and sequences: index and access changes do not matter to
-stored rows), rows decode straight into the module's classes.  Otherwise the change is refused
-with :class:`~.errors.SchemaChangedError`, which names ``serve --clear``.
-
-:class:`RowReader` is where a permitted change would convert rows: a BSATN row of the old type
-followed by the BSATN of default values is a row of a type with those columns appended, so
-stored bytes plus a per-table suffix decode as the new rows.
+JSON, :func:`schema_json`).  When the module served now has exactly that schema, rows decode
+straight into its classes (:class:`ModuleRows`).  When it differs, the stored data is first
+replayed as bytes under the stored schema (:class:`StoredTables`), then upstream's migration
+rules decide (:mod:`..migration`, the same rules as publishing a changed module): a change they
+refuse, or data they cannot keep, is a :class:`~.errors.SchemaChangedError` naming
+``serve --clear``; otherwise each kept row is converted (added columns get their defaults) and
+loaded (:func:`migrate`).
 
 Example::
 
-    plan = LoadPlan.between(ModuleSchema.from_json(stored_json), module)
-    rows = plan.reader("user").rows(data, count)
+    tables = StoredTables(ModuleSchema.from_json(stored_json))
+    ...  # apply the snapshot and the log to it
+    migrate(tables, module, datastore)
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from ...sats import bsatn
-from ...sats.types import AlgebraicType, RefType, Typespace
+from ...sats.types import RefType
 from ...schema import ModuleSchema
-from ...schema import TableSchema as StoredTable
+from ..datastore import Datastore, DatastoreError
+from ..migration import (
+    IncompatibleMigration,
+    MigrationFailed,
+    MigrationPlan,
+    check_data,
+    convert_row,
+    plan_migration,
+)
 from ..module import Module
 from .errors import CLEAR_HINT, CorruptDataError, SchemaChangedError
+from .records import TableChanges
 
 
 def schema_json(module: Module) -> bytes:
@@ -42,116 +50,141 @@ def schema_hash(schema: bytes) -> bytes:
     return hashlib.blake2b(schema, digest_size=8).digest()
 
 
-def _storage_shape(table: StoredTable, typespace: Typespace) -> tuple[Any, ...]:
-    """What decides how a table's rows are stored and which rows are valid."""
-    return (
-        tuple((c.name, typespace.inline(c.algebraic_type)) for c in table.columns),
-        table.primary_key,
-        tuple(sorted(c.columns for c in table.constraints)),
-        tuple(sorted((s.column, s.start, s.increment) for s in table.sequences)),
-        table.is_event,
-    )
+class RowSink(Protocol):
+    """Where the rows of replayed change sets go."""
+
+    def table(self, changes: TableChanges, where: str, *, bulk: bool) -> None:
+        """Apply one table's deletes and inserts (``bulk``: a snapshot into empty tables)."""
+        ...
 
 
-def _difference(old: ModuleSchema, new: ModuleSchema) -> str | None:
-    """How the stored tables differ from the new module's, or ``None`` if they do not."""
-    old_tables = {t.name: t for t in old.tables}
-    new_tables = {t.name: t for t in new.tables}
-    added = sorted(set(new_tables) - set(old_tables))
-    removed = sorted(set(old_tables) - set(new_tables))
-    if removed:
-        return f"table(s) {', '.join(map(repr, removed))} are gone from the module"
-    if added:
-        return f"table(s) {', '.join(map(repr, added))} are new in the module"
-    for name, table in new_tables.items():
-        before = _storage_shape(old_tables[name], old.typespace)
-        after = _storage_shape(table, new.typespace)
-        if before != after:
-            parts = ("columns", "primary key", "unique constraints", "sequences", "event flag")
-            what = next(p for p, b, a in zip(parts, before, after, strict=True) if b != a)
-            return f"the {what} of table {name!r} changed"
-    return None
+def _decode(codec: bsatn.Codec, data: bytes, count: int, table: str, where: str) -> list[Any]:
+    try:
+        rows = codec.decode_rows(data)
+    except (ValueError, TypeError) as e:
+        raise CorruptDataError(where, f"rows of table {table!r} do not decode: {e}") from None
+    if len(rows) != count:
+        raise CorruptDataError(where, f"{len(rows)} rows of table {table!r}, expected {count}")
+    return rows
 
 
-class RowReader:
-    """Turns one stored table's row bytes into rows of the module served now.
+class ModuleRows:
+    """Rows written by the module served now, decoded into its classes and applied."""
 
-    ``suffix`` (the BSATN of appended columns' defaults) is added to every row when the stored
-    rows lack those columns; then the stored type's codec finds where each row ends.
+    def __init__(self, module: Module, datastore: Datastore) -> None:
+        self._codecs = {t.name: module.row_codec(t.name) for t in module.table_schemas()}
+        self._datastore = datastore
+
+    def table(self, changes: TableChanges, where: str, *, bulk: bool) -> None:
+        """Decode and apply one table's rows (see :class:`RowSink`)."""
+        name = changes.name
+        codec = self._codecs.get(name)
+        if codec is None:
+            raise CorruptDataError(where, f"rows of table {name!r}, which the module does not have")
+        inserts = _decode(codec, changes.inserts, changes.insert_count, name, where)
+        if bulk:
+            self._datastore.store(name).load(inserts)
+            return
+        deletes = _decode(codec, changes.deletes, changes.delete_count, name, where)
+        try:
+            self._datastore.replay(name, deletes, inserts)
+        except DatastoreError as e:  # the log does not match the state
+            raise CorruptDataError(where, str(e)) from None
+
+
+class StoredTables:
+    """The stored rows as BSATN bytes, one entry per row, replayed under the stored schema.
+
+    BSATN is canonical (one value, one encoding), so a delete names the bytes of the insert it
+    undoes.  Implements the migration rules' ``StoredRows``.
     """
 
-    def __init__(
-        self, name: str, codec: bsatn.Codec, stored: bsatn.Codec | None = None, suffix: bytes = b""
-    ) -> None:
-        self.name = name
-        self._codec = codec
-        self._stored = stored
-        self._suffix = suffix
+    def __init__(self, schema: ModuleSchema) -> None:
+        self.schema = schema
+        self._codecs = {
+            t.name: bsatn.codec_for(RefType(t.product_type_ref), schema.typespace)
+            for t in schema.tables
+        }
+        self._rows: dict[str, dict[bytes, None]] = {t.name: {} for t in schema.tables}
 
-    def rows(self, data: bytes, count: int, where: str) -> list[Any]:
-        """The ``count`` rows in ``data``; :class:`CorruptDataError` naming ``where`` if they do
-        not decode."""
+    def _split(self, name: str, data: bytes, count: int, where: str) -> list[bytes]:
+        codec, rows, pos = self._codecs[name], [], 0
         try:
-            if self._stored is None:
-                rows = self._codec.decode_rows(data)
-            else:
-                rows, pos = [], 0
-                while pos < len(data):
-                    _, end = self._stored.read(data, pos)
-                    rows.append(self._codec.decode(data[pos:end] + self._suffix))
-                    pos = end
-        except (ValueError, TypeError) as e:
-            raise CorruptDataError(
-                where, f"rows of table {self.name!r} do not decode: {e}"
-            ) from None
+            while pos < len(data):
+                _, end = codec.read(data, pos)
+                rows.append(data[pos:end])
+                pos = end
+        except ValueError as e:
+            raise CorruptDataError(where, f"rows of table {name!r} do not decode: {e}") from None
         if len(rows) != count:
-            raise CorruptDataError(
-                where, f"{len(rows)} rows of table {self.name!r}, expected {count}"
-            )
+            raise CorruptDataError(where, f"{len(rows)} rows of table {name!r}, expected {count}")
         return rows
 
+    def table(self, changes: TableChanges, where: str, *, bulk: bool) -> None:
+        """Apply one table's rows as bytes (see :class:`RowSink`)."""
+        name = changes.name
+        rows = self._rows.get(name)
+        if rows is None:
+            raise CorruptDataError(where, f"rows of table {name!r}, which its schema does not have")
+        for row in self._split(name, changes.deletes, changes.delete_count, where):
+            if row not in rows:
+                raise CorruptDataError(
+                    where, f"the log deletes a row of {name!r} that is not there"
+                )
+            del rows[row]
+        for row in self._split(name, changes.inserts, changes.insert_count, where):
+            rows[row] = None
 
-@dataclass
-class LoadPlan:
-    """How to read the stored rows of each table with the module served now.
+    def row_count(self, table: str) -> int:
+        """How many rows ``table`` holds."""
+        return len(self._rows.get(table, ()))
 
-    ``changed`` says whether the stored schema differs (then a snapshot in the new schema is
-    written right after loading, so the old one is never read again).
+    def rows(self, table: str) -> Iterable[bytes]:
+        """The rows of ``table``, oldest first, as stored."""
+        return iter(self._rows.get(table, {}))
+
+
+def migrate(stored: StoredTables, module: Module, datastore: Datastore, name: str) -> MigrationPlan:
+    """Load ``stored`` into ``datastore`` (empty) for ``module``, by upstream's migration rules.
+
+    Raises :class:`SchemaChangedError` (naming ``serve --clear``) when the rules refuse the
+    change or the data.
     """
-
-    readers: Mapping[str, RowReader]
-    changed: bool
-
-    def reader(self, table: str) -> RowReader | None:
-        """The reader of a stored table, ``None`` for a table the module no longer stores."""
-        return self.readers.get(table)
-
-    @staticmethod
-    def for_module(module: Module) -> LoadPlan:
-        """Rows written by this very module."""
-        readers = {
-            t.name: RowReader(t.name, module.row_codec(t.name)) for t in module.table_schemas()
-        }
-        return LoadPlan(readers, False)
-
-    @staticmethod
-    def between(stored: ModuleSchema, module: Module) -> LoadPlan:
-        """Rows written under ``stored`` read by ``module``, or :class:`SchemaChangedError`."""
-        current = ModuleSchema.from_json(module.describe_v10())
-        problem = _difference(stored, current)
-        if problem is not None:
-            raise SchemaChangedError(
-                f"the module's tables changed since its data was written ({problem}), and the "
-                f"stored data cannot follow that change; {CLEAR_HINT}"
-            )
-        return LoadPlan.for_module(module)
-
-
-def stored_codec(schema: ModuleSchema, table: str) -> bsatn.Codec:
-    """The generic codec of a stored table's rows (the stored schema's types, no classes)."""
-    ref = schema.table(table).product_type_ref
-    ty: AlgebraicType = RefType(ref)
-    return bsatn.codec_for(ty, schema.typespace)
+    current = ModuleSchema.from_json(module.describe_v10())
+    try:
+        plan = plan_migration(stored.schema, current)
+        check_data(plan, stored)
+    except IncompatibleMigration as e:
+        raise SchemaChangedError(
+            f"database {name!r}: the module changed since its data was written, and the "
+            f"change cannot keep the data. Database update rejected: {str(e).rstrip()}\n"
+            f"Change the module back, or {CLEAR_HINT}"
+        ) from None
+    except MigrationFailed as e:
+        raise SchemaChangedError(
+            f"database {name!r}: the module changed since its data was written, and its data "
+            f"cannot follow. Failed to create or update the database: {e}\n"
+            f"Change the module back, or {CLEAR_HINT}"
+        ) from None
+    for table in plan.kept_tables:
+        if table not in {t.name for t in module.table_schemas()}:
+            continue
+        codec = module.row_codec(table)
+        try:
+            rows = [codec.decode(convert_row(plan, table, row)) for row in stored.rows(table)]
+        except (ValueError, TypeError) as e:
+            raise CorruptDataError(
+                table, f"a stored row does not convert to the new module: {e}"
+            ) from None
+        datastore.store(table).load(rows)
+    return plan
 
 
-__all__ = ["LoadPlan", "RowReader", "schema_hash", "schema_json", "stored_codec"]
+__all__ = [
+    "ModuleRows",
+    "RowSink",
+    "StoredTables",
+    "migrate",
+    "schema_hash",
+    "schema_json",
+]

@@ -11,7 +11,8 @@ from __future__ import annotations
 from ...errors import SpacetimeDBError
 
 CLEAR_HINT = (
-    "start with `spacetimedb-py serve --clear` to start the database empty (its data is lost)"
+    "run `spacetimedb-py serve --clear` (LocalServer(..., clear=True)) to start the database "
+    "empty, deleting its data"
 )
 """What every refusal to open a database's data suggests (``LocalServer(..., clear=True)``)."""
 

@@ -24,10 +24,10 @@ from typing import Any
 
 from ...sats import bsatn
 from ...sats.values import ConnectionId, Identity, SumValue
-from ..datastore import Datastore, DatastoreError, TableSchema, TxResult
+from ..datastore import Datastore, TableSchema, TxResult
 from ..module import Module
 from ..system_tables import STVAR_VALUE_TYPE
-from .compat import LoadPlan
+from .compat import RowSink
 from .errors import CorruptDataError
 from .records import Changes, Client, TableChanges
 
@@ -60,6 +60,7 @@ class Restored:
 
     variables: dict[str, SumValue] = field(default_factory=dict)
     clients: dict[Client, None] = field(default_factory=dict)
+    sequences: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def connected(self) -> list[tuple[Identity, ConnectionId]]:
         """The clients connected when the server stopped (their disconnect never ran)."""
@@ -148,38 +149,14 @@ class StateCodec:
     # -- loading
 
     def apply(
-        self,
-        changes: Changes,
-        datastore: Datastore,
-        plan: LoadPlan,
-        restored: Restored,
-        where: str,
-        *,
-        bulk: bool = False,
+        self, changes: Changes, rows: RowSink, restored: Restored, where: str, *, bulk: bool = False
     ) -> None:
-        """Apply a change set (``bulk``: a snapshot into empty tables) without running module code."""
+        """Apply a change set without running module code: rows to ``rows``, the rest to
+        ``restored`` (``bulk``: a snapshot into empty tables)."""
         for t in changes.tables:
-            reader = plan.reader(t.name)
-            if reader is None:
-                raise CorruptDataError(
-                    where, f"rows of table {t.name!r}, which the module does not have"
-                )
-            inserts = reader.rows(t.inserts, t.insert_count, where)
-            if bulk:
-                datastore.store(t.name).load(inserts)
-                continue
-            deletes = reader.rows(t.deletes, t.delete_count, where)
-            try:
-                datastore.replay(t.name, deletes, inserts)
-            except DatastoreError as e:  # the log does not match the state
-                raise CorruptDataError(where, str(e)) from None
+            rows.table(t, where, bulk=bulk)
         for table, column, value in changes.sequences:
-            schema = self._schemas.get(table)
-            if schema is not None:
-                col = next((c.col_id for c in schema.columns if c.name == column), None)
-                store = datastore.store(table)
-                if col is not None and col in store.sequence_next:
-                    store.sequence_next[col] = value
+            restored.sequences[(table, column)] = value
         for name, data in changes.vars_set:
             try:
                 restored.variables[name] = _STVAR.decode(data)
@@ -193,6 +170,18 @@ class StateCodec:
             restored.clients[client] = None
         for client in changes.clients_disconnected:
             restored.clients.pop(client, None)
+
+    def restore_sequences(
+        self, datastore: Datastore, restored: Restored, fresh: frozenset[str] = frozenset()
+    ) -> None:
+        """Set the sequences to their stored values (by table and column name), except those
+        named in ``fresh`` (re-created by a migration: they start anew)."""
+        for schema in self._sequenced:
+            store = datastore.store(schema.name)
+            for seq in schema.sequences:
+                value = restored.sequences.get((schema.name, schema.columns[seq.col_id].name))
+                if value is not None and seq.name not in fresh:
+                    store.sequence_next[seq.col_id] = value
 
 
 __all__ = ["Capture", "Restored", "StateCodec", "client_key", "encode_variable"]

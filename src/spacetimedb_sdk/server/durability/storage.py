@@ -35,7 +35,7 @@ from ...schema import ModuleSchema
 from ..datastore import Datastore, TxResult
 from ..module import Module
 from .commitlog import CommitLog
-from .compat import LoadPlan, schema_hash, schema_json
+from .compat import ModuleRows, RowSink, StoredTables, migrate, schema_hash, schema_json
 from .durability import SNAPSHOT_BYTES, Durability
 from .errors import CLEAR_HINT, CorruptDataError, DataDirError, DurabilityFailed
 from .files import atomic_write, remove_temporaries
@@ -160,20 +160,27 @@ class DatabaseStorage:
     ) -> Restored:
         offset, stored_schema, state = self._newest_snapshot()
         where = f"{SNAPSHOTS}/{snapshot_name(offset)}"
-        if stored_schema == schema:
-            plan = LoadPlan.for_module(module)
-        else:
+        changed = stored_schema != schema
+        rows: RowSink = ModuleRows(module, datastore)
+        if changed:
             try:
-                stored = ModuleSchema.from_json(stored_schema)
+                rows = stored = StoredTables(ModuleSchema.from_json(stored_schema))
             except (ValueError, SpacetimeDBError) as e:
                 raise CorruptDataError(where, f"its module schema does not load: {e}") from None
-            plan = LoadPlan.between(stored, module)
         restored = Restored()
-        codec.apply(_changes(state, where), datastore, plan, restored, where, bulk=True)
+        codec.apply(_changes(state, where), rows, restored, where, bulk=True)
         commit_log, records = CommitLog.open(self.folder / CLOG, schema_hash(stored_schema), offset)
-        for tx_offset, body in records:
-            where = f"{CLOG}, transaction {tx_offset}"
-            codec.apply(_changes(body, where), datastore, plan, restored, where)
+        try:
+            for tx_offset, body in records:
+                where = f"{CLOG}, transaction {tx_offset}"
+                codec.apply(_changes(body, where), rows, restored, where)
+            fresh: frozenset[str] = frozenset()
+            if changed:
+                fresh = migrate(stored, module, datastore, self.name).recreated_sequences()
+        except BaseException:
+            commit_log.close()
+            raise
+        codec.restore_sequences(datastore, restored, fresh)
         self.durability = Durability(
             commit_log,
             self.folder / SNAPSHOTS,
@@ -184,12 +191,12 @@ class DatabaseStorage:
             logged_since_snapshot=sum(len(body) for _, body in records),
         )
         codec.sync_sequences(datastore)
-        if stored_schema != schema:
+        if changed:
             # Everything from here on follows the new schema: a new segment and a snapshot now.
             commit_log.start_segment(schema_hash(schema))
             capture = codec.capture(datastore, restored.variables, restored.clients)
             self.durability.write_snapshot(capture, commit_log.next_offset, keep=1)
-            log.info("database %s: stored data now follows the module's new schema", self.name)
+            log.info("database %s: its stored data now follows the module's new schema", self.name)
         log.info(
             "database %s: loaded the snapshot at transaction %d and %d logged transactions after it",
             self.name,

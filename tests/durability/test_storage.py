@@ -179,8 +179,11 @@ def test_an_incompatible_change_is_refused_naming_clear(tmp_path: Path) -> None:
     with pytest.raises(SchemaChangedError) as caught, opened(tmp_path, build(value_type=str)):
         pass
     message = str(caught.value)
-    assert "Database update rejected: Errors occurred:" in message  # upstream's rules and text
-    assert "Changing the type of column value in table item from U64 to String" in message
+    assert "\n" not in message  # one line: the CLI prints it as its error line
+    assert (  # upstream's rule and text
+        "(Database update rejected: Changing the type of column value in table item from U64 "
+        "to String requires a manual migration)"
+    ) in message
     assert "serve --clear" in message
     with opened(tmp_path) as db:  # nothing was touched
         assert items(db) == {1: 1}
@@ -329,3 +332,15 @@ def test_a_failed_write_acknowledges_nothing_more(
             db.call_reducer("put", 3, 3)
     with opened(tmp_path) as db:
         assert items(db) == {1: 1}
+
+
+def test_a_database_folder_missing_its_meta_file_is_not_wiped(tmp_path: Path) -> None:
+    with opened(tmp_path, snapshot_bytes=2000) as db:
+        for i in range(100):
+            db.call_reducer("put", i, i)
+        where = folder(tmp_path, db)
+    (where / "database.json").unlink()
+    missing = r"database\.json' is missing, but the folder holds"
+    with pytest.raises(DataDirError, match=missing), opened(tmp_path, snapshot_bytes=2000):
+        pass
+    assert len(list_snapshots(where / "snapshots")) == 2  # nothing was deleted

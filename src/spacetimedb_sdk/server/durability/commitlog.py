@@ -80,6 +80,9 @@ class CommitLog:
         self._starts = starts
         self._lock = threading.Lock()
         self._fd = os.open(folder / segment_name(starts[-1]), os.O_WRONLY | os.O_APPEND | _O_BINARY)
+        # What an earlier process wrote may still sit in the OS's cache (it was killed before
+        # its sync): sync it now, so that everything read back at start counts as durable.
+        os.fsync(self._fd)
         self.segment_bytes = os.fstat(self._fd).st_size
 
     # -- opening

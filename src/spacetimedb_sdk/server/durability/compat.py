@@ -154,17 +154,18 @@ def migrate(stored: StoredTables, module: Module, datastore: Datastore, name: st
     try:
         plan = plan_migration(stored.schema, current)
         check_data(plan, stored)
-    except IncompatibleMigration as e:
+    except IncompatibleMigration as e:  # upstream's texts, on one line (the CLI's error line)
+        reasons = "; ".join(" ".join(r.split()) for r in e.reasons)
         raise SchemaChangedError(
-            f"database {name!r}: the module changed since its data was written, and the "
-            f"change cannot keep the data. Database update rejected: {str(e).rstrip()}\n"
+            f"database {name!r}: the module changed since its data was written, and the change "
+            f"cannot keep the data (Database update rejected: {reasons}). "
             f"Change the module back, or {CLEAR_HINT}"
         ) from None
     except MigrationFailed as e:
         raise SchemaChangedError(
             f"database {name!r}: the module changed since its data was written, and its data "
-            f"cannot follow. Failed to create or update the database: {e}\n"
-            f"Change the module back, or {CLEAR_HINT}"
+            f"cannot follow (Failed to create or update the database: {' '.join(str(e).split())})."
+            f" Change the module back, or {CLEAR_HINT}"
         ) from None
     for table in plan.kept_tables:
         if table not in {t.name for t in module.table_schemas()}:

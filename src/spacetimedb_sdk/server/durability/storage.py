@@ -125,6 +125,12 @@ class DatabaseStorage:
 
     def _create(self, codec: StateCodec, schema: bytes, datastore: Datastore) -> None:
         # Never created, or its init never finished: whatever is there is not a database yet.
+        # (A database that ran has a snapshot past 0 or database.json; never wipe that.)
+        if any(offset > 0 for offset in list_snapshots(self.folder / SNAPSHOTS)):
+            raise DataDirError(
+                f"{str(self.folder / META_FILE)!r} is missing, but the folder holds a database's "
+                f"data; restore the file (or the folder) from a backup, or {CLEAR_HINT}"
+            )
         shutil.rmtree(self.folder, ignore_errors=True)
         self.folder.mkdir(parents=True, mode=0o700)
         write_snapshot(self.folder / SNAPSHOTS, 0, schema, encode_changes(Changes()))

@@ -338,10 +338,11 @@ class Execution:
             )
         except SqlExecutionError as e:
             raise SqlFailed(e.message) from None
+        finally:  # st_var changes are recorded even from a statement that failed half-way
+            if self.storage is not None and before is not None:
+                self.storage.record_variables(before, variables)
         if tx is not None:
             self._broadcast(tx, None)
-        if self.storage is not None and before is not None:
-            self.storage.record_variables(before, variables)
         return [r.to_json() for r in results]
 
 

@@ -48,6 +48,7 @@ from ...sats.values import ConnectionId, Identity, Timestamp
 from ..auth import TokenIssuer, identity_from_claims
 from ..budget import DEFAULT_BUDGET_SECONDS
 from ..datastore import TableSchema, TxResult
+from ..limits import LimitCounters, ServerLimits
 from ..module import (
     AuthCtx,
     CallResult,
@@ -57,7 +58,12 @@ from ..module import (
     ProcedureDef,
     ReducerDef,
 )
-from ..subscriptions import SqlExecutionError, SubscriptionManager, execute_sql
+from ..subscriptions import (
+    SqlExecutionError,
+    SubscriptionFailure,
+    SubscriptionManager,
+    execute_sql,
+)
 from .clients import ClientConnection
 from .errors import SqlFailed
 from .procedures import start_procedure
@@ -82,8 +88,11 @@ class Execution:
         owner_token: str | None = None,
         reducer_timeout: float | None = DEFAULT_BUDGET_SECONDS,
         http_policy: HttpPolicy | None = None,
+        limits: ServerLimits | None = None,
     ) -> None:
         self.module = module
+        self.limits = limits or ServerLimits()
+        self.counters = LimitCounters()
         self.runner: ModuleRunner = module
         self.name = name or module.name
         self.issuer = issuer or TokenIssuer.generate()
@@ -282,6 +291,20 @@ class Execution:
 
     # -- SQL statements (the /sql route and direct callers)
 
+    def one_off_rows(self, sender: Identity, sql: str, *, is_owner: bool) -> m.QueryRows:
+        """A WebSocket one-off query's rows, within :attr:`limits` (database thread only).
+
+        Raises :class:`~..subscriptions.SubscriptionFailure` with the client's error text.
+        """
+        try:
+            return self.subscriptions.one_off_query(
+                sender, sql, is_owner=is_owner, row_limit=self.limits.sql_row_limit
+            )
+        except SubscriptionFailure as e:
+            if e.over_limit:
+                self.counters.count("sql_refused")
+            raise
+
     def sql(self, query: str, *, sender: Identity | None = None) -> list[Any]:
         """Run one ``/sql`` statement as ``sender`` (the owner by default); DML is broadcast.
 
@@ -301,8 +324,11 @@ class Execution:
                 query,
                 caller=caller,
                 is_owner=self.is_owner(caller),
+                limits=self.limits,
             )
         except SqlExecutionError as e:
+            if e.over_limit:
+                self.counters.count("sql_refused")
             raise SqlFailed(e.message) from None
         if tx is not None:
             self._broadcast(tx, None)

@@ -7,7 +7,8 @@ STAMP  := $(VENV)/.installed
 NODE_STAMP := node/node_modules/.installed
 LINT_PATHS := src tests bench examples
 
-.PHONY: test lint typecheck pytest demo bench setup node node-if-available clean stress stress-client-fuzz
+.PHONY: test lint typecheck pytest demo bench setup node node-if-available clean stress stress-client-fuzz \
+	stress-server-fuzz stress-faults
 
 setup: $(STAMP)
 
@@ -59,14 +60,14 @@ bench: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python bench/run.py
 
 # The long versions of the robustness tests (minutes, not part of `make test`).
-stress: stress-client-fuzz
+stress: stress-client-fuzz stress-server-fuzz stress-faults
 
 # The client's frame decoder: a long hypothesis run, then atheris (coverage-guided) when it
 # installs from a prebuilt wheel; a failing input is saved in .fuzz/.
 FUZZ_EXAMPLES ?= 20000
 FUZZ_RUNS     ?= 300000
 stress-client-fuzz: $(STAMP)
-	SPACETIMEDB_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/fuzz -p no:cacheprovider -q
+	SPACETIMEDB_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/fuzz/test_fuzz_client_frames.py -p no:cacheprovider -q
 	mkdir -p .fuzz
 	if $(BIN)/python -m pip install -q --only-binary atheris 'atheris>=2.3'; then \
 		$(BIN)/python tests/fuzz/atheris_client_frames.py -runs=$(FUZZ_RUNS) -timeout=10 \
@@ -74,6 +75,26 @@ stress-client-fuzz: $(STAMP)
 	else \
 		echo "atheris has no wheel for this Python: the hypothesis run above is the stress run"; \
 	fi
+
+# The server's client-message decoder (v2/v3 framing, the v2 and v1 codecs): the same two
+# stages as stress-client-fuzz.
+stress-server-fuzz: $(STAMP)
+	SPACETIMEDB_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/fuzz/test_fuzz_server_messages.py -p no:cacheprovider -q
+	mkdir -p .fuzz
+	if $(BIN)/python -m pip install -q --only-binary atheris 'atheris>=2.3'; then \
+		$(BIN)/python tests/fuzz/atheris_server_messages.py -runs=$(FUZZ_RUNS) -timeout=10 \
+			-artifact_prefix=.fuzz/ -print_final_stats=1; \
+	else \
+		echo "atheris has no wheel for this Python: the hypothesis run above is the stress run"; \
+	fi
+
+# Fault injection: a client with reconnection behind a seeded faulty proxy while transactions
+# flow; its cache and its replayed callbacks must end equal to the server's rows.
+FAULT_SEEDS        ?= 50
+FAULT_TRANSACTIONS ?= 10000
+stress-faults: $(STAMP)
+	SPACETIMEDB_FAULT_SEEDS=$(FAULT_SEEDS) SPACETIMEDB_FAULT_TRANSACTIONS=$(FAULT_TRANSACTIONS) \
+		$(BIN)/pytest tests/faults -p no:cacheprovider -q
 
 clean:
 	rm -rf $(VENV) node/node_modules .mypy_cache .pytest_cache .ruff_cache

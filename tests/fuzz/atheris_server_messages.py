@@ -1,0 +1,41 @@
+"""Coverage-guided fuzzing of the server's client-message decoder with atheris (``make stress``).
+
+Runs the targets of ``server_messages.py`` under libFuzzer, starting from the seed client
+frames and the v1 JSON seeds (copied to a temporary corpus folder, so the repository is not
+written to).  Each input is fed to the binary targets and, decoded as UTF-8, to the v1 text
+target.  An exception other than ProtocolError / BsatnDecodeError, or an input that takes
+longer than libFuzzer's ``-timeout`` (a hang), stops the run with the input saved as
+``crash-*`` / ``timeout-*`` and a non-zero exit status.
+
+Usage::
+
+    python tests/fuzz/atheris_server_messages.py -runs=200000 -timeout=10
+
+(libFuzzer options are passed through; atheris: ``pip install 'spacetimedb-sdk[fuzz]'``.)
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import atheris
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+with atheris.instrument_imports(include=["spacetimedb_sdk", "server_messages"]):
+    from server_messages import SEEDS, TEXT_SEEDS, run_targets
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="server-messages-corpus-") as corpus:
+        for i, seed in enumerate([*SEEDS, *(t.encode() for t in TEXT_SEEDS)]):
+            (Path(corpus) / f"seed-{i}").write_bytes(seed)
+        args = [sys.argv[0], "-max_len=65536", "-rss_limit_mb=2048", *sys.argv[1:], corpus]
+        atheris.Setup(args, run_targets)
+        atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()

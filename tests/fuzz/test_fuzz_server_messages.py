@@ -3,54 +3,24 @@
 server_messages.py for the targets).  The live counterpart, garbage frames closing their
 connection with 1011 while others are served, is ``tests/server/test_ws_garbage.py``.
 
-``SPACETIMEDB_FUZZ_EXAMPLES`` sets the number of examples per test (``make stress`` raises it).
+``SPACETIMEDB_FUZZ_EXAMPLES`` sets the number of examples per test (``make stress`` raises it;
+see fuzzing.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
-from datetime import timedelta
 
-from hypothesis import HealthCheck, given, settings
+from fuzzing import FUZZ, mutate
+from hypothesis import given
 from hypothesis import strategies as st
 from server_messages import SEEDS, TEXT_SEEDS, run_targets, run_text
-
-EXAMPLES = int(os.environ.get("SPACETIMEDB_FUZZ_EXAMPLES", "500"))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=timedelta(seconds=5),  # a hang guard, not a speed test: inputs are a few KB
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    derandomize=EXAMPLES <= 500,  # make test: the same inputs every run; stress: new ones
-)
-
-
-def _mutate(draw: st.DrawFn, data: bytearray, pieces: list[bytes]) -> bytes:
-    for _ in range(draw(st.integers(1, 8))):
-        op = draw(st.sampled_from(["flip", "set", "insert", "delete", "truncate", "splice"]))
-        pos = draw(st.integers(0, max(len(data) - 1, 0)))
-        if op == "flip" and data:
-            data[pos] ^= 1 << draw(st.integers(0, 7))
-        elif op == "set" and data:
-            data[pos] = draw(st.sampled_from([0x00, 0x01, 0x05, 0x7F, 0x80, 0xFF]))
-        elif op == "insert":
-            data[pos:pos] = draw(st.binary(min_size=1, max_size=8))
-        elif op == "delete" and data:
-            del data[pos : pos + draw(st.integers(1, 8))]
-        elif op == "truncate":
-            del data[pos:]
-        elif op == "splice":
-            other = draw(st.sampled_from(pieces))
-            start = draw(st.integers(0, len(other)))
-            data[pos:pos] = other[start : start + draw(st.integers(1, 64))]
-    return bytes(data)
 
 
 @st.composite
 def mutated(draw: st.DrawFn) -> bytes:
-    """A seed frame with a few random edits: flipped, overwritten, inserted or removed bytes,
-    a truncation, or a spliced piece of another seed."""
-    return _mutate(draw, bytearray(draw(st.sampled_from(SEEDS))), SEEDS)
+    """A seed frame with a few random edits (:func:`fuzzing.mutate`)."""
+    return mutate(draw, draw(st.sampled_from(SEEDS)), SEEDS)
 
 
 @st.composite
@@ -60,7 +30,7 @@ def mutated_text(draw: st.DrawFn) -> str:
     seed = draw(st.sampled_from(TEXT_SEEDS))
     if draw(st.booleans()):
         pieces = [t.encode() for t in TEXT_SEEDS]
-        return _mutate(draw, bytearray(seed.encode()), pieces).decode("utf-8", errors="replace")
+        return mutate(draw, seed.encode(), pieces).decode("utf-8", errors="replace")
     depth = draw(st.integers(0, 5000))
     value = draw(
         st.one_of(

@@ -32,6 +32,7 @@ from .datastore import (
     TxResult,
     UniqueConstraintViolation,
 )
+from .limits import ServerLimits
 from .module import (
     INTERNAL_ERROR_MESSAGE,
     AnonymousViewContext,
@@ -74,6 +75,7 @@ __all__ = [
     "Range",
     "ReducerContext",
     "SenderError",
+    "ServerLimits",
     "TableSchema",
     "Transaction",
     "TxResult",

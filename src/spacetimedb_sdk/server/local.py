@@ -34,6 +34,7 @@ from types import TracebackType
 from ..sats.values import Identity
 from .budget import DEFAULT_BUDGET_SECONDS
 from .extra import missing_extra
+from .limits import DatabaseStats, ServerLimits
 from .module import HttpPolicy, Module
 
 try:
@@ -93,8 +94,10 @@ class LocalServer:
     (default 10; ``None`` for none): a call over it is stopped and rolled back.
     ``allow_loopback_http=True`` lets procedures' ``ctx.http`` reach this machine
     (``127.0.0.0/8``, ``::1``), which upstream refuses; tests with a local HTTP
-    server need it.  ``data_dir`` keeps the database, the signing key and the owner
-    identity in that directory across restarts (``serve --data-dir``; see
+    server need it.  ``limits`` bounds what one client may make the server hold or do
+    (:class:`~.limits.ServerLimits`: queue lengths, ``/sql`` budgets); :meth:`stats` shows
+    the queues and what the limits did.  ``data_dir`` keeps the database, the signing key
+    and the owner identity in that directory across restarts (``serve --data-dir``; see
     docs/local-server.md); ``clear=True`` starts its database empty (``serve --clear``).
     Without ``data_dir`` everything lives in memory.
 
@@ -121,6 +124,7 @@ class LocalServer:
         allow_loopback_http: bool = False,
         data_dir: str | os.PathLike[str] | None = None,
         clear: bool = False,
+        limits: ServerLimits | None = None,
     ) -> None:
         self.module = module if isinstance(module, Module) else load_module(module)
         self.host = host
@@ -153,6 +157,7 @@ class LocalServer:
                 owner_token=owner_token,
                 reducer_timeout=reducer_timeout,
                 http_policy=HttpPolicy(allow_loopback=allow_loopback_http),
+                limits=limits,
                 storage=storage,
             )
         except BaseException:
@@ -202,6 +207,22 @@ class LocalServer:
     def owner_identity(self) -> Identity:
         """The identity of :attr:`owner_token`."""
         return self.db.owner_identity
+
+    @property
+    def limits(self) -> ServerLimits:
+        """The limits the server enforces (:class:`~.limits.ServerLimits`)."""
+        return self.db.limits
+
+    def stats(self) -> DatabaseStats:
+        """The queues of the database and its connections, and what the limits did.
+
+        Example::
+
+            stats = srv.stats()
+            stats.incoming_queue_disconnects       # clients closed with 1013 "too many requests"
+            [c.outgoing_queued for c in stats.connections]
+        """
+        return self.db.stats()
 
     def issue_token(self, subject: str | None = None, *, expires_in: float | None = None) -> str:
         """A token this server accepts; the same ``subject`` always gives the same identity.

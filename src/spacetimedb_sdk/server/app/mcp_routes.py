@@ -101,6 +101,10 @@ async def _handle(request: web.Request, scope: str | None) -> web.StreamResponse
         message = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         return _with_auth(_text(400, f"Failed to parse the request body as JSON: {e}"), auth)
+    except RecursionError:
+        return _with_auth(
+            _text(400, "Failed to parse the request body as JSON: recursion limit exceeded"), auth
+        )
     if not isinstance(message, dict) or "id" not in message:
         # A notification (or anything without an id) gets no response.
         return _with_auth(web.Response(status=202), auth)

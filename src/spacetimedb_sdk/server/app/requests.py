@@ -10,6 +10,7 @@ validation is answered with 401.  A route ends early by raising :class:`_Refused
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -55,14 +56,19 @@ class _Refused(Exception):
         self.response = response
 
 
+_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
+
+
 def _presented_token(request: web.Request) -> str | None:
     """The bearer token of the request: the header wins over ``?token=``."""
     header = request.headers.get("Authorization")
     if header is not None:
         scheme, _, token = header.strip().partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        # As upstream's typed `Authorization: Bearer` header: visible ASCII only.
+        if scheme.lower() != "bearer" or not token or not _VISIBLE_ASCII.fullmatch(token):
             raise _Refused(_text(400, "Authorization is invalid: malformed token"))
-        return token.strip()
+        return token
     return request.query.get("token")
 
 

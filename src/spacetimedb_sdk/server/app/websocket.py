@@ -32,6 +32,7 @@ from ..host import ClientConnection, ConnectionRejected
 from ..host.v1_clients import V1ClientConnection
 from .requests import _authenticate, _database, _query_bool, _Refused, _text
 from .state import _STATE
+from .websocket_frames import encode_once
 from .websocket_session import _drop, _Session
 from .websocket_v1 import V1Session, new_v1_client
 
@@ -112,18 +113,22 @@ async def _subscribe(request: web.Request) -> web.StreamResponse:
     )
     ws.headers.update(auth.headers())
     await ws.prepare(request)
+    limits = db.limits
     options: dict[str, Any] = {
         "is_owner": db.is_owner(auth.claims.identity),
         "protocol": protocol,
         "compression": compression,
         "loop": asyncio.get_running_loop(),
         "confirmed": confirmed,
+        "max_queued": limits.outgoing_queue_length,
+        "max_queued_bytes": limits.outgoing_queue_bytes,
+        "counters": db.counters,
     }
     identity, token = auth.claims.identity, auth.token
     client = (
         new_v1_client(db, identity, connection_id, token, **options)
         if protocol in (SUBPROTOCOL_V1_BSATN, SUBPROTOCOL_V1_JSON)
-        else ClientConnection(identity, connection_id, token, **options)
+        else ClientConnection(identity, connection_id, token, encoder=encode_once, **options)
     )
     try:
         await db.connect_async(client)

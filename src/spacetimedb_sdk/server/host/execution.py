@@ -50,6 +50,7 @@ from ..budget import DEFAULT_BUDGET_SECONDS
 from ..datastore import TableSchema, TxResult
 from ..durability import DatabaseStorage
 from ..durability.state import Restored
+from ..limits import LimitCounters, ServerLimits
 from ..module import (
     AuthCtx,
     CallResult,
@@ -59,7 +60,12 @@ from ..module import (
     ProcedureDef,
     ReducerDef,
 )
-from ..subscriptions import SqlExecutionError, SubscriptionManager, execute_sql
+from ..subscriptions import (
+    SqlExecutionError,
+    SubscriptionFailure,
+    SubscriptionManager,
+    execute_sql,
+)
 from .clients import ClientConnection
 from .errors import SqlFailed
 from .procedures import start_procedure
@@ -85,8 +91,11 @@ class Execution:
         reducer_timeout: float | None = DEFAULT_BUDGET_SECONDS,
         http_policy: HttpPolicy | None = None,
         storage: DatabaseStorage | None = None,
+        limits: ServerLimits | None = None,
     ) -> None:
         self.module = module
+        self.limits = limits or ServerLimits()
+        self.counters = LimitCounters()
         self.runner: ModuleRunner = module
         self.name = name or module.name
         self.issuer = issuer or TokenIssuer.generate()
@@ -314,6 +323,20 @@ class Execution:
 
     # -- SQL statements (the /sql route and direct callers)
 
+    def one_off_rows(self, sender: Identity, sql: str, *, is_owner: bool) -> m.QueryRows:
+        """A WebSocket one-off query's rows, within :attr:`limits` (database thread only).
+
+        Raises :class:`~..subscriptions.SubscriptionFailure` with the client's error text.
+        """
+        try:
+            return self.subscriptions.one_off_query(
+                sender, sql, is_owner=is_owner, row_limit=self.limits.sql_row_limit
+            )
+        except SubscriptionFailure as e:
+            if e.over_limit:
+                self.counters.count("sql_refused")
+            raise
+
     def sql(self, query: str, *, sender: Identity | None = None) -> list[Any]:
         """Run one ``/sql`` statement as ``sender`` (the owner by default); DML is broadcast.
 
@@ -335,8 +358,11 @@ class Execution:
                 query,
                 caller=caller,
                 is_owner=self.is_owner(caller),
+                limits=self.limits,
             )
         except SqlExecutionError as e:
+            if e.over_limit:
+                self.counters.count("sql_refused")
             raise SqlFailed(e.message) from None
         finally:  # st_var changes are recorded even from a statement that failed half-way
             if self.storage is not None and before is not None:

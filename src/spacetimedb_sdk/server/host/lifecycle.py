@@ -17,7 +17,7 @@ from ...sats.values import ConnectionId, Identity
 from ..budget import CONNECT_OUT_OF_ENERGY
 from ..module import AuthCtx
 from .clients import ClientConnection
-from .errors import ConnectionOutOfEnergy, ConnectionRejected
+from .errors import ConnectionIdInUse, ConnectionOutOfEnergy, ConnectionRejected
 from .execution import Execution, client_auth
 
 log = get_logger("spacetimedb_sdk.server")
@@ -84,6 +84,10 @@ class Lifecycle(Execution):
         await self.worker.run_async(self._connect, client)
 
     def _connect(self, client: ClientConnection) -> None:
+        # Upstream keys st_connection_credentials by connection id: a second live connection
+        # with the same id fails that insert, and the socket is dropped like a rejection.
+        if any(cid == client.connection_id for _, cid in self.connected):
+            raise ConnectionIdInUse(client.connection_id.to_hex())
         self._connected(client.identity, client.connection_id, client_auth(client.token))
         self.clients.append(client)
 

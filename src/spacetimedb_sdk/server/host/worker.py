@@ -110,12 +110,19 @@ class DatabaseThread:
         self._timers: list[tuple[float, int, TimerHandle]] = []
         self._timer_seq = itertools.count()
         self._shutdown = False
+        self._posted = 0  # jobs posted (under _lock) ...
+        self._done = 0  # ... and jobs run (by the thread): their difference is the backlog
 
     def __repr__(self) -> str:
         state = "running" if self._thread is not None else "idle"
         return f"DatabaseThread({self.name!r}, {state})"
 
     # -- submitting
+
+    @property
+    def queued(self) -> int:
+        """Jobs posted and not yet finished (the one running included)."""
+        return self._posted - self._done
 
     def on_thread(self) -> bool:
         """Whether the caller is the database thread (or works for it under :meth:`exclusive`)."""
@@ -131,6 +138,7 @@ class DatabaseThread:
         """Queue ``fn(*args)``; ``done(result, error)`` runs on the thread after it."""
         job = _Job(fn, args, done)
         with self._lock:
+            self._posted += 1
             self._queue.put(job)
             if self._thread is None:
                 self._start()
@@ -201,6 +209,7 @@ class DatabaseThread:
         with self._lock:
             self._shutdown = True
             if self._thread is not None:
+                self._posted += 1
                 self._queue.put(_Job(_nothing, (), None))  # wake it up to notice
 
     # -- the thread
@@ -233,7 +242,7 @@ class DatabaseThread:
             if self._shutdown and self._exit_if_idle(0.0):
                 return
 
-    def _run_job(self, job: _Job) -> None:
+    def _run_job(self, job: _Job, *, posted: bool = True) -> None:
         try:
             value = job.fn(*job.args)
         except BaseException as e:  # the job's own error goes to its waiter
@@ -242,6 +251,9 @@ class DatabaseThread:
             else:
                 job.done(None, e)
             return
+        finally:
+            if posted:
+                self._done += 1
         if job.done is not None:
             job.done(value, None)
 
@@ -255,7 +267,7 @@ class DatabaseThread:
                 return when - now
             heapq.heappop(timers)
             if not handle.cancelled:
-                self._run_job(_Job(handle.fn, handle.args, None))
+                self._run_job(_Job(handle.fn, handle.args, None), posted=False)
         return IDLE_EXIT_SECONDS
 
     def _exit_if_idle(self, idle_since: float) -> bool:

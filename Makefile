@@ -92,11 +92,16 @@ stress-faults: $(STAMP)
 	SPACETIMEDB_FAULT_SEEDS=$(FAULT_SEEDS) SPACETIMEDB_FAULT_TRANSACTIONS=$(FAULT_TRANSACTIONS) \
 		$(BIN)/pytest tests/faults -p no:cacheprovider -q
 
-# The server SIGKILLed while transactions flow, restarted on its --data-dir: 50 seeds of each
-# scenario of tests/durability/test_sigkill.py (`make test` runs 2).
+# The server SIGKILLed while transactions flow, restarted on its --data-dir: 50 seeds of
+# tests/durability/test_sigkill.py (nothing acknowledged lost) and of test_faults_sigkill.py
+# (behind the fault proxy, 1,000 transactions each; `make test` runs 2 seeds of 300).
 DURABILITY_SEEDS ?= 50
+DURABILITY_TRANSACTIONS ?= 1000
 stress-durability: $(STAMP)
-	SPACETIMEDB_DURABILITY_SEEDS=$(DURABILITY_SEEDS) $(BIN)/pytest tests/durability/test_sigkill.py -p no:cacheprovider -q
+	SPACETIMEDB_DURABILITY_SEEDS=$(DURABILITY_SEEDS) \
+	SPACETIMEDB_DURABILITY_TRANSACTIONS=$(DURABILITY_TRANSACTIONS) \
+		$(BIN)/pytest tests/durability/test_sigkill.py tests/durability/test_faults_sigkill.py \
+		-p no:cacheprovider -q
 
 clean:
 	rm -rf $(VENV) node/node_modules .mypy_cache .pytest_cache .ruff_cache

@@ -112,6 +112,16 @@ def build(
         ctx.db.item.id.delete(id)
 
     @module.reducer
+    def batch(
+        ctx: ReducerContext, put_ids: list[U64], put_values: list[U64], removes: list[U64]
+    ) -> None:
+        """Several puts and removes in one transaction (removes first)."""
+        for id in removes:
+            ctx.db.item.id.delete(id)
+        for id, value in zip(put_ids, put_values, strict=True):
+            put(ctx, id, value)
+
+    @module.reducer
     def add_note(ctx: ReducerContext, text: str) -> None:
         ctx.db.note.insert(Note(id=0, text=text))
 

@@ -1,8 +1,10 @@
-"""Run a Python module as a SpacetimeDB-compatible server on this machine.
+"""Run Python modules as a SpacetimeDB-compatible server on this machine.
 
-:class:`LocalServer` serves one database over HTTP and WebSocket on
-``127.0.0.1`` (a free port by default), for tests, notebooks and local
-development.  Use it inside a running event loop::
+:class:`LocalServer` serves databases over HTTP and WebSocket on ``127.0.0.1`` (a free port by
+default), for tests, notebooks and local development.  It starts with the database of the
+module it is given; publishing (:meth:`LocalServer.publish`, ``POST``/``PUT /v1/database``,
+``spacetimedb-py publish``) creates more or replaces a running database's module, as upstream's
+standalone server does.  Use it inside a running event loop::
 
     async with LocalServer(module) as srv:
         ...  # connect to srv.url
@@ -15,33 +17,42 @@ or from synchronous code, where it runs its own event loop in a thread::
     finally:
         srv.stop()
 
-``srv.db`` is the :class:`~.host.Database` itself, for fixtures: its
+``srv.db`` is the first :class:`~.host.Database` itself, for fixtures: its
 ``transaction()``, ``call_reducer()`` and ``sql()`` run like any other
-transaction and are broadcast to the connected clients.
+transaction and are broadcast to the connected clients; ``srv.databases`` lists them all.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
+import hashlib
 import os
-import sys
 import threading
-import uuid
+from collections.abc import Coroutine
 from pathlib import Path
 from types import TracebackType
+from typing import Any, TypeVar
 
 from ..sats.values import Identity
 from .budget import DEFAULT_BUDGET_SECONDS
 from .extra import missing_extra
 from .module import HttpPolicy, Module
+from .module_source import load_module, program_hash
 
 try:
     from aiohttp import web
 
     from .app import ServerSettings, create_app
     from .auth import TokenIssuer
+    from .control import Control, DatabaseDefaults
     from .host import Database
+    from .publishing import (
+        MigrationPolicy,
+        create_database,
+        migration_token,
+        reset_database,
+        update_database,
+    )
 except ImportError as e:  # without the [server] extra: one clear error, not a deep traceback
     missing = missing_extra(e)
     if missing is None:
@@ -50,41 +61,14 @@ except ImportError as e:  # without the [server] extra: one clear error, not a d
 
 __all__ = ["LocalServer", "load_module"]
 
-
-def load_module(path: str | os.PathLike[str]) -> Module:
-    """Import a Python file and return the :class:`Module` it defines (preferably as ``module``).
-
-    Example::
-
-        module = load_module("examples/quickstart-chat/module.py")
-    """
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"no module file at {str(file)!r}")
-    name = f"_spacetimedb_module_{file.stem.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
-    spec = importlib.util.spec_from_file_location(name, file)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {str(file)!r} as a Python module")
-    py_module = importlib.util.module_from_spec(spec)
-    # Registered so dataclasses and typing can resolve the file's own names.
-    sys.modules[name] = py_module
-    spec.loader.exec_module(py_module)
-    found = getattr(py_module, "module", None)
-    if isinstance(found, Module):
-        return found
-    candidates = [v for v in vars(py_module).values() if isinstance(v, Module)]
-    if len(candidates) == 1:
-        return candidates[0]
-    raise ImportError(
-        f"{str(file)!r} must define a spacetimedb_sdk.server.Module named `module` "
-        f"(found {len(candidates)} Module objects)"
-    )
+_T = TypeVar("_T")
 
 
 class LocalServer:
-    """A local SpacetimeDB-compatible server for one module.
+    """A local SpacetimeDB-compatible server, starting with the database of one module.
 
-    ``module`` is a :class:`Module` or the path of a Python file defining one;
+    ``module`` is a :class:`Module` or the path of a Python file defining one (``None``: start
+    with no database, as ``spacetime start`` does, and publish them);
     ``database`` the name clients connect to (default: the module's name);
     ``port=0`` picks a free port.  ``ping_interval``/``idle_timeout`` are the
     WebSocket keep-alive timers (upstream: 15 s and 30 s).  ``reducer_timeout`` is
@@ -105,7 +89,7 @@ class LocalServer:
 
     def __init__(
         self,
-        module: Module | str | os.PathLike[str],
+        module: Module | str | os.PathLike[str] | None,
         *,
         database: str | None = None,
         host: str = "127.0.0.1",
@@ -116,32 +100,94 @@ class LocalServer:
         reducer_timeout: float | None = DEFAULT_BUDGET_SECONDS,
         allow_loopback_http: bool = False,
     ) -> None:
-        self.module = module if isinstance(module, Module) else load_module(module)
         self.host = host
         self._requested_port = port
         self.issuer = issuer or TokenIssuer.generate()
         self.settings = ServerSettings(ping_interval=ping_interval, idle_timeout=idle_timeout)
-        self.db = Database(
-            self.module,
-            name=database,
-            issuer=self.issuer,
-            reducer_timeout=reducer_timeout,
-            http_policy=HttpPolicy(allow_loopback=allow_loopback_http),
+        self.control = Control(
+            DatabaseDefaults(
+                self.issuer, reducer_timeout, HttpPolicy(allow_loopback=allow_loopback_http)
+            )
         )
+        # The server's owner: the owner of the first database, and of what it publishes.
+        self._owner_token = self.issuer.mint()
+        self._first: Identity | None = None
+        self.module: Module | None = None
+        if module is not None:
+            self.module = module if isinstance(module, Module) else load_module(module)
+            digest = None if isinstance(module, Module) else program_hash(Path(module).read_bytes())
+            defaults = self.control.defaults
+            db = Database(
+                self.module,
+                name=database,
+                issuer=self.issuer,
+                owner_token=self._owner_token,
+                reducer_timeout=defaults.reducer_timeout,
+                http_policy=defaults.http_policy,
+                program_hash=digest,
+            )
+            self.control.add(db, [db.name])
+            self._first = db.identity
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._serving_loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         where = self.url if self._port is not None else "not started"
-        return f"LocalServer(database={self.database!r}, {where})"
+        names = ", ".join(repr(db.name) for db in self.databases)
+        return f"LocalServer(databases=[{names}], {where})"
+
+    # -- databases
+
+    @property
+    def db(self) -> Database:
+        """The database the server started with (its module's)."""
+        db = self.control.by_identity(self._first) if self._first is not None else None
+        if db is None:
+            raise LookupError(
+                "this server has no first database (it started without a module, or the "
+                "database was deleted): see srv.databases / srv.get_database(name)"
+            )
+        return db
+
+    @property
+    def databases(self) -> list[Database]:
+        """Every database the server hosts, oldest first.
+
+        Example::
+
+            [db.name for db in srv.databases]   # ['quickstart-chat', 'scores']
+        """
+        return self.control.databases
+
+    def get_database(self, name_or_identity: str | Identity) -> Database:
+        """A hosted database by name or identity (``KeyError`` if there is none).
+
+        Example::
+
+            scores = srv.get_database("scores")
+        """
+        key = (
+            name_or_identity.to_hex()
+            if isinstance(name_or_identity, Identity)
+            else name_or_identity
+        )
+        db = self.control.find(key)
+        if db is None:
+            raise KeyError(f"this server hosts no database {key!r}")
+        return db
+
+    def names_of(self, db: Database) -> list[str]:
+        """Every name of a hosted database (upstream's databases may have several)."""
+        return self.control.names_of(db.identity)
 
     # -- addresses and credentials
 
     @property
     def database(self) -> str:
-        """The database name clients use in URLs."""
+        """The name clients use in URLs for the first database."""
         return self.db.name
 
     @property
@@ -159,18 +205,19 @@ class LocalServer:
 
     @property
     def ws_url(self) -> str:
-        """``ws://HOST:PORT/v1/database/NAME/subscribe``."""
+        """``ws://HOST:PORT/v1/database/NAME/subscribe`` (of the first database)."""
         return "ws" + self.url[4:] + f"/v1/database/{self.database}/subscribe"
 
     @property
     def owner_token(self) -> str:
-        """A token for the database owner's identity (private functions, DML over ``/sql``)."""
-        return self.db.owner_token
+        """A token for the owner of the first database and of what :meth:`publish` creates
+        (private functions, DML over ``/sql``, publishing, logs)."""
+        return self._owner_token
 
     @property
     def owner_identity(self) -> Identity:
         """The identity of :attr:`owner_token`."""
-        return self.db.owner_identity
+        return self.issuer.validate(self._owner_token).identity
 
     def issue_token(self, subject: str | None = None, *, expires_in: float | None = None) -> str:
         """A token this server accepts; the same ``subject`` always gives the same identity.
@@ -181,6 +228,89 @@ class LocalServer:
         """
         return self.issuer.mint(subject, expires_in=expires_in)
 
+    # -- publishing
+
+    async def publish_async(
+        self,
+        module: Module | str | os.PathLike[str],
+        name: str | None = None,
+        *,
+        clear: bool = False,
+        break_clients: bool = False,
+    ) -> Database:
+        """Publish a module as :attr:`owner_identity`, on the server's loop (``await``).
+
+        A new ``name`` creates a database; the name of a hosted database replaces its module
+        (its data kept as upstream's migration rules allow: :class:`~.migration.IncompatibleMigration`
+        otherwise; a change that disconnects every client needs ``break_clients=True``, as
+        upstream's CLI asks for confirmation); ``clear=True`` starts it empty instead.
+
+        Example::
+
+            scores = await srv.publish_async("scores.py", "scores")
+        """
+        if isinstance(module, Module):
+            loaded, digest = module, hashlib.sha256(module.name.encode()).hexdigest()
+        else:
+            source = await asyncio.to_thread(Path(module).read_bytes)
+            loaded, digest = await asyncio.to_thread(load_module, module), program_hash(source)
+        control = self.control
+        existing = control.find(name) if name is not None else None
+        if existing is None:
+            names = [name] if name is not None else []
+            return await create_database(
+                control,
+                loaded,
+                digest,
+                owner=self.owner_identity,
+                owner_token=self._owner_token,
+                names=names,
+            )
+        if clear:
+            await reset_database(control, existing, loaded, digest)
+            return existing
+        policy = MigrationPolicy.compatible()
+        if break_clients:
+            policy = MigrationPolicy.allow_breaking(migration_token(existing, digest))
+        await update_database(control, existing, loaded, digest, policy)
+        return existing
+
+    def publish(
+        self,
+        module: Module | str | os.PathLike[str],
+        name: str | None = None,
+        *,
+        clear: bool = False,
+        break_clients: bool = False,
+    ) -> Database:
+        """:meth:`publish_async` from another thread than the server's (e.g. a started
+        :meth:`start` server's caller); blocks until done.
+
+        Example::
+
+            srv = LocalServer("chat.py").start()
+            srv.publish("chat_v2.py", "quickstart-chat")   # hot swap: data kept
+        """
+        return self._on_loop(
+            self.publish_async(module, name, clear=clear, break_clients=break_clients)
+        )
+
+    def _on_loop(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        loop = self._serving_loop
+        if loop is None or self._runner is None:
+            coro.close()
+            raise RuntimeError("the server is not started")
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            coro.close()
+            raise RuntimeError(
+                "publish() blocks; on the server's own event loop use `await srv.publish_async(...)`"
+            )
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
     # -- asyncio form
 
     async def start_async(self) -> LocalServer:
@@ -188,8 +318,10 @@ class LocalServer:
         if self._runner is not None:
             raise RuntimeError("the server is already started")
         loop = asyncio.get_running_loop()
-        self.db.start(loop)
-        app = create_app(self.db, self.issuer, self.settings)
+        self._serving_loop = loop
+        for db in self.databases:
+            db.start(loop)
+        app = create_app(self.control, self.issuer, self.settings)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         try:
@@ -207,7 +339,8 @@ class LocalServer:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
-        self.db.stop()
+        for db in self.databases:
+            db.stop()
 
     async def __aenter__(self) -> LocalServer:
         return await self.start_async()
@@ -246,7 +379,8 @@ class LocalServer:
                 loop.run_until_complete(loop.shutdown_asyncgens())
                 loop.close()
 
-        thread = threading.Thread(target=run, name=f"LocalServer[{self.database}]", daemon=True)
+        names = ",".join(db.name for db in self.databases)
+        thread = threading.Thread(target=run, name=f"LocalServer[{names}]", daemon=True)
         self._thread = thread
         thread.start()
         if not started.wait(timeout):

@@ -36,6 +36,7 @@ translate requests into these calls.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
@@ -57,9 +58,11 @@ from ..module import (
     ProcedureDef,
     ReducerDef,
 )
+from ..module.console import LogRecord, LogSink, log_exception
 from ..subscriptions import SqlExecutionError, SubscriptionManager, execute_sql
 from .clients import ClientConnection
 from .errors import SqlFailed
+from .module_log import SENTINEL, ModuleLog
 from .procedures import start_procedure
 from .scheduler import Scheduler
 from .worker import DatabaseThread
@@ -82,16 +85,30 @@ class Execution:
         owner_token: str | None = None,
         reducer_timeout: float | None = DEFAULT_BUDGET_SECONDS,
         http_policy: HttpPolicy | None = None,
+        identity: Identity | None = None,
+        owner_identity: Identity | None = None,
+        program_hash: str | None = None,
     ) -> None:
         self.module = module
         self.runner: ModuleRunner = module
         self.name = name or module.name
         self.issuer = issuer or TokenIssuer.generate()
-        self.owner_token = owner_token or self.issuer.mint()
-        self.owner_identity = self.issuer.validate(self.owner_token).identity
-        self.identity = identity_from_claims(self.issuer.issuer, f"database/{self.name}")
+        if owner_identity is not None:
+            self.owner_token: str | None = owner_token
+            self.owner_identity = owner_identity
+        else:
+            self.owner_token = owner_token or self.issuer.mint()
+            self.owner_identity = self.issuer.validate(self.owner_token).identity
+        self.identity = identity or identity_from_claims(
+            self.issuer.issuer, f"database/{self.name}"
+        )
+        # The hash of the module's program: what upstream compares to skip an unchanged publish.
+        self.program_hash = program_hash or hashlib.sha256(module.name.encode()).hexdigest()
+        self.initial_program = self.program_hash
         self.http_policy = http_policy or HttpPolicy()
-        self.worker = DatabaseThread(self.name, reducer_timeout)
+        self.log = ModuleLog()
+        self.log_sink: LogSink = _CurrentLog(self)
+        self.worker = DatabaseThread(self.name, reducer_timeout, self.log_sink)
         self.datastore = module.new_datastore()
         self.subscriptions = SubscriptionManager(module, self.datastore)
         self._canonical_ts: Typespace | None = None
@@ -102,6 +119,7 @@ class Execution:
         self.subscriptions.system.clients = lambda: list(self.connected)
         self.stopping = threading.Event()
         self._started = False
+        self._serving = False  # started with a loop: timers run
 
     @property
     def reducer_timeout(self) -> float | None:
@@ -157,6 +175,19 @@ class Execution:
         )
         if result.status == "internal_error" and result.error is not None:
             log.error("reducer %s failed", rd.name, exc_info=result.error)
+            log_exception(self.log_sink, rd.name, result.error)
+        elif result.status == "err":
+            # Upstream logs a reducer's own error under its name (``log_reducer_error``).
+            self.log.write(
+                LogRecord(
+                    "Error",
+                    result.message or "",
+                    (timestamp or Timestamp.now()).micros,
+                    target=SENTINEL,
+                    filename=SENTINEL,
+                    function=rd.name,
+                )
+            )
         elif result.status == "out_of_energy":
             log.warning(
                 "reducer %s ran past its %s s budget and was stopped", rd.name, self.reducer_timeout
@@ -307,6 +338,16 @@ class Execution:
         if tx is not None:
             self._broadcast(tx, None)
         return [r.to_json() for r in results]
+
+
+class _CurrentLog:
+    """A database's log sink: writes to its current log (a reset starts a new one)."""
+
+    def __init__(self, db: Execution) -> None:
+        self._db = db
+
+    def write(self, record: LogRecord) -> None:
+        self._db.log.write(record)
 
 
 def _log_scheduled(name: str, schema: TableSchema, schedule_id: Any, result: CallResult) -> None:

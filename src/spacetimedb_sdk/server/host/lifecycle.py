@@ -40,15 +40,26 @@ class Lifecycle(Execution):
     def _start(self, serving: bool) -> None:
         if not self._started:
             self._started = True
-            init = self.module.lifecycle_reducer("Init")
-            if init is not None:
-                result = self._call_reducer(init, (), self.owner_identity, None, AuthCtx.internal())
-                if not result.ok:
-                    raise SpacetimeDBError(
-                        f"the init reducer of module {self.module.name!r} failed: {result.message}"
-                    ) from result.error
+            self._initialize()
         if serving:
+            self._serving = True
             self.scheduler.start()
+
+    def _initialize(self) -> None:
+        """Create the database: upstream's log lines, then ``init`` (once)."""
+        for table in sorted(t.name for t in self.module.table_schemas()):
+            self.log.system("Info", f"Creating table `{table}`")
+        for view in sorted(v.name for v in self.module.views):
+            self.log.system("Info", f"Creating table for view `{view}`")
+        init = self.module.lifecycle_reducer("Init")
+        if init is not None:
+            self.log.system("Info", "Invoking `init` reducer")
+            result = self._call_reducer(init, (), self.owner_identity, None, AuthCtx.internal())
+            if not result.ok:
+                raise SpacetimeDBError(
+                    f"the init reducer of module {self.module.name!r} failed: {result.message}"
+                ) from result.error
+        self.log.system("Info", "Database initialized")
 
     def stop(self) -> None:
         """Stop the timers, tell every client the module exited (close 1001), end waiting

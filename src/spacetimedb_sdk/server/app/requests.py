@@ -35,11 +35,10 @@ def _json(value: Any, status: int = 200) -> web.Response:
 
 def _from_http(resp: HttpResponse) -> web.Response:
     out = web.Response(status=resp.status, headers=resp.headers)
-    if isinstance(resp.body, bytes):
-        out.body = resp.body
-    else:
-        out.text = resp.body
+    out.body = resp.body if isinstance(resp.body, bytes) else resp.body.encode()
     out.content_type = resp.content_type.split(";")[0]
+    # A charset only where the host named one: `application/json` goes out exactly so, as
+    # upstream sends it (the official CLI compares the header to that).
     if "charset=" in resp.content_type:
         out.charset = resp.content_type.split("charset=")[1]
     return out

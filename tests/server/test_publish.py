@@ -296,3 +296,42 @@ def test_local_server_publishes_from_python(tmp_path: Path) -> None:
         assert srv.names_of(srv.db) == ["scores"]
         with pytest.raises(KeyError):
             srv.get_database("nowhere")
+
+
+_VIEWED = (
+    V1
+    + """
+
+@module.view(public=True, anonymous=True)
+def big_scores(ctx: AnonymousViewContext) -> list[Score]:
+    return [s for s in ctx.db.score.iter() if s.points >= THRESHOLD]
+"""
+).replace(
+    "from spacetimedb_sdk.server import", "from spacetimedb_sdk.server import AnonymousViewContext,"
+)
+
+
+async def test_subscribers_of_a_changed_view_get_its_new_rows(
+    srv: LocalServer, http: httpx.AsyncClient
+) -> None:
+    owner = srv.owner_token
+    await publish(http, _VIEWED.replace("THRESHOLD", "10"), "scores", token=owner)
+    db = srv.get_database("scores")
+    db.call_reducer("add", 1, 5)
+    db.call_reducer("add", 2, 50)
+    client = await WsClient.connect(_ws_url(srv, "scores"))
+    await client.initial()
+    applied = await client.subscribe(1, "SELECT * FROM big_scores")
+    assert applied.rows.tables[0].rows.rows() == [_score_args(2, 50)]
+
+    # The same view, computed differently: upstream re-evaluates it and sends the difference.
+    updated = await publish(http, _VIEWED.replace("THRESHOLD", "1"), "scores", token=owner)
+    assert updated.status_code == 200, updated.text
+    update = await client.recv_type(m.TransactionUpdate)
+    [query_set] = update.query_sets
+    [table] = query_set.tables
+    assert (query_set.query_set_id, table.table_name) == (1, "big_scores")
+    [rows] = table.rows
+    assert isinstance(rows, m.PersistentTableRows)
+    assert (rows.inserts.rows(), rows.deletes.rows()) == ([_score_args(1, 5)], [])
+    await client.close()

@@ -338,3 +338,17 @@ async def test_bad_bodies_and_queries(
     assert [r.id for r in db.rows("score")] == [0] and srv.names_of(db) == ["scores"]
     sql = await http.post("/v1/database/scores/sql", content="SELECT * FROM score", headers=owner)
     assert sql.status_code == 200 and (await http.get("/v1/health")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/v1/database"), ("PUT", "/v1/database/scores"), ("DELETE", "/v1/database/scores")],
+)
+async def test_publishing_and_deleting_refuse_bad_tokens(
+    srv: LocalServer, http: httpx.AsyncClient, method: str, path: str
+) -> None:
+    r = await http.request(
+        method, path, params={"host_type": "Python"}, content=V1.encode(), headers=bearer("x.y.z")
+    )
+    assert r.status_code == 401
+    assert srv.names_of(srv.get_database("scores")) == ["scores"] and len(srv.databases) == 1

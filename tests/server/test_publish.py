@@ -20,6 +20,8 @@ from server_test_support import TIMEOUT, WsClient
 
 from spacetimedb_sdk import DbConnection
 from spacetimedb_sdk.protocol import messages as m
+from spacetimedb_sdk.sats import U32
+from spacetimedb_sdk.server import Module, column
 from spacetimedb_sdk.server.local import LocalServer
 from spacetimedb_sdk.server.migration import IncompatibleMigration
 
@@ -335,3 +337,25 @@ async def test_subscribers_of_a_changed_view_get_its_new_rows(
     assert isinstance(rows, m.PersistentTableRows)
     assert (rows.inserts.rows(), rows.deletes.rows()) == ([_score_args(1, 5)], [])
     await client.close()
+
+
+def test_publishing_module_objects_replaces_by_object() -> None:
+    first, second = Module("objects"), Module("objects")
+    for module in (first, second):
+
+        @module.table(public=True)
+        class Thing:
+            id: U32 = column(primary_key=True)
+
+    @second.table(public=True)
+    class Extra:
+        id: U32 = column(primary_key=True)
+
+    with LocalServer(first) as srv:
+        with srv.db.transaction() as tx:
+            tx.thing.insert(srv.db.module.table_schema("thing").row_class(1))
+        assert srv.publish(first, "objects") is srv.db  # the same object: nothing to do
+        assert srv.db.module is first
+        srv.publish(second, "objects")  # another module of the same name: an update
+        assert srv.db.module is second
+        assert [r.id for r in srv.db.rows("thing")] == [1] and srv.db.rows("extra") == []

@@ -25,7 +25,6 @@ transaction and are broadcast to the connected clients; ``srv.databases`` lists 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import threading
 from collections.abc import Coroutine
@@ -37,7 +36,7 @@ from ..sats.values import Identity
 from .budget import DEFAULT_BUDGET_SECONDS
 from .extra import missing_extra
 from .module import HttpPolicy, Module
-from .module_source import load_module, program_hash
+from .module_source import load_module, module_hash, program_hash
 
 try:
     from aiohttp import web
@@ -250,7 +249,7 @@ class LocalServer:
             scores = await srv.publish_async("scores.py", "scores")
         """
         if isinstance(module, Module):
-            loaded, digest = module, hashlib.sha256(module.name.encode()).hexdigest()
+            loaded, digest = module, module_hash(module)
         else:
             source = await asyncio.to_thread(Path(module).read_bytes)
             loaded, digest = await asyncio.to_thread(load_module, module), program_hash(source)

@@ -120,6 +120,18 @@ def program_hash(program: bytes) -> str:
     return hashlib.sha256(program).hexdigest()
 
 
+def module_hash(module: Module) -> str:
+    """The program hash of a :class:`Module` given as an object rather than a program: its
+    name and the object itself (publishing the same object again changes nothing).
+
+    Example::
+
+        >>> module_hash(module) == module_hash(module)  # doctest: +SKIP
+        True
+    """
+    return hashlib.sha256(f"{module.name}:{id(module)}".encode()).hexdigest()
+
+
 def load_module(path: str | os.PathLike[str]) -> Module:
     """Import a Python file and return the :class:`Module` it defines (preferably as ``module``).
 

@@ -36,7 +36,6 @@ translate requests into these calls.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
@@ -59,6 +58,7 @@ from ..module import (
     ReducerDef,
 )
 from ..module.console import LogRecord, LogSink, log_exception
+from ..module_source import module_hash
 from ..subscriptions import SqlExecutionError, SubscriptionManager, execute_sql
 from .clients import ClientConnection
 from .errors import SqlFailed
@@ -103,7 +103,7 @@ class Execution:
             self.issuer.issuer, f"database/{self.name}"
         )
         # The hash of the module's program: what upstream compares to skip an unchanged publish.
-        self.program_hash = program_hash or hashlib.sha256(module.name.encode()).hexdigest()
+        self.program_hash = program_hash or module_hash(module)
         self.initial_program = self.program_hash
         self.http_policy = http_policy or HttpPolicy()
         self.log = ModuleLog()

@@ -40,6 +40,7 @@ from .contexts import (
 from .declarations import ModuleDeclarations
 from .definitions import ProcedureDef, ReducerDef, ViewDef
 from .procedure_host import InlineProcedureHost, ProcedureHost
+from .query import From, Query
 
 if TYPE_CHECKING:
     from ...sats.bsatn import Codec
@@ -194,8 +195,9 @@ class Module(ModuleDeclarations):
 
     def call_view(
         self, datastore: Datastore, view: str | ViewDef, *, sender: Identity | None = None
-    ) -> list[Any]:
-        """Evaluate a view over the current state; returns its rows as a list.
+    ) -> list[Any] | Query[Any]:
+        """Evaluate a view over the current state: its rows as a list, or the
+        :class:`~.query.Query` a query view returns (the caller runs it).
 
         Raises :class:`ViewOutOfEnergy` when it runs past the time budget.
         """
@@ -203,17 +205,30 @@ class Module(ModuleDeclarations):
         if vd is None:
             raise KeyError(f"no such view: {view!r}")
         db = datastore.read_view()
+        from_ = From({t.accessor: t for t in self.build().tables})
         if vd.is_anonymous:
-            ctx: Any = AnonymousViewContext(db)
+            ctx: Any = AnonymousViewContext(db, from_)
         else:
             if sender is None:
                 raise ValueError(f"view {vd.name!r} is per-caller: pass sender=")
-            ctx = ViewContext(db, sender)
+            ctx = ViewContext(db, sender, from_)
         try:
             with function_scope(vd.name):
                 result = run_budgeted(vd.fn, ctx)
         except OutOfEnergy:
             raise ViewOutOfEnergy(VIEW_OUT_OF_ENERGY) from None
+        if vd.is_query:
+            if not isinstance(result, Query):
+                raise TypeError(
+                    f"view {vd.name!r} is annotated to return a Query; it returned "
+                    f"{type(result).__name__} (build one from ctx.from_)"
+                )
+            if result.table.product_type_ref != vd.product_type_ref:
+                raise TypeError(
+                    f"view {vd.name!r} returns rows of {result.table.name!r}, "
+                    "not of the type its annotation names"
+                )
+            return result
         if result is None:
             return []
         if isinstance(result, list | tuple):

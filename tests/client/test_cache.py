@@ -559,3 +559,15 @@ def test_unsubscribe_rows_that_disagree_with_the_cache_are_logged(
         changes = cache.apply_unsubscribe_applied(msg)
     assert sorted(c.row["n"] for c in changes if isinstance(c, Delete)) == [1, 2]
     assert any("lists 1 row(s), the cache holds 2" in r.getMessage() for r in caplog.records)
+
+
+def test_rows_of_zero_bytes_are_counted() -> None:
+    # A row holding only a unit struct encodes to no bytes (upstream's one_unit_struct); the
+    # server lists such rows by offset, and each one is a row.
+    t = TableCache("one_unit_struct", lambda data: {"s": {}})
+    cache, rec = new_cache(t), Recorder(t)
+    empty_rows = m.BsatnRowList(m.RowOffsets((0, 0)), b"")
+    update = m.PersistentTableRows(empty_rows, m.BsatnRowList.empty())
+    fire(cache.apply_transaction(tx(query_set(1, ("one_unit_struct", [update])))))
+    assert t.count() == 1 and t.multiplicity(b"") == 2
+    assert rec.take() == [("insert", "one_unit_struct", {"s": {}})]

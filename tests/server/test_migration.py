@@ -274,7 +274,7 @@ def test_a_sum_whose_layout_grows_is_refused() -> None:
     # ... adding a pair of I64 doubles the payload.
     assert refused(_with(Small), _with(Wider)) == [
         "Changing the type of column v in table thing from (byte: I64 | empty: ()) to "
-        "(byte: I64 | empty: () | pair: (value: (a: I64, b: I64))), requires a manual migration, "
+        "(byte: I64 | empty: () | pair: (a: I64, b: I64)), requires a manual migration, "
         "due to size mismatch"
     ]
 

@@ -282,7 +282,7 @@ class _Deltas:
         self, set_id: int, name: str, rows: m.BsatnRowList, sign: int, *, event: bool
     ) -> None:
         d = self.table(name)  # checks the table even for an empty list
-        if not rows.rows_data:
+        if not len(rows):  # (rows of zero bytes, a unit struct's, still count)
             return
         if event or d.table.is_event:
             if sign > 0:

@@ -89,11 +89,13 @@ class BsatnRowList:
 
     @staticmethod
     def from_rows(rows: list[bytes]) -> BsatnRowList:
-        """Pack rows with the server's rule: ``FixedSize`` when all rows have one length ≤ 65535."""
+        """Pack rows with the server's rule: ``FixedSize`` when all rows have one length, from 1
+        to 65535 bytes; otherwise ``RowOffsets`` (always for empty rows, such as a row holding
+        only a unit struct: their count could not be told from a fixed size of 0)."""
         if not rows:
             return _EMPTY_ROWS
         n = len(rows[0])
-        if n <= 0xFFFF and all(len(r) == n for r in rows):
+        if 0 < n <= 0xFFFF and all(len(r) == n for r in rows):
             return BsatnRowList(FixedSize(n), b"".join(rows))
         offs: list[int] = []
         pos = 0

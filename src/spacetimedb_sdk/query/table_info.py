@@ -93,9 +93,16 @@ def table_infos(
     for v in schema.views:
         if v.row_type is None:
             continue
-        # Views have no indexes on the server, so they cannot be joined in a subscription.
+        # A view is stored with a unique index on its primary key (if it has one, declared or
+        # inherited by a query view), so subscriptions may join on that column only.
+        single = _single_column_indexes(v)
         cols = tuple(
-            (c.name, column_attr(py_name(c.name)), _resolve(ts, c.algebraic_type), False)
+            (
+                c.name,
+                column_attr(py_name(c.name)),
+                _resolve(ts, c.algebraic_type),
+                c.col_id in single,
+            )
             for c in v.columns
         )
         out.append(TableInfo(v.name, accessors.get(v.name, py_name(v.name)), cols, is_view=True))
@@ -120,7 +127,7 @@ def _accessors_of(schema: ModuleSchema) -> dict[str, str]:
 
 def _single_column_indexes(t: TableSchema | ViewSchema) -> set[int]:
     if isinstance(t, ViewSchema):
-        return set()
+        return set(t.primary_key) if len(t.primary_key) == 1 else set()
     cols: set[int] = set()
     for ix in t.indexes:
         if len(ix.columns) == 1:

@@ -10,7 +10,8 @@ server's typed SATS-JSON (protocol.md §3):
   sorts through a ``BTreeMap``), reducers in declaration order, and uses canonical
   table and reducer names; misc exports are column defaults, then procedures, then views;
 - v10 emits ``Typespace`` first, then ``Types``, ``Tables``, ``Reducers``,
-  ``Procedures``, ``Views``, ``Schedules``, ``LifeCycleReducers``,
+  ``Procedures``, ``Views``, ``ViewPrimaryKeys`` (procedural views' declared keys),
+  ``Schedules``, ``LifeCycleReducers``,
   ``RowLevelSecurity`` when non-empty, and always ``ExplicitNames`` (accessor →
   canonical for every table, reducer, procedure and view).  Upstream iterates hash
   maps for tables and indexes here; we use declaration order for tables and sorted
@@ -46,6 +47,7 @@ from .types_from_py import to_pascal_case
 if TYPE_CHECKING:
     # Only the declarations: Module itself calls this exporter (Module.describe_v9/_v10).
     from .module.declarations import ModuleDeclarations
+    from .module.definitions import ViewDef
 
 _NONE: dict[str, Any] = {"none": []}
 _UNIT_JSON: dict[str, Any] = {"elements": []}
@@ -79,6 +81,13 @@ def _product_json(ty: ProductType) -> dict[str, Any]:
 
 def _type_name(module: ModuleDeclarations, name: str) -> str:
     return to_pascal_case(name) if module.case_conversion == "snake_case" else name
+
+
+def _view_column_name(module: ModuleDeclarations, view: ViewDef, col: int) -> str:
+    """The canonical name of a view column (its row type's element, case-converted)."""
+    row = module.typespace[view.product_type_ref]
+    assert isinstance(row, ProductType)  # the builder checks view row types
+    return module.canonical(row.names()[col])
 
 
 def _named_types(module: ModuleDeclarations) -> list[tuple[str, int]]:
@@ -314,6 +323,19 @@ def describe_v10(module: ModuleDeclarations) -> dict[str, Any]:
                 "return_type": v.return_type.to_json(),
             }
             for v in module.views
+        ],
+    )
+    # Only procedural views declare their key here; a query view's key is its table's, which
+    # a reader infers again (upstream serializes `ViewPrimaryKeys` the same way).
+    add(
+        "ViewPrimaryKeys",
+        [
+            {
+                "view_source_name": v.source_name,
+                "columns": [_view_column_name(module, v, v.primary_key)],
+            }
+            for v in module.views
+            if v.primary_key is not None and not v.is_query
         ],
     )
     add(

@@ -10,8 +10,9 @@ and the typespace ref of the row type.
 * tables: columns in declaration order with their canonical names; indexes are
   the column lists of every index (unique columns and primary keys have one);
 * views: columns are the fields of the returned row type, named like table
-  columns (canonical case), with no indexes; ``is_view`` is set so DML is
-  refused and the subscription engine materializes them by calling the view;
+  columns (canonical case), with an index on the primary key if the view has one
+  (none otherwise); ``is_view`` is set so DML is refused and the subscription
+  engine materializes them by calling the view;
 * the ``st_*`` system tables (:mod:`.system_tables`), public, with ``system``
   set: their rows are derived when read.
 
@@ -122,7 +123,9 @@ class ModuleSqlSchema:
                 is_public=vd.is_public,
                 is_event=False,
                 is_view=True,
-                indexes=(),
+                # A view with a primary key is stored with a unique index on it (upstream's
+                # view tables), so subscriptions may join on that column.
+                indexes=() if vd.primary_key is None else ((vd.primary_key,),),
                 attrs=attrs,
                 raw_types=tuple(e.algebraic_type for e in row.elements),
                 row_ref=vd.product_type_ref,

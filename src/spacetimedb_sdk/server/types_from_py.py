@@ -12,6 +12,7 @@ Mapping decisions (documented in the module API too):
 - ``int`` is ``I64`` and ``float`` is ``F64``; other widths need the aliases
   ``U8 … U256, I8 … I256, F32`` (``typing.Annotated``), e.g. ``id: U64``;
 - ``bytes`` is ``Array<U8>``; ``list[T]`` is ``Array<T>``; ``T | None`` is ``Option<T>``;
+  ``Ok[T] | Err[E]`` is ``Result<T, E>`` (the classes values of that type are made of);
 - a dataclass is a named product (a ``Ref`` into the typespace); an ``enum.Enum``
   subclass is a named plain sum whose variants are its members in definition order;
 - a :func:`sum_type` class is a named sum with payloads.
@@ -55,7 +56,7 @@ from ..sats.types import (
     SumTypeVariant,
     Typespace,
 )
-from ..sats.values import ConnectionId, Identity, ScheduleAt, TimeDuration, Timestamp
+from ..sats.values import ConnectionId, Err, Identity, Ok, ScheduleAt, TimeDuration, Timestamp
 from ..sats.widths import type_of_annotation
 from ..schema.names import split_words, to_camel_case, to_pascal_case, to_snake_case
 
@@ -273,12 +274,29 @@ class TypespaceBuilder:
 
     def _option(self, annotation: Any, where: str) -> AlgebraicType:
         args = get_args(annotation)
+        result = self._result(args, where)
+        if result is not None:
+            return result
         rest = [a for a in args if a is not type(None)]
         if len(rest) != 1 or len(args) != 2:
             raise SchemaError(
-                f"{where}: only `T | None` unions are supported (Option<T>), got {annotation!r}"
+                f"{where}: only `T | None` (Option<T>) and `Ok[T] | Err[E]` (Result<T, E>) "
+                f"unions are supported, got {annotation!r}"
             )
         return AlgebraicType.option(self.type_of(rest[0], where=f"{where}?"))
+
+    def _result(self, args: tuple[Any, ...], where: str) -> AlgebraicType | None:
+        """``Ok[T] | Err[E]`` (either order) as ``Result<T, E>``; ``None`` if not that union."""
+        by_origin = {get_origin(a) or a: a for a in args}  # bare ``Ok`` is its own origin
+        if len(args) != 2 or set(by_origin) != {Ok, Err}:
+            return None
+        (ok,) = get_args(by_origin[Ok]) or (None,)
+        (err,) = get_args(by_origin[Err]) or (None,)
+        if ok is None or err is None:
+            raise SchemaError(f"{where}: write the payload types, e.g. Ok[int] | Err[str]")
+        return AlgebraicType.result(
+            self.type_of(ok, where=f"{where}.ok"), self.type_of(err, where=f"{where}.err")
+        )
 
     def _named_class(self, cls: type, where: str) -> AlgebraicType:
         if cls in self._ref_of:
@@ -372,7 +390,10 @@ def _variant_hints(cls: type, extra: Mapping[str, Any]) -> dict[str, Any]:
     raw: dict[str, Any] = cls.__dict__["__sats_variant_annotations__"]
     module = sys.modules.get(cls.__module__)
     globalns = dict(vars(module)) if module is not None else {}
-    localns: Mapping[str, Any] = {**extra, **vars(cls)}
+    # The variant classes are attributes of ``cls`` too; a variant named after its payload type
+    # (``Identity: Identity``) must see the type, not itself.
+    own = {k: v for k, v in vars(cls).items() if k not in raw}
+    localns: Mapping[str, Any] = {**extra, **own}
     out: dict[str, Any] = {}
     for name, ann in raw.items():
         if ann is None or ann == "None":

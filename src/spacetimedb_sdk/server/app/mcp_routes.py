@@ -28,7 +28,9 @@ from typing import Any
 from aiohttp import web
 
 from ..host import Database, HttpResponse
-from .requests import _Auth, _authenticate, _read_limited, _text, _with_auth, find_database
+from .bodies import is_json_content_type, read_limited
+from .requests import _Auth, _authenticate, _json, _text, _with_auth
+from .resolve import lookup_database
 from .state import _STATE
 
 PROTOCOL_VERSION = "2025-06-18"
@@ -88,11 +90,11 @@ async def _handle(request: web.Request, scope: str | None) -> web.StreamResponse
     auth = await _authenticate(request, anonymous=True)
     assert auth is not None
     content_type = request.headers.get("Content-Type", "")
-    if not _is_json_content_type(content_type):
+    if not is_json_content_type(content_type):
         return _with_auth(
             _text(415, "Expected request with `Content-Type: application/json`"), auth
         )
-    body = await _read_limited(request, MAX_BODY_BYTES)
+    body = await read_limited(request, MAX_BODY_BYTES)
     if body is None:
         return _with_auth(
             _text(413, "Failed to buffer the request body: length limit exceeded"), auth
@@ -125,14 +127,7 @@ async def _handle(request: web.Request, scope: str | None) -> web.StreamResponse
             reply = _error(rpc_id, e.code, e.message)
     else:
         reply = _error(rpc_id, METHOD_NOT_FOUND, f"method not found: {method}")
-    return _with_auth(web.json_response(reply, dumps=_compact), auth)
-
-
-def _is_json_content_type(value: str) -> bool:
-    mime = value.split(";")[0].strip().lower()
-    return mime == "application/json" or (
-        mime.startswith("application/") and mime.endswith("+json")
-    )
+    return _with_auth(_json(reply), auth)
 
 
 def _compact(value: Any) -> str:
@@ -303,7 +298,7 @@ def _target_name(scope: str | None, args: dict[str, Any]) -> str:
 
 
 def _lookup(request: web.Request, name_or_identity: str) -> Database:
-    db, error = find_database(request.app[_STATE], name_or_identity)
+    db, error = lookup_database(request, name_or_identity)
     if db is None:
         raise _ToolFailed(404, error)
     return db
@@ -325,10 +320,10 @@ def _ok_text(response: HttpResponse) -> str:
 
 
 def _list_databases(request: web.Request, auth: _Auth) -> str:
+    control = request.app[_STATE].control
     owned = [
-        {"identity": db.identity.to_hex(), "names": [db.name]}
-        for db in request.app[_STATE].databases
-        if db.is_owner(auth.claims.identity)
+        {"identity": db.identity.to_hex(), "names": control.names_of(db.identity)}
+        for db in control.owned_by(auth.claims.identity)
     ]
     return _compact({"databases": owned})
 

@@ -30,7 +30,8 @@ from ...protocol.v1 import messages as v1
 from ...sats.values import ConnectionId
 from ..host import ClientConnection, ConnectionRejected
 from ..host.v1_clients import V1ClientConnection
-from .requests import _authenticate, _database, _query_bool, _Refused, _text
+from .requests import _authenticate, _query_bool, _Refused, _text
+from .resolve import resolved_database
 from .state import _STATE
 from .websocket_frames import encode_once
 from .websocket_session import _drop, _Session
@@ -97,7 +98,7 @@ async def _subscribe(request: web.Request) -> web.StreamResponse:
     connection_id = _connection_id(request)
     confirmed = _query_bool(request, "confirmed")
     _query_bool(request, "light")  # v1 only
-    db = _database(request)
+    db = await resolved_database(request)
     protocol = _negotiate(request)
     if protocol is None:
         return _text(400, "no valid protocol selected")

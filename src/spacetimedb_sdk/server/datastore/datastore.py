@@ -7,12 +7,13 @@ transaction (rather than a call) is where concurrent module code would be serial
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from ...sats.ordering import KeyCompiler
 from ...sats.types import Typespace
+from .constraints import check_unique
 from .errors import DatastoreError
 from .handles import DbView
 from .schema import TableSchema
@@ -98,6 +99,22 @@ class Datastore:
                 )
             store._remove(rk)
         for row in inserts:
+            store._add(store.row_key(row), row)
+
+    def load(self, table: str, rows: Iterable[Any]) -> None:
+        """Put stored rows into ``table`` as they are, outside any transaction (restoring or
+        migrating data): sequences fill nothing, unique keys are checked
+        (:class:`~.errors.UniqueConstraintViolation`).
+
+        Example::
+
+            datastore.load("user", rows_from_the_old_module)
+        """
+        if self._active is not None:
+            raise DatastoreError("cannot load rows while a transaction is open")
+        store = self.store(table)
+        for row in rows:
+            check_unique(store, row, None)
             store._add(store.row_key(row), row)
 
     def read_view(self) -> DbView:

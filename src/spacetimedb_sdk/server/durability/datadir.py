@@ -73,6 +73,7 @@ class DataDir:
         self.issuer = issuer
         self.owner_subject = owner_subject
         self.snapshot_bytes = snapshot_bytes
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"DataDir({str(self.path)!r})"
@@ -131,8 +132,14 @@ class DataDir:
                     found.append(meta)
         return found
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` released the directory."""
+        return self._closed
+
     def close(self) -> None:
         """Release the directory (another server may use it then)."""
+        self._closed = True
         self._lock.release()
 
     def __enter__(self) -> DataDir:

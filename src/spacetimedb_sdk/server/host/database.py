@@ -18,9 +18,10 @@ from ..limits import ConnectionStats, DatabaseStats
 from ..module import CallResult
 from .client_messages import ClientMessages
 from .http_calls import HttpCalls
+from .update import ModuleUpdates
 
 
-class Database(ClientMessages, HttpCalls):
+class Database(ClientMessages, HttpCalls, ModuleUpdates):
     """One database: ``module`` + datastore + subscriptions + scheduler, run serially.
 
     ``issuer`` signs and checks tokens (a fresh key when omitted);
@@ -29,6 +30,10 @@ class Database(ClientMessages, HttpCalls):
     ``reducer_timeout`` is the time budget of one reducer, view or transaction body in
     seconds (``None``: unlimited); ``http_policy`` what procedures' ``ctx.http`` may reach;
     ``limits`` what one client may make it hold or do (:class:`~..limits.ServerLimits`).
+    ``identity`` is the database's identity (by default derived from the issuer and the name);
+    ``owner_identity`` an owner known only by identity (a publisher), in which case
+    ``owner_token`` may be ``None``; ``program_hash`` the hash of the module's program (the
+    hash of its source when published), which an update compares.  ``log`` is the module log.
 
     Every method may be called from any thread, the event loop's included: the work runs
     on the database thread and the caller waits for it.

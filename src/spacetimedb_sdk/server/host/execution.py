@@ -60,6 +60,8 @@ from ..module import (
     ProcedureDef,
     ReducerDef,
 )
+from ..module.console import LogRecord, LogSink, log_exception
+from ..module_source import module_hash
 from ..subscriptions import (
     SqlExecutionError,
     SubscriptionFailure,
@@ -68,6 +70,7 @@ from ..subscriptions import (
 )
 from .clients import ClientConnection
 from .errors import SqlFailed
+from .module_log import SENTINEL, ModuleLog
 from .procedures import start_procedure
 from .scheduler import Scheduler
 from .worker import DatabaseThread
@@ -92,6 +95,9 @@ class Execution:
         http_policy: HttpPolicy | None = None,
         storage: DatabaseStorage | None = None,
         limits: ServerLimits | None = None,
+        identity: Identity | None = None,
+        owner_identity: Identity | None = None,
+        program_hash: str | None = None,
     ) -> None:
         self.module = module
         self.limits = limits or ServerLimits()
@@ -99,11 +105,20 @@ class Execution:
         self.runner: ModuleRunner = module
         self.name = name or module.name
         self.issuer = issuer or TokenIssuer.generate()
-        self.owner_token = owner_token or self.issuer.mint()
-        self.owner_identity = self.issuer.validate(self.owner_token).identity
-        self.identity = database_identity(self.issuer, self.name)
+        if owner_identity is not None:
+            self.owner_token: str | None = owner_token
+            self.owner_identity = owner_identity
+        else:
+            self.owner_token = owner_token or self.issuer.mint()
+            self.owner_identity = self.issuer.validate(self.owner_token).identity
+        self.identity = identity or database_identity(self.issuer, self.name)
+        # The hash of the module's program: what upstream compares to skip an unchanged publish.
+        self.program_hash = program_hash or module_hash(module)
+        self.initial_program = self.program_hash
         self.http_policy = http_policy or HttpPolicy()
-        self.worker = DatabaseThread(self.name, reducer_timeout)
+        self.log = ModuleLog()
+        self.log_sink: LogSink = _CurrentLog(self)
+        self.worker = DatabaseThread(self.name, reducer_timeout, self.log_sink)
         self.datastore = module.new_datastore()
         self.subscriptions = SubscriptionManager(module, self.datastore)
         self._canonical_ts: Typespace | None = None
@@ -114,6 +129,7 @@ class Execution:
         self.subscriptions.system.clients = lambda: list(self.connected)
         self.stopping = threading.Event()
         self._started = False
+        self._serving = False  # started with a loop: timers run
         self.storage = storage
         # What a data directory held (None: a new or in-memory database, whose init runs).
         self.restored: Restored | None = None
@@ -122,10 +138,14 @@ class Execution:
 
     def _open_storage(self, storage: DatabaseStorage) -> None:
         self.restored = storage.open(self.module, self.datastore)
-        variables = self.subscriptions.system.variables
         if self.restored is not None:
-            variables.update(self.restored.variables)
-        storage.set_capture(lambda: storage.capture_of(self.datastore, variables, self.connected))
+            self.subscriptions.system.variables.update(self.restored.variables)
+        # Read at each snapshot: a hot swap replaces the datastore and the engine.
+        storage.set_capture(
+            lambda: storage.capture_of(
+                self.datastore, self.subscriptions.system.variables, self.connected
+            )
+        )
 
     async def wait_durable_async(self) -> None:
         """Wait until every commit made so far is synced to disk (at once without a data dir)."""
@@ -192,6 +212,19 @@ class Execution:
         )
         if result.status == "internal_error" and result.error is not None:
             log.error("reducer %s failed", rd.name, exc_info=result.error)
+            log_exception(self.log_sink, rd.name, result.error)
+        elif result.status == "err":
+            # Upstream logs a reducer's own error under its name (``log_reducer_error``).
+            self.log.write(
+                LogRecord(
+                    "Error",
+                    result.message or "",
+                    (timestamp or Timestamp.now()).micros,
+                    target=SENTINEL,
+                    filename=SENTINEL,
+                    function=rd.name,
+                )
+            )
         elif result.status == "out_of_energy":
             log.warning(
                 "reducer %s ran past its %s s budget and was stopped", rd.name, self.reducer_timeout
@@ -381,6 +414,16 @@ def database_identity(issuer: TokenIssuer, name: str) -> Identity:
         'c200'
     """
     return identity_from_claims(issuer.issuer, f"database/{name}")
+
+
+class _CurrentLog:
+    """A database's log sink: writes to its current log (a reset starts a new one)."""
+
+    def __init__(self, db: Execution) -> None:
+        self._db = db
+
+    def write(self, record: LogRecord) -> None:
+        self._db.log.write(record)
 
 
 def _log_scheduled(name: str, schema: TableSchema, schedule_id: Any, result: CallResult) -> None:

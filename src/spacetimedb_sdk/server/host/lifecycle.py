@@ -41,23 +41,31 @@ class Lifecycle(Execution):
         if not self._started:
             self._started = True
             if self.restored is None:
-                self._init()
+                self._initialize()
             else:
                 # Clients connected when the server last stopped never disconnected: as upstream,
                 # their client_disconnected runs now.
                 for identity, connection_id in self.restored.connected():
                     self._disconnected(identity, connection_id, AuthCtx(False, None))
         if serving:
+            self._serving = True
             self.scheduler.start()
 
-    def _init(self) -> None:
+    def _initialize(self) -> None:
+        """Create the database: upstream's log lines, then ``init`` (once)."""
+        for table in sorted(t.name for t in self.module.table_schemas()):
+            self.log.system("Info", f"Creating table `{table}`")
+        for view in sorted(v.name for v in self.module.views):
+            self.log.system("Info", f"Creating table for view `{view}`")
         init = self.module.lifecycle_reducer("Init")
         if init is not None:
+            self.log.system("Info", "Invoking `init` reducer")
             result = self._call_reducer(init, (), self.owner_identity, None, AuthCtx.internal())
             if not result.ok:
                 raise SpacetimeDBError(
                     f"the init reducer of module {self.module.name!r} failed: {result.message}"
                 ) from result.error
+        self.log.system("Info", "Database initialized")
         if self.storage is not None:  # from now on a restart loads this database
             self.storage.created(self.identity, self.owner_identity)
 

@@ -48,6 +48,7 @@ from typing import Any, TypeVar
 
 from ..._log import get_logger
 from ..budget import DEFAULT_BUDGET_SECONDS, CallBudget
+from ..module.console import LogSink, bind_sink
 
 log = get_logger("spacetimedb_sdk.server")
 
@@ -90,7 +91,8 @@ class _Job:
 class DatabaseThread:
     """The thread that runs a database's transactions (see the module docstring).
 
-    ``budget_seconds`` is the time budget of each module call it runs (``None``: unlimited).
+    ``budget_seconds`` is the time budget of each module call it runs (``None``: unlimited);
+    ``log_sink`` receives the module log lines written on the thread (:mod:`..module.console`).
 
     Example::
 
@@ -99,9 +101,15 @@ class DatabaseThread:
         42
     """
 
-    def __init__(self, name: str, budget_seconds: float | None = DEFAULT_BUDGET_SECONDS) -> None:
+    def __init__(
+        self,
+        name: str,
+        budget_seconds: float | None = DEFAULT_BUDGET_SECONDS,
+        log_sink: LogSink | None = None,
+    ) -> None:
         self.name = name
         self.budget_seconds = budget_seconds
+        self.log_sink = log_sink
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -221,11 +229,13 @@ class DatabaseThread:
 
     def _run(self) -> None:
         self._ident = threading.get_ident()
+        bind_sink(self.log_sink)
         budget = CallBudget(self.budget_seconds).install()
         try:
             self._loop()
         finally:
             budget.uninstall()
+            bind_sink(None)
 
     def _loop(self) -> None:
         idle_since = time.monotonic()

@@ -40,6 +40,7 @@ The package is layered, each file importing only those above it in this list:
   result;
 - :mod:`.builder`: annotations → typespace, declarations → validated table schemas;
 - :mod:`.declarations`: the decorators (:class:`ModuleDeclarations`);
+- :mod:`.query`: ``ctx.from_`` and :class:`Query`, what a query-builder view returns;
 - :mod:`.auth_ctx`: ``ctx.sender_auth`` (:class:`AuthCtx`, :class:`JwtClaims`);
 - :mod:`.uuids`: ``ctx.new_uuid_v4()``/``new_uuid_v7()``;
 - :mod:`.http_policy` and :mod:`.http`: ``ctx.http`` of procedures and the addresses it may reach;
@@ -50,7 +51,7 @@ The package is layered, each file importing only those above it in this list:
 """
 
 from .auth_ctx import AuthCtx, JwtClaims
-from .columns import ColumnSpec, IndexSpec, column, index
+from .columns import ColumnSpec, IndexSpec, Table, column, index
 from .contexts import (
     INTERNAL_ERROR_MESSAGE,
     AnonymousViewContext,
@@ -73,6 +74,7 @@ from .http import (
 from .http_policy import HttpPolicy
 from .module import Module, ViewOutOfEnergy
 from .procedure_host import InlineProcedureHost, ProcedureAborted, ProcedureHost
+from .query import Query
 from .runner import ModuleRunner
 
 __all__ = [
@@ -97,9 +99,11 @@ __all__ = [
     "ProcedureContext",
     "ProcedureDef",
     "ProcedureHost",
+    "Query",
     "ReducerContext",
     "ReducerDef",
     "SenderError",
+    "Table",
     "ViewContext",
     "ViewDef",
     "ViewOutOfEnergy",

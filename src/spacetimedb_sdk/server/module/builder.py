@@ -15,7 +15,7 @@ import inspect
 import types
 import typing
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args, get_origin
 
 from ...errors import SchemaError
 from ...sats.types import (
@@ -38,6 +38,7 @@ from ..datastore import (
 from ..types_from_py import TypespaceBuilder, type_hints
 from .columns import _MISSING
 from .definitions import ProcedureDef, ReducerDef, ViewDef, _Built, _TableDecl
+from .query import QUERY_VIEW_TAG, Query
 
 _INTEGER_KINDS = frozenset(
     ["U8", "U16", "U32", "U64", "U128", "U256", "I8", "I16", "I32", "I64", "I128", "I256"]
@@ -88,6 +89,7 @@ class _Builder:
             self.b.type_of(cls, where=f"type {cls.__qualname__}")
         tables = [self._schedule(d, t) for d, t in zip(self.m._tables, tables, strict=True)]
         self._check_names(tables)
+        self._query_view_keys(tables)
         for rd in self.m._reducers:
             rd.client_callable = rd.lifecycle is None and not any(
                 t.schedule and t.schedule.function_source_name == rd.source_name for t in tables
@@ -238,19 +240,55 @@ class _Builder:
             raise SchemaError(f"{where}: views take no parameters besides the context")
         ret = type_hints(vd.fn, where, self.ns).get("return")
         if ret is None:
-            raise SchemaError(f"{where}: annotate the return type (list[Row], Row | None or Row)")
-        ty = self.b.type_of(ret, where=f"{where} return")
+            raise SchemaError(
+                f"{where}: annotate the return type (list[Row], Row | None, Row or Query[Row])"
+            )
+        vd.is_query = get_origin(ret) is Query
+        if vd.is_query:
+            (row,) = get_args(ret) or (None,)
+            inner = self.b.type_of(row, where=f"{where} return")
+            # Upstream encodes a query view's return type as the product {__query__: T}.
+            ty: AlgebraicType = ProductType((ProductTypeElement(QUERY_VIEW_TAG, inner),))
+        else:
+            ty = self.b.type_of(ret, where=f"{where} return")
+            inner = ty
+            if isinstance(ty, ArrayType):
+                inner = ty.elem
+            elif isinstance(ty, SumType) and ty.is_option():
+                inner = ty.variants[0].algebraic_type
         vd.return_type = ty
-        inner: AlgebraicType = ty
-        if isinstance(ty, ArrayType):
-            inner = ty.elem
-        elif isinstance(ty, SumType) and ty.is_option():
-            inner = ty.variants[0].algebraic_type
         if not isinstance(inner, RefType) or not isinstance(
             self.b.typespace_slot(inner.index), ProductType
         ):
             raise SchemaError(f"{where}: must return rows of a dataclass type, got {ret!r}")
         vd.product_type_ref = inner.index
+        if vd.declared_primary_key is not None:
+            if vd.is_query:
+                raise SchemaError(
+                    f"{where}: a query view's primary key is its table's; drop primary_key="
+                )
+            row_type = self.b.typespace_slot(inner.index)
+            assert isinstance(row_type, ProductType)
+            names = row_type.names()
+            if vd.declared_primary_key not in names:
+                raise SchemaError(
+                    f"{where}: primary_key={vd.declared_primary_key!r} is not a column; "
+                    f"columns: {names}"
+                )
+            vd.primary_key = names.index(vd.declared_primary_key)
+
+    def _query_view_keys(self, tables: list[TableSchema]) -> None:
+        """A query view's rows are its table's: it has that table's primary key (if one table
+        has its row type; upstream infers it the same way when it validates a module)."""
+        for vd in self.m._views:
+            if not vd.is_query:
+                continue
+            keys = {
+                t.primary_key
+                for t in tables
+                if t.product_type_ref == vd.product_type_ref and t.primary_key is not None
+            }
+            vd.primary_key = keys.pop() if len(keys) == 1 else None
 
     def _check_names(self, tables: list[TableSchema]) -> None:
         seen: dict[str, str] = {}

@@ -241,22 +241,26 @@ class ProcedureContext(_CallContext):
 
 
 class ViewContext:
-    """What a per-caller view receives: ``sender`` and a read-only ``db``."""
+    """What a per-caller view receives: ``sender``, a read-only ``db`` and ``from_``, the
+    tables to build a query from (a view annotated ``-> Query[Row]`` returns one)."""
 
-    __slots__ = ("db", "sender")
+    __slots__ = ("db", "from_", "sender")
 
-    def __init__(self, db: DbView, sender: Identity) -> None:
+    def __init__(self, db: DbView, sender: Identity, from_: Any = None) -> None:
         self.db = db
         self.sender = sender
+        self.from_ = from_
 
 
 class AnonymousViewContext:
-    """What an anonymous view receives: a read-only ``db``."""
+    """What an anonymous view receives: a read-only ``db`` and ``from_`` (see
+    :class:`ViewContext`)."""
 
-    __slots__ = ("db",)
+    __slots__ = ("db", "from_")
 
-    def __init__(self, db: DbView) -> None:
+    def __init__(self, db: DbView, from_: Any = None) -> None:
         self.db = db
+        self.from_ = from_
 
 
 CallStatus = Literal["ok", "err", "internal_error", "out_of_energy"]

@@ -59,7 +59,12 @@ class ProcedureDef:
 
 @dataclass
 class ViewDef:
-    """A view: a read-only function of ``db`` (and the caller, unless anonymous)."""
+    """A view: a read-only function of ``db`` (and the caller, unless anonymous).
+
+    ``declared_primary_key`` is the attribute given as ``primary_key=`` (procedural views);
+    ``primary_key`` the column position the built view has as its key: the declared one, or for
+    a query view (``is_query``, returning ``Query[Row]``) the key of the table it returns rows of.
+    """
 
     source_name: str
     name: str
@@ -67,10 +72,13 @@ class ViewDef:
     fn: Callable[..., Any]
     is_public: bool
     is_anonymous: bool
+    declared_primary_key: str | None = None
     index: int = 0
     params: ProductType = field(default_factory=lambda: ProductType(()))
     return_type: AlgebraicType = field(default_factory=AlgebraicType.unit)
     product_type_ref: int = 0
+    is_query: bool = False
+    primary_key: int | None = None
 
 
 @dataclass

@@ -27,6 +27,7 @@ from ..budget import (
 from ..datastore import Datastore, DatastoreError
 from ..describe import describe_v9, describe_v10
 from .auth_ctx import AuthCtx
+from .console import function_scope
 from .contexts import (
     INTERNAL_ERROR_MESSAGE,
     AnonymousViewContext,
@@ -39,6 +40,7 @@ from .contexts import (
 from .declarations import ModuleDeclarations
 from .definitions import ProcedureDef, ReducerDef, ViewDef
 from .procedure_host import InlineProcedureHost, ProcedureHost
+from .query import From, Query
 
 if TYPE_CHECKING:
     from ...sats.bsatn import Codec
@@ -127,7 +129,8 @@ class Module(ModuleDeclarations):
         tx = datastore.begin()
         ctx = ReducerContext(tx.db, sender, connection_id, ts, database_identity, auth)
         try:
-            returned = run_budgeted(_invoke, rd.fn, ctx, args)
+            with function_scope(rd.name):
+                returned = run_budgeted(_invoke, rd.fn, ctx, args)
             problem = _reducer_return_problem(rd, returned)
         except OutOfEnergy as e:
             tx.rollback()
@@ -178,7 +181,8 @@ class Module(ModuleDeclarations):
         ts = timestamp if timestamp is not None else Timestamp.now()
         ctx = ProcedureContext(host, sender, connection_id, ts, database_identity, auth)
         try:
-            value = _invoke(pd.fn, ctx, args)
+            with function_scope(pd.name):
+                value = _invoke(pd.fn, ctx, args)
         except OutOfEnergy as e:
             return CallResult(
                 "out_of_energy", PROCEDURE_OUT_OF_ENERGY, error=e, tx_results=host.tx_results
@@ -191,8 +195,9 @@ class Module(ModuleDeclarations):
 
     def call_view(
         self, datastore: Datastore, view: str | ViewDef, *, sender: Identity | None = None
-    ) -> list[Any]:
-        """Evaluate a view over the current state; returns its rows as a list.
+    ) -> list[Any] | Query[Any]:
+        """Evaluate a view over the current state: its rows as a list, or the
+        :class:`~.query.Query` a query view returns (the caller runs it).
 
         Raises :class:`ViewOutOfEnergy` when it runs past the time budget.
         """
@@ -200,16 +205,30 @@ class Module(ModuleDeclarations):
         if vd is None:
             raise KeyError(f"no such view: {view!r}")
         db = datastore.read_view()
+        from_ = From({t.accessor: t for t in self.build().tables})
         if vd.is_anonymous:
-            ctx: Any = AnonymousViewContext(db)
+            ctx: Any = AnonymousViewContext(db, from_)
         else:
             if sender is None:
                 raise ValueError(f"view {vd.name!r} is per-caller: pass sender=")
-            ctx = ViewContext(db, sender)
+            ctx = ViewContext(db, sender, from_)
         try:
-            result = run_budgeted(vd.fn, ctx)
+            with function_scope(vd.name):
+                result = run_budgeted(vd.fn, ctx)
         except OutOfEnergy:
             raise ViewOutOfEnergy(VIEW_OUT_OF_ENERGY) from None
+        if vd.is_query:
+            if not isinstance(result, Query):
+                raise TypeError(
+                    f"view {vd.name!r} is annotated to return a Query; it returned "
+                    f"{type(result).__name__} (build one from ctx.from_)"
+                )
+            if result.table.product_type_ref != vd.product_type_ref:
+                raise TypeError(
+                    f"view {vd.name!r} returns rows of {result.table.name!r}, "
+                    "not of the type its annotation names"
+                )
+            return result
         if result is None:
             return []
         if isinstance(result, list | tuple):

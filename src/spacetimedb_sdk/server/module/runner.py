@@ -17,7 +17,8 @@ Contract of each method:
   ``"out_of_energy"``; it never raises for the module's own failures.
 - :meth:`ModuleRunner.call_procedure` runs on a procedure thread; every transaction goes
   through ``host.run_tx`` (never ``datastore`` directly), waits through ``host.sleep_until``.
-- :meth:`ModuleRunner.call_view` returns the view's rows, raising on failure; the
+- :meth:`ModuleRunner.call_view` returns the view's rows, or the :class:`~.query.Query` a
+  query-builder view returns (the subscription engine runs it), raising on failure; the
   subscription engine and ``/sql`` call it on the database thread whenever a view's rows are
   needed (subscribing, after each commit).
 
@@ -42,6 +43,7 @@ from .auth_ctx import AuthCtx
 from .contexts import CallResult
 from .definitions import ProcedureDef, ReducerDef, ViewDef
 from .procedure_host import ProcedureHost
+from .query import Query
 
 
 class ModuleRunner(Protocol):
@@ -80,6 +82,6 @@ class ModuleRunner(Protocol):
 
     def call_view(
         self, datastore: Datastore, view: str | ViewDef, *, sender: Identity | None = None
-    ) -> list[Any]:
-        """Evaluate a view over the current state."""
+    ) -> list[Any] | Query[Any]:
+        """Evaluate a view over the current state (a query view: return its query)."""
         ...

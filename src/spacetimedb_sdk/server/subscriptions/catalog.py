@@ -17,9 +17,9 @@ from ...sats.ordering import KeyCompiler
 from ...sats.types import Typespace
 from ...sats.values import Identity
 from ..datastore import Datastore
-from ..module import Module
+from ..module import Module, Query
 from ..sql import SelectPlan, SqlError, compile_subscription
-from ..sql.eval import Fragment, RowSource, TableInfo, expand_rls
+from ..sql.eval import CompiledFragment, Fragment, RowSource, TableInfo, expand_rls
 from ..sqlschema import ModuleSqlSchema, ModuleSqlTable
 from ..system_tables import SYSTEM_CLASSES, SYSTEM_TYPESPACE, SystemState, system_rows
 from .errors import SubscriptionFailure
@@ -42,6 +42,7 @@ class _Catalog:
         self._rls: dict[str, list[Fragment]] | None = None
         self.system = SystemState(sequence_next=self._sequence_next)
         self._system_keys = KeyCompiler(SYSTEM_TYPESPACE, SYSTEM_CLASSES)
+        self._view_queries: dict[str, Fragment] = {}
 
     def table(self, name: str) -> ModuleSqlTable:
         table = self.schema.table(name)
@@ -134,7 +135,24 @@ class _Catalog:
             return system_rows(sid[0], self.module, self.system)
         view = self.table(sid[0]).view
         assert view is not None
-        return self.module.call_view(self.datastore, view, sender=sid[1])
+        result = self.module.call_view(self.datastore, view, sender=sid[1])
+        if isinstance(result, Query):
+            return self._query_view_rows(result.to_sql(), sid[1])
+        return result
+
+    def _query_view_rows(self, sql: str, sender: Identity | None) -> list[Any]:
+        """Run a query view's query over the current state, with the module's privileges
+        (private tables readable, no RLS), as the view's caller for ``:sender``."""
+        frag = self._view_queries.get(sql)
+        if frag is None:
+            try:
+                plan = compile_subscription(sql, self.schema, caller_is_owner=True)
+            except SqlError as e:
+                raise SubscriptionFailure(e.with_sql(sql)) from None
+            frag = self._view_queries[sql] = Fragment.from_select(plan.select, plan.return_index)
+        infos = [self.info(name) for name in frag.tables]
+        compiled = CompiledFragment(frag, infos, self.keys, sender)
+        return compiled.rows([self.current_source(self.source_id(n, sender)) for n in frag.tables])
 
     def current_source(self, sid: _SourceId, view_rows: Sequence[Any] | None = None) -> RowSource:
         """The current rows of a source (a view's rows computed now unless given)."""

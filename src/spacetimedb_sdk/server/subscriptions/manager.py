@@ -186,6 +186,18 @@ class SubscriptionManager(DeltaEvaluation):
         """
         return sorted(self._client_sets.get(client, ()))
 
+    def active_sets(self) -> list[tuple[Hashable, int, list[str]]]:
+        """Every active query set as ``(client, query_set_id, query texts)``, in the order
+        they were subscribed (what a new module's engine re-subscribes after a hot swap).
+
+        Example::
+
+            manager.active_sets()    # [(conn, 1, ['SELECT * FROM message'])]
+        """
+        return [
+            (client, qs, [q.sql for q in queries]) for (client, qs), queries in self._sets.items()
+        ]
+
     def one_off_query(
         self, sender: Identity, sql: str, *, is_owner: bool = False, row_limit: int | None = None
     ) -> m.QueryRows:

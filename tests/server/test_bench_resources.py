@@ -6,26 +6,7 @@ benchmarks' plumbing from rotting (the server child, the probes, the soak's guar
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-BENCH = ROOT / "bench"
-
-
-def run_bench(script: str, *args: str) -> list[str]:
-    """The benchmark's stdout lines; fails with its stderr if it exits non-zero."""
-    proc = subprocess.run(
-        [sys.executable, str(BENCH / script), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=100,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.splitlines()
+from bench_support import run_bench
 
 
 def test_server_resources_tiny_run_reports_each_scenario() -> None:

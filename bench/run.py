@@ -5,7 +5,8 @@ A benchmark is any ``bench/*.py`` except this file and ``_*.py`` helpers (the cl
 benchmarks start a local server child, ``_chat_server.py``, and Node clients of their own). Each
 runs in its own interpreter so one cannot warm up or slow down the next, and is stopped after
 ``LIMIT_SECONDS``. Extra arguments select benchmarks by name, e.g.
-``python bench/run.py bsatn_decode``.
+``python bench/run.py bsatn_decode``; arguments after ``--`` go to each selected benchmark, e.g.
+``python bench/run.py server_fanout -- --data-dir``.
 
 When the SDK's compiled extension is built, every benchmark runs twice: as installed, and with
 ``SPACETIMEDB_SDK_NO_EXTENSIONS=1`` (the pure-Python fallback); ``--mode default`` or
@@ -64,13 +65,16 @@ def extension_built() -> bool:
     return out.stdout.strip() == "True"
 
 
-def run_one(script: Path, mode: str, summary: Path) -> int:
+def run_one(script: Path, mode: str, summary: Path, options: list[str]) -> int:
     env = {**os.environ, ENV: str(summary), **MODES[mode]}
     if mode == "default":
         env.pop("SPACETIMEDB_SDK_NO_EXTENSIONS", None)
     try:
         return subprocess.call(
-            [sys.executable, str(script)], cwd=HERE.parent, timeout=LIMIT_SECONDS, env=env
+            [sys.executable, str(script), *options],
+            cwd=HERE.parent,
+            timeout=LIMIT_SECONDS,
+            env=env,
         )
     except subprocess.TimeoutExpired:
         # Its children (a server, Node) see their stdin close and exit on their own.
@@ -86,6 +90,9 @@ def main(argv: list[str]) -> int:
         choices=[*MODES, "both"],
         help="how the SDK runs (default: both when the extension is built, else default)",
     )
+    options: list[str] = []
+    if "--" in argv:
+        argv, options = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
     args = parser.parse_args(argv)
     mode = args.mode or ("both" if extension_built() else "default")
     modes = list(MODES) if mode == "both" else [mode]
@@ -97,7 +104,7 @@ def main(argv: list[str]) -> int:
                 label = script.stem if len(modes) == 1 else f"{script.stem} ({m})"
                 print(f"== {label} ==", flush=True)
                 start = time.perf_counter()
-                code = run_one(script, m, summary)
+                code = run_one(script, m, summary, options)
                 print(f"({label}: {time.perf_counter() - start:.0f} s, exit {code})\n", flush=True)
                 if code != 0:
                     failed.append(label)

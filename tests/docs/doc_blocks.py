@@ -532,7 +532,16 @@ def _spacetimedb_py(args: list[str], ctx: Context, env: dict[str, str], timeout:
 
     parsed = build_parser().parse_known_args(args)[0]  # a typo in the docs fails here
     cmd = [sys.executable, "-m", "spacetimedb_sdk", *args]
-    client = parsed.command in ("describe", "sql", "call", "subscribe", "identity", "generate")
+    client = parsed.command in (
+        "describe",
+        "sql",
+        "call",
+        "subscribe",
+        "identity",
+        "generate",
+        "publish",
+        "logs",
+    )
     if client and "--server" not in args and ctx.server_url is not None:
         cmd += ["--server", ctx.server_url]
     if parsed.command == "serve":

@@ -2,29 +2,18 @@
 only the documented errors, and never hang (see client_frames.py for the targets).
 
 ``SPACETIMEDB_FUZZ_EXAMPLES`` sets the number of examples per test (``make stress`` raises
-it); each example is bounded by a generous deadline, so a decoder that loops or blows up on
-some input fails here instead of hanging a client.
+it; see fuzzing.py).
 """
 
 from __future__ import annotations
 
-import os
-from datetime import timedelta
-
 from client_frames import FRAMES, SEEDS, connected_core, run_targets
-from hypothesis import HealthCheck, given, settings
+from fuzzing import FUZZ
+from hypothesis import given
 from hypothesis import strategies as st
 
 from spacetimedb_sdk.protocol.framing import SUBPROTOCOL_V2, SUBPROTOCOL_V3
 from strategies import mutants
-
-EXAMPLES = int(os.environ.get("SPACETIMEDB_FUZZ_EXAMPLES", "500"))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=timedelta(seconds=5),  # a hang guard, not a speed test: inputs are a few KB
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    derandomize=EXAMPLES <= 500,  # make test: the same inputs every run; stress: new ones
-)
 
 
 def mutated() -> st.SearchStrategy[bytes]:

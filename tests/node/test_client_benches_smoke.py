@@ -7,12 +7,12 @@ that compares each client's cache with the server's table really stops a run.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import bench_support
 from node_support import requires_node
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,19 +22,9 @@ pytestmark = requires_node()
 
 
 def run_bench(script: str, *args: str, sampling: bool = True) -> list[str]:
-    """The benchmark's stdout lines (one sample, no warm-up); fails with its stderr if it
-    exits non-zero."""
+    """The benchmark's stdout lines (one sample and no warm-up, for the sampling ones)."""
     once = ["--repetitions", "1", "--warmup", "0"] if sampling else []
-    proc = subprocess.run(
-        [sys.executable, str(BENCH / script), *args, *once],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.splitlines()
+    return bench_support.run_bench(script, *args, *once, timeout=120)
 
 
 def table(lines: list[str], header_start: str) -> dict[str, dict[str, str]]:

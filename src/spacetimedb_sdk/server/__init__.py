@@ -32,6 +32,7 @@ from .datastore import (
     TxResult,
     UniqueConstraintViolation,
 )
+from .limits import ServerLimits
 from .module import (
     INTERNAL_ERROR_MESSAGE,
     AnonymousViewContext,
@@ -77,6 +78,7 @@ __all__ = [
     "Range",
     "ReducerContext",
     "SenderError",
+    "ServerLimits",
     "Table",
     "TableSchema",
     "Transaction",

@@ -67,7 +67,7 @@ stress: stress-client-fuzz stress-server-fuzz stress-faults stress-durability
 FUZZ_EXAMPLES ?= 20000
 FUZZ_RUNS     ?= 300000
 define fuzz_stages
-	SPACETIMEDB_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest $(1) -p no:cacheprovider -q
+	SPACETIMEDB_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest $(1) -p no:cacheprovider -q --timeout=3600
 	mkdir -p .fuzz
 	if $(BIN)/python -m pip install -q --only-binary atheris 'atheris>=2.3'; then \
 		$(BIN)/python $(2) -runs=$(FUZZ_RUNS) -timeout=10 -artifact_prefix=.fuzz/ -print_final_stats=1; \

@@ -25,7 +25,7 @@ _MAX_CLOSE_REASON = 123
 # halves the server's work when many clients subscribe to the same rows.  Messages are encoded
 # by the thread that queues them (the database thread, procedure threads, the event loop).
 _ENCODED: collections.OrderedDict[int, tuple[m.ServerMessage, bytes]] = collections.OrderedDict()
-_ENCODED_MAX = 1024
+_ENCODED_MAX = 64  # a commit's fan-out shares a few messages; big ones must not linger
 _ENCODED_LOCK = threading.Lock()
 
 

@@ -23,6 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import sys
+from collections.abc import Callable
+from typing import cast
 
 from aiohttp import WSMsgType, web
 
@@ -255,13 +259,30 @@ class _Session:
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await writer
-        ws = self.ws
-        with contextlib.suppress(asyncio.TimeoutError, ConnectionError, RuntimeError):
-            await asyncio.wait_for(
-                ws.close(code=close.code, message=_close_reason(close.reason)),
-                self.settings.close_timeout,
-            )
+        # The close runs as a task of its own: cancelling the writer cancelled the socket's
+        # shared drain waiter too (aiohttp), so the close may end at once with a
+        # CancelledError that is not ours, its frame still buffered.  A client that reads
+        # again within close_timeout gets what was buffered and the close frame; then the
+        # socket is dropped.
+        closing = asyncio.ensure_future(
+            self.ws.close(code=close.code, message=_close_reason(close.reason))
+        )
+        closing.add_done_callback(_ignore_outcome)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.close_timeout
+        while not closing.done() or _buffered(self.request):
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            if closing.done():
+                await asyncio.sleep(min(left, 0.05))  # the buffer drains as the client reads
+            else:
+                await asyncio.wait({closing}, timeout=left)
+        if not closing.done():
+            closing.cancel()
         _drop_if_stuck(self.request)
+        # What the client had queued (up to the outgoing limit) is free now; give it back.
+        await asyncio.get_running_loop().run_in_executor(None, _trim_heap)
 
     async def _ping(self) -> None:
         while True:
@@ -276,8 +297,36 @@ def _encoded(item: Outgoing) -> bytes | str:
     return item
 
 
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    if sys.platform != "linux":
+        return None
+    try:
+        return cast(Callable[[int], int], ctypes.CDLL("libc.so.6").malloc_trim)
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+
+
+def _ignore_outcome(task: asyncio.Future[bool]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: the socket is being dropped anyway
+
+
+def _trim_heap() -> None:
+    """Return freed heap memory to the OS (glibc keeps it in the process otherwise)."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
+def _buffered(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is not None and bool(transport.get_write_buffer_size())
+
+
 def _drop_if_stuck(request: web.Request) -> None:
     """Drop the socket if bytes are still buffered for it (a client that does not read)."""
-    transport = request.transport
-    if transport is not None and transport.get_write_buffer_size():
-        transport.abort()
+    if _buffered(request):
+        assert request.transport is not None
+        request.transport.abort()

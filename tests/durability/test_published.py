@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from durable_module import module
+from server_process import ServerProcess
 
 from spacetimedb_sdk.server import LocalServer
 from spacetimedb_sdk.server.migration import IncompatibleMigration
@@ -152,3 +153,33 @@ async def test_the_starting_module_wins_over_a_program_published_to_its_database
         assert srv.db.module is module and not (folder / "program").exists()
     async with LocalServer(None, data_dir=data) as srv:  # nothing to serve it from
         assert srv.databases == []
+
+
+async def test_a_published_database_survives_sigkill(tmp_path: Path) -> None:
+    """Every call answered before ``kill -9`` is there after the restart, and the owner's
+    token from before still works."""
+    server = ServerProcess(Path(__file__).with_name("durable_module.py"), tmp_path / "data")
+    await server.start()
+    try:
+        owner = {"Authorization": f"Bearer {server.owner_token}"}
+        async with httpx.AsyncClient(base_url=server.url, timeout=T) as http:
+            r = await http.put(
+                "/v1/database/scores",
+                content=program(tmp_path, "v1").read_bytes(),
+                params={"host_type": "Python"},
+                headers={**owner, "Content-Type": "text/x-python"},
+            )
+            assert r.status_code == 200, r.text
+            for i in range(1, 21):
+                r = await http.post("/v1/database/scores/call/put", json=[i, 10 * i], headers=owner)
+                assert r.status_code == 200, r.text
+        await server.kill()
+        await server.start()
+        async with httpx.AsyncClient(base_url=server.url, timeout=T) as http:
+            r = await http.post(
+                "/v1/database/scores/sql", content="SELECT * FROM item", headers=owner
+            )
+            assert r.status_code == 200, r.text
+            assert sorted(map(tuple, r.json()[0]["rows"])) == [(i, 10 * i) for i in range(1, 21)]
+    finally:
+        await server.stop()

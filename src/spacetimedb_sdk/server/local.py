@@ -32,12 +32,21 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from .._log import get_logger
 from ..sats.values import Identity
 from .budget import DEFAULT_BUDGET_SECONDS
 from .extra import missing_extra
 from .limits import DatabaseStats, ServerLimits
 from .module import HttpPolicy, Module
-from .module_source import load_module, module_hash, program_hash
+from .module_source import (
+    HOST_TYPE_PYTHON,
+    ModuleLoadError,
+    Program,
+    load_module,
+    load_program,
+    module_hash,
+    program_hash,
+)
 
 try:
     from aiohttp import web
@@ -45,7 +54,7 @@ try:
     from .app import ServerSettings, create_app
     from .auth import TokenIssuer
     from .control import Control, DatabaseDefaults
-    from .durability import DataDir
+    from .durability import DataDir, DataDirError
     from .host import Database, database_identity
     from .publishing import (
         MigrationPolicy,
@@ -61,6 +70,8 @@ except ImportError as e:  # without the [server] extra: one clear error, not a d
     raise missing from None
 
 __all__ = ["LocalServer", "load_module"]
+
+log = get_logger("spacetimedb_sdk.server")
 
 _T = TypeVar("_T")
 
@@ -142,6 +153,8 @@ class LocalServer:
         try:
             if module is not None:
                 self._add_first(module, database, clear)
+            if self.data is not None:
+                self._restore_published(self.data)
         except BaseException:
             if self.data is not None:
                 self.data.close()
@@ -176,8 +189,48 @@ class LocalServer:
             identity=identity,
             storage=storage,
         )
-        self.control.add(db, [db.name])
+        # A loaded database keeps the names it had (PUT .../names may have added some).
+        names = storage.names if storage is not None and db.restored is not None else [db.name]
+        if storage is not None:  # the module given at start wins over one published to it
+            storage.forget_program()
+        self.control.add(db, names)
         self._first = db.identity
+
+    def _restore_published(self, data: DataDir) -> None:
+        """Host again the databases published to this data directory (from their programs)."""
+        defaults = self.control.defaults
+        for meta in data.databases():
+            identity = Identity.from_hex(str(meta["identity"]))
+            if identity == self._first:
+                continue
+            storage = data.database(identity, str(meta["name"]))
+            program = storage.program()
+            if program is None:
+                log.info(
+                    "database %r in %s is not served: it was the database of a module given at "
+                    "start; serve that module on this data directory to use it",
+                    meta["name"],
+                    data.path,
+                )
+                continue
+            try:
+                module = load_program(program[0], program[1], label=str(meta["name"]))
+                db = Database(
+                    module,
+                    name=str(meta["name"]),
+                    issuer=self.issuer,
+                    reducer_timeout=defaults.reducer_timeout,
+                    http_policy=defaults.http_policy,
+                    identity=identity,
+                    owner_identity=Identity.from_hex(str(meta["owner_identity"])),
+                    program_hash=storage.program_hash,
+                    limits=defaults.limits,
+                    storage=storage,
+                )
+            except (ModuleLoadError, DataDirError) as e:
+                log.error("database %r in %s cannot be served: %s", meta["name"], data.path, e)
+                continue
+            self.control.add(db, storage.names)
 
     def __repr__(self) -> str:
         where = self.url if self._port is not None else "not started"
@@ -310,11 +363,13 @@ class LocalServer:
 
             scores = await srv.publish_async("scores.py", "scores")
         """
+        program: Program | None = None
         if isinstance(module, Module):
             loaded, digest = module, module_hash(module)
         else:
             source = await asyncio.to_thread(Path(module).read_bytes)
             loaded, digest = await asyncio.to_thread(load_module, module), program_hash(source)
+            program = Program(HOST_TYPE_PYTHON, source)
         control = self.control
         existing = control.find(name) if name is not None else None
         if existing is None:
@@ -326,14 +381,15 @@ class LocalServer:
                 owner=self.owner_identity,
                 owner_token=self._owner_token,
                 names=names,
+                program=program,
             )
         if clear:
-            await reset_database(control, existing, loaded, digest)
+            await reset_database(control, existing, loaded, digest, program)
             return existing
         policy = MigrationPolicy.compatible()
         if break_clients:
             policy = MigrationPolicy.allow_breaking(migration_token(existing, digest))
-        await update_database(control, existing, loaded, digest, policy)
+        await update_database(control, existing, loaded, digest, policy, program)
         return existing
 
     def publish(

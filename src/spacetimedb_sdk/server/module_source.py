@@ -27,6 +27,7 @@ import sys
 import types
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SpacetimeDBError
@@ -107,6 +108,26 @@ def load_program(host_type: str, program: bytes, *, label: str = "module") -> Mo
             "host_type=Python)"
         )
     return loader(program, label)
+
+
+@dataclass(frozen=True)
+class Program:
+    """A published program: its kind (``host_type``) and its bytes, kept so that a server on a
+    data directory can load it again after a restart.
+
+    Example::
+
+        >>> Program("Python", b"...").host_type
+        'Python'
+    """
+
+    host_type: str
+    source: bytes
+
+    @property
+    def hash(self) -> str:
+        """Its :func:`program_hash`."""
+        return program_hash(self.source)
 
 
 def program_hash(program: bytes) -> str:

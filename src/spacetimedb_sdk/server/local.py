@@ -1,4 +1,4 @@
-"""Run a Python module as a SpacetimeDB-compatible server on this machine.
+"""Run a Python or TypeScript module as a SpacetimeDB-compatible server on this machine.
 
 :class:`LocalServer` serves one database over HTTP and WebSocket on
 ``127.0.0.1`` (a free port by default), for tests, notebooks and local
@@ -35,6 +35,7 @@ from ..sats.values import Identity
 from .budget import DEFAULT_BUDGET_SECONDS
 from .extra import missing_extra
 from .module import HttpPolicy, Module
+from .tsmodule import is_ts_module, load_ts_module
 
 try:
     from aiohttp import web
@@ -52,12 +53,18 @@ __all__ = ["LocalServer", "load_module"]
 
 
 def load_module(path: str | os.PathLike[str]) -> Module:
-    """Import a Python file and return the :class:`Module` it defines (preferably as ``module``).
+    """The module at ``path``: a Python file defining a :class:`Module` (preferably as
+    ``module``), or a TypeScript module (a folder with ``package.json`` and ``src/index.ts``,
+    or a ``.ts``/``.js`` entry file), bundled and described by Node
+    (:func:`~.tsmodule.load_ts_module`).
 
     Example::
 
         module = load_module("examples/quickstart-chat/module.py")
+        ts_module = load_module("examples/quickstart-chat-ts")
     """
+    if is_ts_module(path):
+        return load_ts_module(path)
     file = Path(path)
     if not file.is_file():
         raise FileNotFoundError(f"no module file at {str(file)!r}")
@@ -84,7 +91,8 @@ def load_module(path: str | os.PathLike[str]) -> Module:
 class LocalServer:
     """A local SpacetimeDB-compatible server for one module.
 
-    ``module`` is a :class:`Module` or the path of a Python file defining one;
+    ``module`` is a :class:`Module`, the path of a Python file defining one, or the path of a
+    TypeScript module (a module folder or entry file, run in Node: see ``docs/local-server.md``);
     ``database`` the name clients connect to (default: the module's name);
     ``port=0`` picks a free port.  ``ping_interval``/``idle_timeout`` are the
     WebSocket keep-alive timers (upstream: 15 s and 30 s).  ``reducer_timeout`` is

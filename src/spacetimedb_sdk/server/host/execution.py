@@ -53,6 +53,7 @@ from ..module import (
     CallResult,
     HttpPolicy,
     Module,
+    ModuleLog,
     ModuleRunner,
     ProcedureDef,
     ReducerDef,
@@ -84,7 +85,6 @@ class Execution:
         http_policy: HttpPolicy | None = None,
     ) -> None:
         self.module = module
-        self.runner: ModuleRunner = module
         self.name = name or module.name
         self.issuer = issuer or TokenIssuer.generate()
         self.owner_token = owner_token or self.issuer.mint()
@@ -92,7 +92,9 @@ class Execution:
         self.identity = identity_from_claims(self.issuer.issuer, f"database/{self.name}")
         self.http_policy = http_policy or HttpPolicy()
         self.worker = DatabaseThread(self.name, reducer_timeout)
+        self.module_log = ModuleLog(self.name)
         self.datastore = module.new_datastore()
+        self.runner: ModuleRunner = module.new_runner(self)
         self.subscriptions = SubscriptionManager(module, self.datastore)
         self._canonical_ts: Typespace | None = None
         self.scheduler = Scheduler(self)
@@ -220,6 +222,25 @@ class Execution:
                     msg = shared[key] = m.TransactionUpdate(sets)
                 client.send(msg)
         return mine
+
+    def schedule_immediate(self, reducer: str, args: bytes) -> None:
+        """Call ``reducer`` with BSATN ``args`` right after the current job, as the database
+        (a module's ``volatile_nonatomic_schedule_immediate``; any thread)."""
+        rd = self.module.reducer_def(reducer, source=True)
+        if rd is None:
+            self.module_log.write("error", f"schedule_immediate: no reducer named {reducer!r}")
+            return
+        try:
+            decoded = self.module.args_codec(rd).decode(args)
+        except ValueError as e:
+            self.module_log.write("error", f"schedule_immediate({reducer!r}): bad arguments: {e}")
+            return
+        self.worker.post(self._immediate, rd, decoded)
+
+    def _immediate(self, rd: ReducerDef, args: Mapping[str, Any]) -> None:
+        result = self._call_reducer(rd, args, self.identity, None, AuthCtx.internal())
+        if not result.ok:
+            log.info("reducer %s scheduled immediately failed: %s", rd.name, result.message)
 
     # -- scheduled functions (called by the Scheduler on the database thread)
 

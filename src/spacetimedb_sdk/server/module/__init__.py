@@ -47,6 +47,7 @@ The package is layered, each file importing only those above it in this list:
 - :mod:`.procedure_host`: what a running procedure needs of its database (:class:`ProcedureHost`);
 - :mod:`.contexts`: what module functions receive, :class:`SenderError` and :class:`CallResult`;
 - :mod:`.module`: :class:`Module`, the declarations plus codecs, schema export and calls;
+- :mod:`.module_log`: :class:`ModuleLog`, what module code logged, per database;
 - :mod:`.runner`: :class:`ModuleRunner`, the seam the host calls module code through.
 """
 
@@ -73,9 +74,10 @@ from .http import (
 )
 from .http_policy import HttpPolicy
 from .module import Module, ViewOutOfEnergy
+from .module_log import LogRecord, ModuleLog
 from .procedure_host import InlineProcedureHost, ProcedureAborted, ProcedureHost
 from .query import Query
-from .runner import ModuleRunner
+from .runner import ModuleRunner, RunnerHost
 
 __all__ = [
     "INTERNAL_ERROR_MESSAGE",
@@ -92,8 +94,10 @@ __all__ = [
     "IndexSpec",
     "InlineProcedureHost",
     "JwtClaims",
+    "LogRecord",
     "Module",
     "ModuleDeclarations",
+    "ModuleLog",
     "ModuleRunner",
     "ProcedureAborted",
     "ProcedureContext",
@@ -102,6 +106,7 @@ __all__ = [
     "Query",
     "ReducerContext",
     "ReducerDef",
+    "RunnerHost",
     "SenderError",
     "ViewContext",
     "ViewDef",

@@ -42,6 +42,8 @@ def requires_node() -> pytest.MarkDecorator:
 
 
 TS_MODULES = ROOT / "tests" / "modules_ts"
+CHAT_PY = ROOT / "examples" / "quickstart-chat" / "module.py"
+CHAT_TS = ROOT / "examples" / "quickstart-chat-ts"
 
 
 def use_repo_node_modules() -> None:
@@ -60,3 +62,19 @@ def module_langs(config: pytest.Config) -> tuple[str, ...]:
     if chosen is None:
         chosen = "py" if node_missing() is not None and not os.environ.get("SPACETIMEDB_REQUIRE_NODE") else "both"
     return ("py", "ts") if chosen == "both" else (chosen,)
+
+
+_LOADED: dict[Path, object] = {}
+
+
+def chat_module(lang: str) -> object:
+    """The quickstart-chat module in ``lang`` (``py`` or ``ts``), loaded once per session."""
+    path = CHAT_TS if lang == "ts" else CHAT_PY
+    found = _LOADED.get(path)
+    if found is None:
+        if lang == "ts":
+            use_repo_node_modules()
+        from spacetimedb_sdk.server.local import load_module
+
+        found = _LOADED[path] = load_module(path)
+    return found

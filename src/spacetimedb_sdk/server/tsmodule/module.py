@@ -72,6 +72,8 @@ class TsModule(Module):
         self._procedure_ids = {id(p): i for i, p in enumerate(self._procedures)}
         self._view_codecs: dict[str, bsatn.Codec] = {}
         self._spare: NodeProcess | None = None
+        self._warming = False
+        self._closed = False
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -117,28 +119,62 @@ class TsModule(Module):
         return schema.row_class
 
     def spawn(self, label: str, on_output: Callable[[str], None]) -> NodeProcess:
-        """A Node process running the module, ready for calls (the one that described the
-        module, the first time)."""
+        """A Node process running the module, ready for calls.
+
+        A Node process takes a few hundred milliseconds to start, so the module keeps one
+        started process in reserve (first the one that described it) and starts the next in
+        the background whenever it hands one out: a new database, or a process replacing a
+        stopped one, rarely waits for Node.
+        """
         with self._lock:
             spare, self._spare = self._spare, None
+        self._warm()
         if spare is not None and spare.alive():
             spare.label = label
             spare.retarget(on_output)
             return spare
+        if spare is not None:
+            spare.close()
         proc = NodeProcess(self.bundle.path, label, on_output, node_executable())
         _ready(proc, self.source)
         return proc
+
+    def _warm(self) -> None:
+        with self._lock:
+            if self._warming or self._closed:
+                return
+            self._warming = True
+        threading.Thread(target=self._start_spare, name=f"node-warm[{self.name}]", daemon=True).start()
+
+    def _start_spare(self) -> None:
+        proc: NodeProcess | None = None
+        try:
+            proc = NodeProcess(self.bundle.path, f"{self.source.shown} (spare)", _ignore, node_executable())
+            _ready(proc, self.source)
+        except (OSError, TsModuleError):
+            proc = None  # the next spawn() starts one itself, and reports the error
+        with self._lock:
+            self._warming = False
+            if proc is not None and self._spare is None and not self._closed:
+                self._spare, proc = proc, None
+        if proc is not None:
+            proc.close()
 
     def new_runner(self, host: RunnerHost) -> ModuleRunner:
         """A runner of its own for each database (it owns that database's Node processes)."""
         return TsRunner(self, host)
 
     def close(self) -> None:
-        """Stop the process kept from describing the module, if no database took it."""
+        """Stop the process kept in reserve (databases running the module keep theirs)."""
         with self._lock:
+            self._closed = True
             spare, self._spare = self._spare, None
         if spare is not None:
             spare.close()
+
+
+def _ignore(line: str) -> None:
+    """Output of a process in reserve (it runs no module code until a database takes it)."""
 
 
 def _ready(proc: NodeProcess, source: ModuleSource) -> bytes:

@@ -60,7 +60,11 @@ def module_langs(config: pytest.Config) -> tuple[str, ...]:
     """The module languages selected with ``--module-lang``."""
     chosen = config.getoption("--module-lang")
     if chosen is None:
-        chosen = "py" if node_missing() is not None and not os.environ.get("SPACETIMEDB_REQUIRE_NODE") else "both"
+        chosen = (
+            "py"
+            if node_missing() is not None and not os.environ.get("SPACETIMEDB_REQUIRE_NODE")
+            else "both"
+        )
     return ("py", "ts") if chosen == "both" else (chosen,)
 
 

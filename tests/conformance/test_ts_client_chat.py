@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from ts_chat_client import ROOT, TIMEOUT, TsChatClient
+from ts_chat_client import TIMEOUT, TsChatClient
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 import sdk_module
-from node_support import chat_module, requires_node
 
+from node_support import chat_module, requires_node
 from spacetimedb_sdk import Identity
 from spacetimedb_sdk.client.events import Committed, Failed, ReducerEvent, Transaction
 from spacetimedb_sdk.connection import DbConnection, Pending

@@ -27,9 +27,9 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from harness import Db
-from node_support import module_langs
 from targets import LOOPBACK_HTTP, REAL, TS_PORTS, Bindings, port_module, publish
 
+from node_support import module_langs
 from spacetimedb_sdk.server.local import LocalServer
 
 

@@ -19,7 +19,6 @@ from types import ModuleType
 import pytest
 
 from node_support import use_repo_node_modules
-
 from spacetimedb_sdk.cli import main as cli_main
 from spacetimedb_sdk.server import Module
 from spacetimedb_sdk.server.local import LocalServer, load_module

@@ -144,12 +144,16 @@ class TsModule(Module):
             if self._warming or self._closed:
                 return
             self._warming = True
-        threading.Thread(target=self._start_spare, name=f"node-warm[{self.name}]", daemon=True).start()
+        threading.Thread(
+            target=self._start_spare, name=f"node-warm[{self.name}]", daemon=True
+        ).start()
 
     def _start_spare(self) -> None:
         proc: NodeProcess | None = None
         try:
-            proc = NodeProcess(self.bundle.path, f"{self.source.shown} (spare)", _ignore, node_executable())
+            proc = NodeProcess(
+                self.bundle.path, f"{self.source.shown} (spare)", _ignore, node_executable()
+            )
             _ready(proc, self.source)
         except (OSError, TsModuleError):
             proc = None  # the next spawn() starts one itself, and reports the error

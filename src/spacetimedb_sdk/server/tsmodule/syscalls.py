@@ -191,6 +191,12 @@ class Syscalls:
             S_DELETE_BY_EQ: self._delete_by_eq,
             S_CLEAR: self._clear,
             S_JWT: self._jwt,
+            # A reducer or view holds its transaction for the whole call (a procedure's runner
+            # answers these itself).
+            S_START_TX: _refuse(WOULD_BLOCK_TRANSACTION),
+            S_HTTP: _refuse(WOULD_BLOCK_TRANSACTION),
+            S_COMMIT_TX: _refuse(TRANSACTION_NOT_ANONYMOUS),
+            S_ABORT_TX: _refuse(TRANSACTION_NOT_ANONYMOUS),
         }
 
     def handle(self, env: CallEnv, payload: bytes) -> bytes:
@@ -409,6 +415,13 @@ class Syscalls:
         tx = self._writable(env)
         table = self._table(_U32.unpack_from(data)[0])
         return ok(_U64.pack(self._write(lambda: tx.clear(table.name))))
+
+
+def _refuse(code: int) -> Callable[[CallEnv, memoryview], bytes]:
+    def refuse(env: CallEnv, data: memoryview) -> bytes:
+        raise Errno(code)
+
+    return refuse
 
 
 def _bound(codec: bsatn.Codec, data: memoryview) -> tuple[bool, Any] | None:

@@ -71,14 +71,17 @@ def module_langs(config: pytest.Config) -> tuple[str, ...]:
 _LOADED: dict[Path, object] = {}
 
 
-def chat_module(lang: str) -> object:
-    """The quickstart-chat module in ``lang`` (``py`` or ``ts``), loaded once per session."""
-    path = CHAT_TS if lang == "ts" else CHAT_PY
+def load_once(path: Path) -> object:
+    """The module at ``path`` (Python or TypeScript), loaded once per session."""
     found = _LOADED.get(path)
     if found is None:
-        if lang == "ts":
-            use_repo_node_modules()
+        use_repo_node_modules()
         from spacetimedb_sdk.server.local import load_module
 
         found = _LOADED[path] = load_module(path)
     return found
+
+
+def chat_module(lang: str) -> object:
+    """The quickstart-chat module in ``lang`` (``py`` or ``ts``), loaded once per session."""
+    return load_once(CHAT_TS if lang == "ts" else CHAT_PY)

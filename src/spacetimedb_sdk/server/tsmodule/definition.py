@@ -171,8 +171,28 @@ def build_definition(schema: ModuleSchema, where: str) -> TsDefinition:
     )
     for part in parts:
         _add_part(definition, part, where, cls_for)
+    _check_names(definition, where)
     _number(definition)
     return definition
+
+
+def _check_names(d: TsDefinition, where: str) -> None:
+    """Canonical names are unique across tables, views and functions (as upstream validates)."""
+    seen: dict[str, str] = {}
+    for kind, name in [
+        *(("table", t.name) for t in d.tables),
+        *(("view", v.name) for v in d.views),
+        *(("reducer", r.name) for r in d.reducers),
+        *(("procedure", p.name) for p in d.procedures),
+    ]:
+        if name in seen:
+            raise SchemaError(
+                f"{where}: {kind} {name!r} has the same canonical name as a {seen[name]}"
+            )
+        seen[name] = kind
+    for t in d.tables:
+        if t.name.startswith("st_"):
+            raise SchemaError(f"{where}: table {t.name!r}: names starting with 'st_' are reserved")
 
 
 def _add_part(

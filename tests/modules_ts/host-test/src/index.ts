@@ -121,6 +121,10 @@ export const scan_pairs = spacetimedb.reducer(ctx => {
   put(ctx, 'range on hash', rangeOnHash);
 });
 
+export const scan_a = spacetimedb.reducer({ a: t.i32() }, (ctx, { a }) => {
+  put(ctx, 'scan_a', [...(ctx.db.pair.by_a_b as any).filter(a)].map((r: any) => r.b));
+});
+
 export const delete_pairs = spacetimedb.reducer({ a: t.i32() }, (ctx, { a }) => {
   const deleted = (ctx.db.pair.by_a_b as any).delete([a, new Range({ tag: 'included', value: 'b' }, { tag: 'unbounded' })]);
   put(ctx, 'deleted', deleted);
@@ -138,9 +142,9 @@ export const delete_pair_row = spacetimedb.reducer(
 );
 
 export const insert_big = spacetimedb.reducer(
-  { count: t.u32(), size: t.u32() },
-  (ctx, { count, size }) => {
-    for (let i = 0; i < count; i++) {
+  { first: t.u32(), count: t.u32(), size: t.u32() },
+  (ctx, { first, count, size }) => {
+    for (let i = first; i < first + count; i++) {
       ctx.db.big.insert({ id: i, payload: String.fromCharCode(97 + (i % 26)).repeat(size) });
     }
     let total = 0;

@@ -98,7 +98,16 @@ async function main() {
     });
   } catch (e) {
     if (Array.isArray(e.errors) && e.errors.length) {
-      const text = await esbuild.formatMessages(e.errors, { kind: 'error', color: false });
+      // esbuild suggests bundling for Node when an import names a Node built-in; a SpacetimeDB
+      // module cannot use those (its host is V8 without Node), so say that instead.
+      const messages = e.errors.map(m => {
+        if (!/built into node/.test(m.notes.map(n => n.text).join(' '))) return m;
+        return {
+          ...m,
+          notes: [{ text: `"${m.text.match(/"(.*)"/)?.[1] ?? 'it'}" is a Node.js built-in module: SpacetimeDB runs modules in V8 without Node's built-ins, so a module cannot import them` }],
+        };
+      });
+      const text = await esbuild.formatMessages(messages, { kind: 'error', color: false });
       errors.push(...text.map(t => t.trim()));
     } else {
       errors.push(String(e && e.message ? e.message : e));

@@ -537,7 +537,8 @@ function describeThrown(e) {
   for (const line of stack.split('\n')) {
     const m = /^\s+at (.*)$/.exec(line);
     if (!m) continue;
-    if (m[1].includes('__spacetimedb_end_short_backtrace')) break;
+    // The module's frames end where the library's dispatcher, or the host loading it, begins.
+    if (m[1].includes('__spacetimedb_end_short_backtrace') || m[1].includes('node:internal')) break;
     frames.push(`\tat ${m[1]}`);
   }
   return frames.length ? `${message}\n${frames.join('\n')}` : message;

@@ -54,6 +54,7 @@ class RunnerHost(Protocol):
     name: str
     identity: Identity
     module_log: ModuleLog
+    datastore: Datastore
 
     def schedule_immediate(self, reducer: str, args: bytes) -> None:
         """Call ``reducer`` (canonical or source name) with BSATN ``args`` as soon as the

@@ -17,14 +17,26 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 from ...errors import BsatnDecodeError, SchemaError
 from ...sats import bsatn
+from ...sats.types import ArrayType, RefType
+from ...sats.values import Identity
 from ...schema import ModuleSchema
-from ..datastore import TableSchema
-from ..module import Module, ModuleRunner, ProcedureDef, ReducerDef, RunnerHost, ViewDef
+from ..datastore import Datastore, TableSchema
+from ..module import (
+    CallResult,
+    Module,
+    ModuleRunner,
+    ProcedureDef,
+    Query,
+    ReducerDef,
+    RunnerHost,
+    ViewDef,
+)
 from ..module.definitions import _Built
 from .bundle import (
     Bundle,
@@ -36,7 +48,7 @@ from .bundle import (
 )
 from .definition import build_definition
 from .process import K_LOAD_FAILED, K_READY, NodeExited, NodeProcess
-from .runner import TsRunner
+from .runner import StandaloneHost, TsRunner
 
 
 class TsModule(Module):
@@ -71,6 +83,7 @@ class TsModule(Module):
         self._reducer_ids = {id(r): i for i, r in enumerate(self._reducers)}
         self._procedure_ids = {id(p): i for i, p in enumerate(self._procedures)}
         self._view_codecs: dict[str, bsatn.Codec] = {}
+        self._runners: weakref.WeakKeyDictionary[Datastore, TsRunner] = weakref.WeakKeyDictionary()
         self._spare: NodeProcess | None = None
         self._warming = False
         self._closed = False
@@ -98,11 +111,14 @@ class TsModule(Module):
         return self._procedure_ids[id(pd)]
 
     def view_codec(self, vd: ViewDef) -> bsatn.Codec:
-        """The codec of a view's returned rows (its return type, bound to the row classes)."""
+        """The codec of a view's returned rows: an array of its row type, whatever the declared
+        return type (the library sends an option as an array of at most one, and upstream's host
+        reads every view's rows as ``Vec<row>``), bound to the row classes."""
         codec = self._view_codecs.get(vd.name)
         if codec is None:
             built = self.build()
-            codec = bsatn.codec_for(vd.return_type, built.typespace, classes=built.classes)
+            rows = ArrayType(RefType(vd.product_type_ref))
+            codec = bsatn.codec_for(rows, built.typespace, classes=built.classes)
             self._view_codecs[vd.name] = codec
         return codec
 
@@ -166,7 +182,33 @@ class TsModule(Module):
 
     def new_runner(self, host: RunnerHost) -> ModuleRunner:
         """A runner of its own for each database (it owns that database's Node processes)."""
-        return TsRunner(self, host)
+        runner = TsRunner(self, host)
+        self._runners[host.datastore] = runner
+        return runner
+
+    def _runner(self, datastore: Datastore) -> TsRunner:
+        """The runner of the database owning ``datastore`` (one of its own for a bare one)."""
+        found = self._runners.get(datastore)
+        if found is None:
+            found = self._runners[datastore] = TsRunner(self, StandaloneHost(self.name, datastore))
+        return found
+
+    # The Module API (``module.call_reducer(datastore, ...)``, and the subscription engine's
+    # ``module.call_view``) reaches the runner of the database the datastore belongs to.
+
+    def call_reducer(self, datastore: Datastore, *args: Any, **kwargs: Any) -> CallResult:
+        """Run a reducer on ``datastore``'s database (see :meth:`TsRunner.call_reducer`)."""
+        return self._runner(datastore).call_reducer(datastore, *args, **kwargs)
+
+    def call_procedure(self, datastore: Datastore, *args: Any, **kwargs: Any) -> CallResult:
+        """Run a procedure on ``datastore``'s database (see :meth:`TsRunner.call_procedure`)."""
+        return self._runner(datastore).call_procedure(datastore, *args, **kwargs)
+
+    def call_view(
+        self, datastore: Datastore, view: str | ViewDef, *, sender: Identity | None = None
+    ) -> list[Any] | Query[Any]:
+        """Evaluate a view on ``datastore``'s database (see :meth:`TsRunner.call_view`)."""
+        return self._runner(datastore).call_view(datastore, view, sender=sender)
 
     def close(self) -> None:
         """Stop the process kept in reserve (databases running the module keep theirs)."""

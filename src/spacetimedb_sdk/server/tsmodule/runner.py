@@ -50,6 +50,7 @@ from ..module import (
     CallResult,
     HttpError,
     InlineProcedureHost,
+    ModuleLog,
     ProcedureDef,
     ProcedureHost,
     Query,
@@ -103,6 +104,21 @@ _VIEW_HEAD = struct.Struct("<I32s")
 _U32 = struct.Struct("<I")
 _I64 = struct.Struct("<q")
 _LEVELS = {0: "error", 1: "warn", 2: "info", 3: "debug", 4: "trace", 101: "panic"}
+
+
+class StandaloneHost:
+    """The :class:`~..module.RunnerHost` of a datastore that no database runs (unit tests calling
+    ``module.call_reducer(datastore, ...)`` directly): immediate schedules are only logged."""
+
+    def __init__(self, name: str, datastore: Datastore) -> None:
+        self.name = name
+        self.identity = Identity.ZERO
+        self.module_log = ModuleLog(name)
+        self.datastore = datastore
+
+    def schedule_immediate(self, reducer: str, args: bytes) -> None:
+        """Nothing runs it: there is no database thread."""
+        self.module_log.write("warn", f"schedule_immediate({reducer!r}) ignored: no database")
 
 
 class TsCallError(Exception):
@@ -375,10 +391,8 @@ class TsRunner:
             sql = payload[5 : 5 + n].decode()
             d = self.definition
             return ViewSql(canonical_sql(sql, d.source_tables, d.source_columns))
-        value = self.module.view_codec(vd).decode(payload[1:])
-        if value is None:
-            return []
-        return list(value) if isinstance(value, list) else [value]
+        rows: list[Any] = self.module.view_codec(vd).decode(payload[1:])
+        return rows
 
     # -- procedures
 

@@ -221,6 +221,7 @@ export const throw_error = spacetimedb.reducer(ctx => {
 
 export const insert_then_spin = spacetimedb.reducer(ctx => {
   ctx.db.player.insert({ id: 8, level: 8 });
+  console.log('spinning');
   for (;;) {
     // An infinite loop: the time budget must stop it.
   }

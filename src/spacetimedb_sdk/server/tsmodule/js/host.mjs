@@ -390,16 +390,15 @@ const sys = {
     arrayBuffer(buf);
     const it = iters.get(id);
     if (it === undefined) throw hostError(6);
-    const dst = new Uint8Array(buf);
-    let written = 0;
-    while (it.i < it.lens.length) {
-      const len = it.lens[it.i];
-      if (written + len > dst.length) break;
-      dst.set(it.data.subarray(it.off, it.off + len), written);
-      written += len;
-      it.off += len;
+    // Whole rows only: find how many fit, then copy them in one go.
+    const room = buf.byteLength;
+    const start = it.off;
+    while (it.i < it.lens.length && it.off - start + it.lens[it.i] <= room) {
+      it.off += it.lens[it.i];
       it.i++;
     }
+    const written = it.off - start;
+    if (written > 0) new Uint8Array(buf, 0, written).set(it.data.subarray(start, it.off));
     if (it.i >= it.lens.length) {
       iters.delete(id);
       return written === 0 ? 0 : -written;

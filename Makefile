@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 NODE_STAMP := node/node_modules/.installed
 LINT_PATHS := src tests bench examples
 
-.PHONY: test lint typecheck pytest demo bench setup node node-if-available clean stress stress-client-fuzz
+.PHONY: test test-ts lint typecheck pytest demo bench setup node node-if-available clean stress stress-client-fuzz
 
 setup: $(STAMP)
 
@@ -48,6 +48,14 @@ pytest: $(STAMP) node-if-available
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# The TypeScript module host alone: its own tests, the conformance and e2e tests on the
+# TypeScript chat module, and the upstream scenarios on the TypeScript port of sdk-test.
+# (`make test` runs all of these too.)
+test-ts: $(STAMP) node
+	$(BIN)/pytest tests/server/test_tsmodule_*.py tests/modules/test_schema_equality.py
+	$(BIN)/pytest tests/upstream --module-lang=ts
+	$(BIN)/pytest tests/conformance/test_ts_client_chat.py tests/e2e/test_client_e2e.py -k ts
 
 # Local server + quickstart-chat module, generated bindings (into the gitignored
 # examples/quickstart-chat/module_bindings/), two scripted chat clients; exits 0 when both

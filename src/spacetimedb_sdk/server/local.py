@@ -124,6 +124,9 @@ class LocalServer:
         reducer_timeout: float | None = DEFAULT_BUDGET_SECONDS,
         allow_loopback_http: bool = False,
     ) -> None:
+        # A module this server loaded itself is its own to close (a TypeScript module keeps a
+        # Node process in reserve); one it was given belongs to the caller.
+        self._owns_module = not isinstance(module, Module)
         self.module = module if isinstance(module, Module) else load_module(module)
         self.host = host
         self._requested_port = port
@@ -216,6 +219,8 @@ class LocalServer:
         if runner is not None:
             await runner.cleanup()
         self.db.stop()
+        if self._owns_module:
+            self.module.close()
 
     async def __aenter__(self) -> LocalServer:
         return await self.start_async()

@@ -183,14 +183,17 @@ class TsModule(Module):
     def new_runner(self, host: RunnerHost) -> ModuleRunner:
         """A runner of its own for each database (it owns that database's Node processes)."""
         runner = TsRunner(self, host)
-        self._runners[host.datastore] = runner
+        with self._lock:
+            self._runners[host.datastore] = runner
         return runner
 
     def _runner(self, datastore: Datastore) -> TsRunner:
         """The runner of the database owning ``datastore`` (one of its own for a bare one)."""
-        found = self._runners.get(datastore)
-        if found is None:
-            found = self._runners[datastore] = TsRunner(self, StandaloneHost(self.name, datastore))
+        with self._lock:
+            found = self._runners.get(datastore)
+            if found is None:
+                found = TsRunner(self, StandaloneHost(self.name, datastore))
+                self._runners[datastore] = found
         return found
 
     # The Module API (``module.call_reducer(datastore, ...)``, and the subscription engine's

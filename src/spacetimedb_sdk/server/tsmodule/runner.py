@@ -30,11 +30,12 @@ from __future__ import annotations
 import json
 import struct
 import threading
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from ..._log import get_logger
 from ...errors import BsatnDecodeError
+from ...sats.bsatn import Codec
 from ...sats.values import ConnectionId, Identity, Timestamp
 from ..budget import (
     PROCEDURE_OUT_OF_ENERGY,
@@ -59,6 +60,8 @@ from ..module import (
     ViewDef,
     ViewOutOfEnergy,
 )
+from .bundle import ModuleSource
+from .definition import TsDefinition
 from .http_wire import http_request
 from .process import (
     K_CALL_PROCEDURE,
@@ -91,9 +94,6 @@ from .syscalls import (
     ok,
 )
 
-if TYPE_CHECKING:
-    from .module import TsModule
-
 log = get_logger("spacetimedb_sdk.server")
 
 #: How many procedures of one database run at once (each in a Node process of its own).
@@ -104,6 +104,24 @@ _VIEW_HEAD = struct.Struct("<I32s")
 _U32 = struct.Struct("<I")
 _I64 = struct.Struct("<q")
 _LEVELS = {0: "error", 1: "warn", 2: "info", 3: "debug", 4: "trace", 101: "panic"}
+
+
+class HostedModule(Protocol):
+    """What a runner needs of its module (a :class:`~.module.TsModule`)."""
+
+    name: str
+    source: ModuleSource
+    definition: TsDefinition
+
+    def spawn(self, label: str, on_output: Callable[[str], None]) -> NodeProcess: ...
+    def reducer_def(self, name: str, *, source: bool = False) -> ReducerDef | None: ...
+    def procedure_def(self, name: str, *, source: bool = False) -> ProcedureDef | None: ...
+    def view_def(self, name: str) -> ViewDef | None: ...
+    def reducer_id(self, rd: ReducerDef) -> int: ...
+    def procedure_id(self, pd: ProcedureDef) -> int: ...
+    def args_codec(self, function: ReducerDef | ProcedureDef) -> Codec: ...
+    def return_codec(self, procedure: ProcedureDef) -> Codec: ...
+    def view_codec(self, vd: ViewDef) -> Codec: ...
 
 
 class StandaloneHost:
@@ -150,7 +168,7 @@ class _ResultInTransaction(Exception):
 class TsRunner:
     """Runs one database's calls of a TypeScript module (see the module docstring)."""
 
-    def __init__(self, module: TsModule, host: RunnerHost) -> None:
+    def __init__(self, module: HostedModule, host: RunnerHost) -> None:
         self.module = module
         self.definition = module.definition
         self.host = host

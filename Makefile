@@ -49,13 +49,13 @@ pytest: $(STAMP) node-if-available
 
 test: lint typecheck pytest
 
-# The TypeScript module host alone: its own tests, the conformance and e2e tests on the
-# TypeScript chat module, and the upstream scenarios on the TypeScript port of sdk-test.
-# (`make test` runs all of these too.)
+# The TypeScript module host alone: its own tests, the schema of the TypeScript ports, the
+# upstream scenarios on the TypeScript port of sdk-test, and the conformance and e2e files that
+# run the chat module in both languages.  (`make test` runs all of these too.)
 test-ts: $(STAMP) node
-	$(BIN)/pytest tests/server/test_tsmodule_*.py tests/modules/test_schema_equality.py
+	$(BIN)/pytest tests/server/test_tsmodule_*.py tests/modules/test_schema_equality.py \
+		tests/conformance/test_ts_client_chat.py tests/e2e/test_client_e2e.py
 	$(BIN)/pytest tests/upstream --module-lang=ts
-	$(BIN)/pytest tests/conformance/test_ts_client_chat.py tests/e2e/test_client_e2e.py -k ts
 
 # Local server + quickstart-chat module, generated bindings (into the gitignored
 # examples/quickstart-chat/module_bindings/), two scripted chat clients; exits 0 when both

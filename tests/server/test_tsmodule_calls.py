@@ -22,6 +22,7 @@ from server_test_support import TIMEOUT, WsClient, table_changes
 from ts_support import host_module, needs_node, results
 
 from spacetimedb_sdk import Identity
+from spacetimedb_sdk.errors import SpacetimeDBError
 from spacetimedb_sdk.protocol import messages as m
 from spacetimedb_sdk.server.local import LocalServer
 
@@ -117,6 +118,16 @@ async def test_views_anonymous_per_caller_and_query_builder(srv: LocalServer) ->
     assert db.sql("SELECT * FROM group_one_players")[0]["rows"] == [[2, 12]]
     assert db.sql("SELECT * FROM my_owner", sender=me)[0]["rows"] == [[["0x4d"], 4]]
     assert db.sql("SELECT * FROM my_owner")[0]["rows"] == []
+
+
+async def test_a_failing_or_runaway_view_fails_the_query_only() -> None:
+    async with LocalServer(host_module(), reducer_timeout=0.5) as srv:
+        with pytest.raises(SpacetimeDBError, match="Uncaught Error: view failed"):
+            await asyncio.to_thread(srv.db.sql, "SELECT * FROM failing_view")
+        with pytest.raises(SpacetimeDBError, match="view ran out of energy"):
+            await asyncio.to_thread(srv.db.sql, "SELECT * FROM spinning_view")
+        assert (await asyncio.to_thread(srv.db.call_reducer, "insert_player", 1, 50)).ok
+        assert srv.db.sql("SELECT * FROM high_players")[0]["rows"] == [[1, 50]]
 
 
 async def test_view_rows_follow_commits_for_subscribers(srv: LocalServer) -> None:

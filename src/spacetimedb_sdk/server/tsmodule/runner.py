@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from ..._log import get_logger
-from ...errors import BsatnDecodeError
+from ...errors import BsatnDecodeError, SpacetimeDBError
 from ...sats.bsatn import Codec
 from ...sats.values import ConnectionId, Identity, Timestamp
 from ..budget import (
@@ -139,7 +139,7 @@ class StandaloneHost:
         self.module_log.write("warn", f"schedule_immediate({reducer!r}) ignored: no database")
 
 
-class TsCallError(Exception):
+class TsCallError(SpacetimeDBError):
     """A TypeScript function failed: the error text as SpacetimeDB's V8 host reports it
     (``Uncaught Error: boom`` and the module's stack frames), or why its process ended."""
 

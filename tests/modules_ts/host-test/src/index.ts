@@ -413,3 +413,13 @@ export const failing_view = spacetimedb.anonymousView(
     throw new Error('view failed');
   }
 );
+
+export const spinning_view = spacetimedb.anonymousView(
+  { public: true },
+  t.array(player.rowType),
+  _ctx => {
+    for (;;) {
+      // Stopped by the time budget.
+    }
+  }
+);

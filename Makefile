@@ -7,7 +7,8 @@ STAMP  := $(VENV)/.installed
 NODE_STAMP := node/node_modules/.installed
 LINT_PATHS := src tests bench examples
 
-.PHONY: test test-ts lint typecheck pytest demo bench setup node node-if-available clean stress stress-client-fuzz
+.PHONY: test test-ts lint typecheck pytest demo bench setup node node-if-available clean stress stress-client-fuzz \
+	stress-server-fuzz stress-faults stress-durability
 
 setup: $(STAMP)
 
@@ -67,21 +68,48 @@ bench: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python bench/run.py
 
 # The long versions of the robustness tests (minutes, not part of `make test`).
-stress: stress-client-fuzz
+stress: stress-client-fuzz stress-server-fuzz stress-faults stress-durability
 
-# The client's frame decoder: a long hypothesis run, then atheris (coverage-guided) when it
-# installs from a prebuilt wheel; a failing input is saved in .fuzz/.
+# A decoder's fuzzing: a long hypothesis run ($(1)), then atheris ($(2), coverage-guided) when
+# it installs from a prebuilt wheel; a failing input is saved in .fuzz/.
 FUZZ_EXAMPLES ?= 20000
 FUZZ_RUNS     ?= 300000
-stress-client-fuzz: $(STAMP)
-	SPACETIMEDB_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/fuzz -p no:cacheprovider -q
+define fuzz_stages
+	SPACETIMEDB_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest $(1) -p no:cacheprovider -q --timeout=3600
 	mkdir -p .fuzz
 	if $(BIN)/python -m pip install -q --only-binary atheris 'atheris>=2.3'; then \
-		$(BIN)/python tests/fuzz/atheris_client_frames.py -runs=$(FUZZ_RUNS) -timeout=10 \
-			-artifact_prefix=.fuzz/ -print_final_stats=1; \
+		$(BIN)/python $(2) -runs=$(FUZZ_RUNS) -timeout=10 -artifact_prefix=.fuzz/ -print_final_stats=1; \
 	else \
 		echo "atheris has no wheel for this Python: the hypothesis run above is the stress run"; \
 	fi
+endef
+
+# The client's frame decoder.
+stress-client-fuzz: $(STAMP)
+	$(call fuzz_stages,tests/fuzz/test_fuzz_client_frames.py,tests/fuzz/atheris_client_frames.py)
+
+# The server's client-message decoder (v2/v3 framing, the v2 and v1 codecs).
+stress-server-fuzz: $(STAMP)
+	$(call fuzz_stages,tests/fuzz/test_fuzz_server_messages.py,tests/fuzz/atheris_server_messages.py)
+
+# Fault injection: a client with reconnection behind a seeded faulty proxy while transactions
+# flow; its cache and its replayed callbacks must end equal to the server's rows.
+FAULT_SEEDS        ?= 50
+FAULT_TRANSACTIONS ?= 10000
+stress-faults: $(STAMP)
+	SPACETIMEDB_FAULT_SEEDS=$(FAULT_SEEDS) SPACETIMEDB_FAULT_TRANSACTIONS=$(FAULT_TRANSACTIONS) \
+		$(BIN)/pytest tests/faults -p no:cacheprovider -q
+
+# The server SIGKILLed while transactions flow, restarted on its --data-dir: 50 seeds of
+# tests/durability/test_sigkill.py (nothing acknowledged lost) and of test_faults_sigkill.py
+# (behind the fault proxy, 1,000 transactions each; `make test` runs 2 seeds of 300).
+DURABILITY_SEEDS ?= 50
+DURABILITY_TRANSACTIONS ?= 1000
+stress-durability: $(STAMP)
+	SPACETIMEDB_DURABILITY_SEEDS=$(DURABILITY_SEEDS) \
+	SPACETIMEDB_DURABILITY_TRANSACTIONS=$(DURABILITY_TRANSACTIONS) \
+		$(BIN)/pytest tests/durability/test_sigkill.py tests/durability/test_faults_sigkill.py \
+		-p no:cacheprovider -q
 
 clean:
 	rm -rf $(VENV) node/node_modules .mypy_cache .pytest_cache .ruff_cache

@@ -1,6 +1,7 @@
 """The local server for ``server_fanout.py``, in its own process (not a benchmark itself).
 
-Serves ``examples/quickstart-chat/module.py`` on ``127.0.0.1`` (a free port), first filling
+Serves ``examples/quickstart-chat/module.py`` on ``127.0.0.1`` (a free port; with
+``--data-dir DIR``, durably from DIR, emptied first), first filling
 ``message`` with ``--prefill`` rows through the host's fixture API (one transaction), then
 prints one JSON line ``{"url": ..., "rows": ...}`` and serves until its stdin closes, so it
 never outlives the benchmark that started it.
@@ -39,10 +40,12 @@ def prefill(srv: LocalServer, count: int) -> int:
     return len(srv.db.rows("message"))
 
 
-async def serve(count: int, reducer_timeout: float | None) -> None:
+async def serve(count: int, reducer_timeout: float | None, data_dir: str | None) -> None:
     options: dict[str, Any] = {}
     if reducer_timeout is not None:
         options["reducer_timeout"] = reducer_timeout or None  # 0: no budget
+    if data_dir is not None:  # durable, starting empty
+        options.update(data_dir=data_dir, clear=True)
     async with LocalServer(CHAT, database="quickstart-chat", **options) as srv:
         rows = prefill(srv, count)
         print(json.dumps({"url": srv.url, "rows": rows}), flush=True)
@@ -56,8 +59,9 @@ def main() -> None:
     parser.add_argument(
         "--reducer-timeout", type=float, default=None, help="time budget per call (0: none)"
     )
+    parser.add_argument("--data-dir", default=None, help="serve durably from this directory")
     args = parser.parse_args()
-    asyncio.run(serve(args.prefill, args.reducer_timeout))
+    asyncio.run(serve(args.prefill, args.reducer_timeout, args.data_dir))
 
 
 if __name__ == "__main__":

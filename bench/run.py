@@ -5,7 +5,8 @@ A benchmark is any ``bench/*.py`` except this file and ``_*.py`` helpers (the cl
 benchmarks ``initial_subscribe`` and ``tx_stream`` start a local server child,
 ``_chat_server.py``, and Node clients of their own). Each runs in its own interpreter so
 one cannot warm up or slow down the next, and is stopped after ``LIMIT_SECONDS``. Extra
-arguments select benchmarks by name, e.g. ``python bench/run.py bsatn_decode``.
+arguments select benchmarks by name, e.g. ``python bench/run.py bsatn_decode``; arguments after
+``--`` go to each selected benchmark, e.g. ``python bench/run.py server_fanout -- --data-dir``.
 
 Example::
 
@@ -42,12 +43,15 @@ def benchmarks(selected: list[str]) -> list[Path]:
 
 def main(argv: list[str]) -> int:
     failed = []
+    options: list[str] = []
+    if "--" in argv:
+        argv, options = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
     for script in benchmarks(argv):
         print(f"== {script.stem} ==", flush=True)
         start = time.perf_counter()
         try:
             code = subprocess.call(
-                [sys.executable, str(script)], cwd=HERE.parent, timeout=LIMIT_SECONDS
+                [sys.executable, str(script), *options], cwd=HERE.parent, timeout=LIMIT_SECONDS
             )
         except subprocess.TimeoutExpired:
             # Its children (a server, Node) see their stdin close and exit on their own.

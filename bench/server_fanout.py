@@ -19,6 +19,11 @@ codec: cheap enough that the server is what gets measured.
    decoded with the generic row codec), with compression None and Gzip, best of
    ``--repetitions``. Guard: the row count must match.
 
+Durability: ``--data-dir`` serves from a fresh temporary data directory (every commit written
+before its fan-out, synced in groups); ``--confirmed false`` makes the clients read unconfirmed
+(by default v3 clients get confirmed reads: nothing before the sync).  Compare against a run
+without ``--data-dir`` to see what durability costs.
+
 Run: ``make bench`` or ``.venv/bin/python bench/server_fanout.py [--subscribers N] ...``.
 Figures depend on the machine; every loop is bounded by ``--timeout`` seconds.
 """
@@ -31,6 +36,7 @@ import contextlib
 import hashlib
 import json
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -52,6 +58,8 @@ from spacetimedb_sdk.sats import Typespace, bsatn
 SERVER_SCRIPT = ROOT / "bench" / "_fanout_server.py"
 #: Extra options for the server process (``--reducer-timeout``).
 SERVER_OPTIONS: list[str] = []
+#: Extra query parameters of every client's WebSocket URL (``confirmed=false``).
+CLIENT_QUERY: list[str] = []
 QUERY = "SELECT * FROM message"
 V3 = Subprotocol(SUBPROTOCOL_V3)
 
@@ -96,6 +104,7 @@ async def server_process(prefill: int, timeout: float) -> AsyncIterator[str]:
 async def open_client(base: str, compression: Compression) -> ClientConnection:
     """A v3 connection; returns once ``InitialConnection`` has arrived."""
     url = f"{base}/v1/database/quickstart-chat/subscribe?compression={compression.query_value}"
+    url += "".join(f"&{p}" for p in CLIENT_QUERY)
     # No permessage-deflate: the protocol compresses on its own.
     ws = await connect(url, subprotocols=[V3], max_size=None, compression=None, open_timeout=30)
     (first,) = decode_server_frame(await ws.recv(decode=False), SUBPROTOCOL_V3)
@@ -358,12 +367,34 @@ def main(argv: list[str]) -> int:
         help="the server's time budget per reducer (0: none; default: the server's default), "
         "to measure what the budget costs",
     )
+    parser.add_argument(
+        "--data-dir",
+        action="store_true",
+        help="serve durably (--data-dir, a fresh temporary directory), to measure what the "
+        "commit log and its syncs cost",
+    )
+    parser.add_argument(
+        "--confirmed",
+        choices=("true", "false"),
+        default=None,
+        help="the clients' confirmed-reads parameter (default: not sent, i.e. true for v3)",
+    )
     args = parser.parse_args(argv)
     if args.reducer_timeout is not None:
         SERVER_OPTIONS[:] = ["--reducer-timeout", str(args.reducer_timeout)]
+    if args.confirmed is not None:
+        CLIENT_QUERY[:] = [f"confirmed={args.confirmed}"]
     for name in ("subscribers", "transactions", "window", "rows", "repetitions", "timeout"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name} must be positive, not {getattr(args, name)}")
+    if args.data_dir:
+        with tempfile.TemporaryDirectory(prefix="fanout-data-") as data_dir:
+            SERVER_OPTIONS.extend(["--data-dir", data_dir])
+            return _run(args)
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         fan = asyncio.run(fanout(args.subscribers, args.transactions, args.window, args.timeout))
         print(report_fanout(fan), flush=True)

@@ -29,6 +29,7 @@ CONTRACT: list[tuple[str, tuple[str, ...]]] = [
             "SumValue",
             "SpacetimeDBError",
             "ConnectError",
+            "ConnectTimeoutError",
             "DisconnectedError",
             "ProtocolError",
             "SubscriptionError",
@@ -119,7 +120,7 @@ CONTRACT: list[tuple[str, tuple[str, ...]]] = [
     ("spacetimedb_sdk.cli", ("main",)),
     (
         "spacetimedb_sdk.server",
-        ("Module", "ReducerContext", "SenderError", "column", "index", "LocalServer"),
+        ("Module", "ReducerContext", "SenderError", "Table", "column", "index", "LocalServer"),
     ),
     ("spacetimedb_sdk.server.pytest_plugin", ("spacetimedb_server",)),
 ]
@@ -173,3 +174,17 @@ def test_the_07_and_user_paths_are_the_same_objects() -> None:
 
     assert DbConnection is real
     assert credentials.File is real_credentials.File
+
+
+def test_sql_result_decodes_rows() -> None:
+    # python-api.md §11 names SqlResult.rows_as_dicts().
+    from spacetimedb_sdk.http import SqlResult
+
+    assert callable(SqlResult.rows_as_dicts)
+
+
+def test_connect_timeout_error_is_a_connect_error_and_a_timeout_error() -> None:
+    from spacetimedb_sdk import ConnectError, ConnectTimeoutError
+
+    assert issubclass(ConnectTimeoutError, ConnectError)
+    assert issubclass(ConnectTimeoutError, TimeoutError)

@@ -3,8 +3,9 @@
 This is how 0.7 quickstart clients were written: an asyncio client on its own
 thread, callbacks registered on the generated table and reducer modules, a
 scheduled event polling the keyboard, and the token kept with ``local_config``.
-The only changes from a 0.7 client are the regenerated ``module_bindings``
-(``spacetimedb-py generate --compat-07``) and lowercase table names in the SQL.
+It runs unchanged with the ``module_bindings`` the 0.7 CLI generated and with those
+of ``spacetimedb-py generate --compat-07`` (beside it); the queries name the tables
+as the 0.7 module did (``User``), which the SDK maps to the 2.x names (``user``).
 
 Run the module and this client (type a message, ``/name NAME``, or an empty line to quit)::
 
@@ -45,7 +46,7 @@ def run_client(client):
             DATABASE,
             False,
             on_connect,
-            ["SELECT * FROM user", "SELECT * FROM message"],
+            ["SELECT * FROM User", "SELECT * FROM Message"],
         )
     )
 

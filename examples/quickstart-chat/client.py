@@ -309,7 +309,7 @@ async def run_chat(args: argparse.Namespace) -> int:
     except SpacetimeDBError as e:
         err(f"Connection error: {e}")
         return 1
-    who = conn.identity.to_hex()[:16] if conn.identity is not None else "?"
+    who = conn.identity.to_hex()[:16]
     out(f"Connected to {args.database} at {args.server} as {who}.")
     view = ChatView(conn, out)
     view.attach()

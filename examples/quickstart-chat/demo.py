@@ -104,8 +104,7 @@ class ScriptedClient:
         me = self.conn.db.user.identity.find(self.conn.identity)
         if me is not None:
             return user_label(me)
-        identity = self.conn.identity
-        return identity.to_hex()[:16] if identity is not None else "?"
+        return self.conn.identity.to_hex()[:16]
 
     def show(self, text: str) -> None:
         self.seen.append(text)

@@ -16,7 +16,15 @@ from __future__ import annotations
 
 
 class SpacetimeDBError(Exception):
-    """Base class of every error raised by ``spacetimedb_sdk``."""
+    """Base class of every error raised by ``spacetimedb_sdk``.
+
+    Example::
+
+        try:
+            await conn.reducers.set_name(name="")
+        except SpacetimeDBError as e:  # any error of the SDK
+            print(type(e).__name__, e)
+    """
 
 
 class BsatnDecodeError(SpacetimeDBError, ValueError):
@@ -24,6 +32,15 @@ class BsatnDecodeError(SpacetimeDBError, ValueError):
 
     ``path`` is the dotted type path (``message.sender.__identity__``) and
     ``offset`` the byte offset at which decoding failed.
+
+    Example::
+
+        >>> from spacetimedb_sdk.sats import AlgebraicType, bsatn
+        >>> try:
+        ...     bsatn.decode(AlgebraicType.BOOL, b"\\x02")
+        ... except BsatnDecodeError as e:
+        ...     print(e.offset, e.path)
+        0 <root>
     """
 
     def __init__(self, reason: str, *, path: str = "<root>", offset: int | None = None) -> None:
@@ -38,6 +55,15 @@ class BsatnEncodeError(SpacetimeDBError, ValueError):
     """A Python value cannot be encoded as the requested type.
 
     The message names the type path and what was wrong with the value.
+
+    Example::
+
+        >>> from spacetimedb_sdk.sats import AlgebraicType, bsatn
+        >>> try:
+        ...     bsatn.encode(AlgebraicType.U8, 300)
+        ... except BsatnEncodeError as e:
+        ...     print(e.path)
+        <root>
     """
 
     def __init__(self, reason: str, *, path: str = "<root>") -> None:
@@ -47,7 +73,14 @@ class BsatnEncodeError(SpacetimeDBError, ValueError):
 
 
 class ProtocolError(SpacetimeDBError):
-    """Malformed or unexpected data from the other side of the connection."""
+    """Malformed or unexpected data from the other side of the connection.
+
+    The connection that received it is closed; ``on_disconnect`` gets this error.
+
+    Example::
+
+        builder.on_disconnect(lambda ctx, err: print("bad server data" if isinstance(err, ProtocolError) else err))
+    """
 
 
 class RowDecodeError(ProtocolError, BsatnDecodeError):
@@ -100,9 +133,33 @@ class ConnectError(SpacetimeDBError):
 
     ``status`` is the HTTP status the server answered the WebSocket handshake with,
     when it answered one (``None`` when it could not be reached at all).
+
+    Example::
+
+        try:
+            conn = await DbConnection.builder().with_uri(url).with_database_name(db).connect()
+        except ConnectError as e:
+            print("cannot connect:", e, e.status)
     """
 
     status: int | None = None
+
+
+class ConnectTimeoutError(ConnectError, TimeoutError):
+    """Connecting took longer than ``with_connect_timeout()`` allows (python-api.md §11).
+
+    Both a :class:`ConnectError` and the builtin :class:`TimeoutError` (as the timeouts
+    of ``httpx`` and ``websockets`` are), so ``except TimeoutError`` catches it too.  The
+    message names the step that timed out (fetching the schema, the WebSocket handshake,
+    waiting for ``InitialConnection``) and after how long.
+
+    Example::
+
+        try:
+            conn = await builder.with_connect_timeout(5).connect()
+        except TimeoutError as e:
+            print(e)  # timed out after 5 s fetching the schema of 'chat' from http://...
+    """
 
 
 class ConnectionRejectedError(ConnectError):
@@ -128,37 +185,96 @@ class ConnectionRejectedError(ConnectError):
 
 
 class DisconnectedError(SpacetimeDBError):
-    """The connection closed while a call was in flight, or a call was made after it closed."""
+    """The connection closed while a call was in flight, or a call was made after it closed.
+
+    Example::
+
+        try:
+            await conn.reducers.send_message(text="hi")
+        except DisconnectedError:
+            print("the connection dropped before the server answered")
+    """
 
 
 class SubscriptionError(SpacetimeDBError):
-    """The server rejected a subscription or ended it with an error."""
+    """The server rejected a subscription or ended it with an error.
+
+    Example::
+
+        try:
+            await conn.subscription_builder().subscribe("SELECT * FROM no_such_table")
+        except SubscriptionError as e:
+            print(e)  # no such table: `no_such_table` ...
+    """
 
 
 class ReducerError(SpacetimeDBError):
-    """A reducer returned its own error (``Err`` / ``SenderError`` in the module)."""
+    """A reducer returned its own error (``Err`` / ``SenderError`` in the module).
+
+    Example::
+
+        try:
+            await conn.reducers.set_name(name="")
+        except ReducerError as e:
+            print(e)  # Names must not be empty
+    """
 
 
 class InternalError(SpacetimeDBError):
-    """The host failed a call: panic, unknown or private reducer, bad arguments, out of energy."""
+    """The host failed a call: panic, unknown or private reducer, bad arguments, out of energy.
+
+    Example::
+
+        try:
+            await conn.reducers.divide(a=1, b=0)   # the module raised
+        except InternalError as e:
+            print("module bug:", e)
+    """
 
 
 class ProcedureError(SpacetimeDBError):
-    """A procedure call failed on the host."""
+    """A procedure call failed on the host.
+
+    Example::
+
+        try:
+            await conn.procedures.bump(name="x", by=1)
+        except ProcedureError as e:
+            print(e)
+    """
 
 
 class QueryError(SpacetimeDBError):
-    """A one-off query was rejected by the server (bad SQL, unknown table, no permission)."""
+    """A one-off query was rejected by the server (bad SQL, unknown table, no permission).
+
+    Example::
+
+        try:
+            await conn.one_off_query("SELECT * FROM nope")
+        except QueryError as e:
+            print(e)
+    """
 
 
 class SchemaError(SpacetimeDBError, ValueError):
-    """A module schema is malformed or refers to something that does not exist."""
+    """A module schema is malformed or refers to something that does not exist.
+
+    Example::
+
+        >>> from spacetimedb_sdk.schema import ModuleSchema
+        >>> try:
+        ...     ModuleSchema.from_json('{"not": "a schema"}')
+        ... except SchemaError:
+        ...     print("rejected")
+        rejected
+    """
 
 
 __all__ = [
     "BsatnDecodeError",
     "BsatnEncodeError",
     "ConnectError",
+    "ConnectTimeoutError",
     "ConnectionRejectedError",
     "DisconnectedError",
     "InternalError",

@@ -412,6 +412,28 @@ def test_reconnect_resubscribes_and_reconciles_without_spurious_callbacks() -> N
     assert chat.tables["user"].count() == 3
 
 
+def test_a_second_drop_before_the_resubscription_is_applied_still_replaces_the_rows() -> None:
+    """Found by the fault-injection test: dropped again while the re-sent set awaited its
+    SubscribeApplied, the client must still replace the old rows, not add the new ones."""
+    chat = Chat()
+    chat.connect()
+    qs = chat.core.subscribe(["SELECT * FROM user"])
+    chat.core.data_to_send()
+    u1 = chat.row("user", identity=BOB, name="Bob", online=True)
+    u2 = chat.row("user", identity=ALICE, name=None, online=True)
+    chat.feed(m.SubscribeApplied(0, qs, m.QueryRows([rows("user", u1, u2)])))
+    for _ in range(2):  # dropped, reconnected, the Subscribe sent, dropped again
+        chat.core.reset_for_reconnect()
+        chat.core.connection_opened(SUBPROTOCOL_V2)
+        chat.connect()
+        resent = [decode_client_frame(f, SUBPROTOCOL_V2)[0] for f in chat.core.data_to_send()]
+    chat.log.clear()
+    u2b = chat.row("user", identity=ALICE, name="Alice", online=True)
+    chat.feed(m.SubscribeApplied(resent[0].request_id, qs, m.QueryRows([rows("user", u1, u2b)])))  # type: ignore[union-attr]
+    assert sorted((e[0], e[1]) for e in chat.log) == [("update", "user")]
+    assert chat.tables["user"].count() == 2
+
+
 # ---- rows for query sets the client does not hold (issue 12) ------------------------------
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -95,19 +94,25 @@ def test_console_script_runs_generate(tmp_path: Path) -> None:
 
 
 def test_compat_07_shapes(generated: Generated) -> None:
+    # What the 0.7 CLI generated, typed: the row class is built from 0.7's JSON and calls
+    # the client's internals on SpacetimeDBClient.instance.
     pkg = generated.root / COMPAT_PACKAGE
     user = (pkg / "user.py").read_text()
-    assert (
-        "class User:" in user
-        and "def filter_by_identity(cls, identity: Identity) -> _User | None:" in user
-    )
-    assert "def register_row_update(" in user and "def iter(cls) -> Iterator[_User]:" in user
+    assert "class User:" in user and "    is_table_class = True" in user
+    assert '    primary_key = "identity"' in user
+    assert "def filter_by_identity(cls, identity: Identity) -> User | None:" in user
+    assert 'SpacetimeDBClient.instance._register_row_update("User", callback)' in user
+    assert "def iter(cls) -> Iterator[User]:" in user
+    assert "def __init__(self, data: list[Any]) -> None:" in user
+    assert 'self.data["identity"] = Identity.from_string(data[0][0])' in user
+    assert 'self.data["name"] = str(data[1]["0"]) if "0" in data[1] else None' in user
     reducer = (pkg / "send_message_reducer.py").read_text()
     assert 'reducer_name = "send_message"' in reducer
     assert "def send_message(text: str) -> None:" in reducer
     assert "def register_on_send_message(" in reducer
-    assert 'compat.call_reducer("send_message", text)' in reducer
+    assert 'SpacetimeDBClient.instance._reducer_call("send_message", text)' in reducer
+    assert "def _decode_args(data: list[Any]) -> list[Any]:" in reducer
     for f in pkg.glob("*.py"):
         compile(f.read_text(), str(f), "exec")
-    if importlib.util.find_spec("spacetimedb_sdk.compat") is not None:
-        assert generated.load(f"{COMPAT_PACKAGE}.user").User.TABLE_NAME == "user"
+    row = generated.load(f"{COMPAT_PACKAGE}.user").User([["00" * 32], {"1": []}, True])
+    assert row.name is None and row.online is True and row.data["online"] is True

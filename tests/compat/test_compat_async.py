@@ -302,13 +302,3 @@ def test_bindings_need_a_current_client() -> None:
     with pytest.raises(SpacetimeDBError, match="not connected yet"):
         binding("send_message_reducer").send_message("too early")
     SpacetimeDBClient.instance = None
-
-
-def test_bindings_from_another_sdk_are_refused() -> None:
-    import types
-
-    old = types.ModuleType("module_bindings")  # what 0.7's `spacetime generate` wrote
-    client = SpacetimeDBClient(old)
-    with pytest.raises(SpacetimeDBError, match="spacetimedb-py generate --compat-07"):
-        client._connection_class()
-    SpacetimeDBClient.instance = None

@@ -12,19 +12,13 @@ writes today for the quickstart-chat module.
 from __future__ import annotations
 
 import configparser
-import os
-import queue
 import re
 import stat
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from compat_support import CHAT_MODULE, EXAMPLE, T
+from compat_support import CHAT_MODULE, EXAMPLE, ChatProcess, T
 
 from spacetimedb_sdk.codegen import load_schema_from_server, render
 from spacetimedb_sdk.server.local import LocalServer
@@ -39,75 +33,10 @@ def server() -> Iterator[LocalServer]:
         srv.stop()
 
 
-class ChatProcess:
-    """The example client in a subprocess: type lines, wait (bounded) for printed lines."""
-
-    def __init__(self, srv: LocalServer, home: Path) -> None:
-        env = {
-            **os.environ,
-            "HOME": str(home),
-            "SPACETIMEDB_HOST": f"localhost:{srv.port}",
-            "PYTHONUNBUFFERED": "1",
-        }
-        self.proc = subprocess.Popen(
-            [sys.executable, str(EXAMPLE / "main.py")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-        )
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def expect(self, pattern: str) -> re.Match[str]:
-        """The next printed line matching ``pattern`` (lines before it are kept in ``lines``)."""
-        deadline = time.monotonic() + T
-        while True:
-            try:
-                line = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(
-                    f"no line matching {pattern!r} in {T:g} s: {self.lines}"
-                ) from None
-            if line is None:
-                raise AssertionError(f"the client exited before printing {pattern!r}: {self.lines}")
-            self.lines.append(line)
-            found = re.fullmatch(pattern, line)
-            if found:
-                return found
-
-    def type(self, line: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-
-    def quit(self) -> None:
-        self.type("")  # an empty line ends the 0.7 quickstart
-        assert self.proc.wait(T) == 0, self.lines
-        rest = self._queue.get(timeout=T)
-        while rest is not None:
-            self.lines.append(rest)
-            rest = self._queue.get(timeout=T)
-        assert not any("Traceback" in line or "ERROR" in line for line in self.lines), self.lines
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(T)
-
-
 def test_the_0_7_quickstart_chats_and_keeps_its_identity(
     server: LocalServer, tmp_path: Path
 ) -> None:
-    first = ChatProcess(server, tmp_path)
+    first = ChatProcess(server, tmp_path, EXAMPLE / "main.py")
     try:
         identity = first.expect(r"SYSTEM: Your identity is ([0-9a-f]{64})").group(1)
         short = identity[:8]
@@ -132,7 +61,7 @@ def test_the_0_7_quickstart_chats_and_keeps_its_identity(
     assert parser.get("main", "auth_token").startswith("eyJ")  # on_connect saved the token
     assert stat.S_IMODE(settings.stat().st_mode) == 0o600
 
-    second = ChatProcess(server, tmp_path)
+    second = ChatProcess(server, tmp_path, EXAMPLE / "main.py")
     try:
         assert second.expect(r"SYSTEM: Your identity is ([0-9a-f]{64})").group(1) == identity
         second.expect(r"User Alice connected\.")  # the same user, name and all

@@ -20,7 +20,9 @@ short:
 * ``text`` blocks are not checked; ``json`` and ``toml`` (Python 3.11+) blocks must parse.
 * Block directives, on the line right before a block: ``<!-- doctest: file=NAME -->`` writes
   the block to NAME (a python block is also compiled), ``timeout=SECONDS`` (default
-  :data:`BLOCK_TIMEOUT`), ``skip reason=WHY`` (the reason is required and is reported).
+  :data:`BLOCK_TIMEOUT`), ``skip reason=WHY`` (the reason is required and is reported),
+  ``typed`` (the block must also pass ``mypy --strict``: see ``doc_types.py``); several go in
+  one comment (``<!-- doctest: typed file=app.py -->``).
 * Each file runs in a fresh working folder holding a link to ``examples/``, with the
   credentials folder redirected into it; the folder is on ``sys.path`` (as the current
   folder is for a script), so generated bindings and written modules import.
@@ -59,7 +61,8 @@ BLOCK_TIMEOUT = 15.0  # seconds, per block (and per command)
 DEFAULT_PORT = "3000"
 CHECKED_LANGS = {"python", "bash", "console", "text", "json", "toml"}
 FILE_KEYS = {"module"}
-BLOCK_KEYS = {"skip", "reason", "file", "timeout"}
+BLOCK_KEYS = {"skip", "reason", "file", "timeout", "typed"}
+FLAG_KEYS = {"skip", "typed"}  # directives without a value
 
 # Any indentation: a fence indented under a list item must not slip through unchecked.
 _FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`]*)$")
@@ -85,6 +88,11 @@ class Block:
     def where(self) -> str:
         """``docs/page.md:12``: the file and the block's first line of code."""
         return f"{rel(self.path)}:{self.line}"
+
+    @property
+    def typed(self) -> bool:
+        """Marked ``<!-- doctest: typed -->``: must also pass ``mypy --strict`` (see doc_types.py)."""
+        return "typed" in self.directives
 
     @property
     def skip_reason(self) -> str | None:
@@ -135,8 +143,8 @@ def parse_directive(body: str, where: str) -> dict[str, str]:
             raise DocError(f"{where}: unknown doctest directive {key!r}")
         if key == "reason":  # the reason is the rest of the comment
             value, tail = (value + " " + tail).strip(), ""
-        elif bool(eq) == (key == "skip"):
-            raise DocError(f"{where}: write {'skip' if key == 'skip' else key + '=VALUE'}")
+        elif bool(eq) == (key in FLAG_KEYS):
+            raise DocError(f"{where}: write {key if key in FLAG_KEYS else key + '=VALUE'}")
         out[key] = value
         rest = tail.strip()
     if "skip" in out and not out.get("reason"):
@@ -529,7 +537,16 @@ def _spacetimedb_py(args: list[str], ctx: Context, env: dict[str, str], timeout:
 
     parsed = build_parser().parse_known_args(args)[0]  # a typo in the docs fails here
     cmd = [sys.executable, "-m", "spacetimedb_sdk", *args]
-    client = parsed.command in ("describe", "sql", "call", "subscribe", "identity", "generate")
+    client = parsed.command in (
+        "describe",
+        "sql",
+        "call",
+        "subscribe",
+        "identity",
+        "generate",
+        "publish",
+        "logs",
+    )
     if client and "--server" not in args and ctx.server_url is not None:
         cmd += ["--server", ctx.server_url]
     if parsed.command == "serve":

@@ -23,6 +23,7 @@ from doc_blocks import (
     parse_file,
     run_command,
 )
+from doc_types import typecheck
 
 DOCS = ROOT / "docs"
 
@@ -64,19 +65,27 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
             del sys.modules[name]
 
 
-def run_doc(path: Path, workdir: Path) -> FileRun:
+@pytest.fixture(scope="session")
+def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One mypy cache for every page: only the first check pays for analysing the SDK."""
+    return tmp_path_factory.mktemp("mypy-cache")
+
+
+def run_doc(path: Path, workdir: Path, mypy_cache: Path | None = None) -> FileRun:
     doc = parse_file(path)
     env = {"SPACETIMEDB_CLIENT_CREDENTIALS_DIR": str(workdir / "credentials")}
     with FileRun(doc, workdir, env) as run:
         run.run()
+    if mypy_cache is not None:
+        typecheck(doc, workdir, mypy_cache)
     return run
 
 
 @pytest.mark.parametrize("path", doc_files(), ids=lambda p: str(p.relative_to(ROOT)))
-def test_doc_file(path: Path, workdir: Path) -> None:
+def test_doc_file(path: Path, workdir: Path, mypy_cache: Path) -> None:
     failed = None
     try:
-        run_doc(path, workdir)
+        run_doc(path, workdir, mypy_cache)
     except DocError as e:
         failed = str(e)
     if failed is not None:  # outside the except: the message alone, without a chained traceback
@@ -247,6 +256,40 @@ def test_a_file_block_must_at_least_compile(tmp_path: Path, workdir: Path) -> No
     )
     with pytest.raises(DocError, match=r"page\.md:4: python block failed: SyntaxError"):
         run_doc(page, workdir)
+
+
+def test_typed_blocks_are_checked_with_mypy_strict_at_their_doc_lines(
+    tmp_path: Path, workdir: Path, mypy_cache: Path
+) -> None:
+    page = write(
+        tmp_path,
+        "<!-- doctest: module=none -->\n"
+        "```python\nuntyped = lambda x: x  # not checked\n```\n"
+        "<!-- doctest: typed -->\n```python\nimport asyncio\n\n"
+        "def twice(n: int) -> int:\n    return 2 * n\n\nawait asyncio.sleep(0)\n```\n"
+        "<!-- doctest: typed -->\n```python\nprint(twice(2))\nname: str = twice(3)\n```\n",
+    )
+    assert [b.typed for b in parse_file(page).blocks] == [False, True, True]
+    with pytest.raises(DocError) as e:
+        run_doc(page, workdir, mypy_cache)
+    # Only the bad line of the second typed block, at its line in the page.
+    problems = [line for line in str(e.value).splitlines() if ": error: " in line]
+    assert problems == [
+        f"{page}:17: error: Incompatible types in assignment "
+        '(expression has type "int", variable has type "str")  [assignment]'
+    ]
+
+
+def test_typed_file_blocks_are_checked_as_their_file(
+    tmp_path: Path, workdir: Path, mypy_cache: Path
+) -> None:
+    page = write(
+        tmp_path,
+        "<!-- doctest: module=none -->\n"
+        "<!-- doctest: typed file=app.py -->\n```python\ndef f(x):\n    return x\n```\n",
+    )
+    with pytest.raises(DocError, match=r"page\.md:4: error: Function is missing a type annotation"):
+        run_doc(page, workdir, mypy_cache)
 
 
 def test_pinned_installs_and_builds_are_checked_not_run(tmp_path: Path) -> None:

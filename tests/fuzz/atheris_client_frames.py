@@ -16,25 +16,17 @@ Usage::
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 
 import atheris
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from fuzzing import atheris_main
+
 with atheris.instrument_imports(include=["spacetimedb_sdk", "client_frames"]):
     from client_frames import SEEDS, run_targets
 
 
-def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="client-frames-corpus-") as corpus:
-        for i, seed in enumerate(SEEDS):
-            (Path(corpus) / f"seed-{i}").write_bytes(seed)
-        args = [sys.argv[0], "-max_len=65536", "-rss_limit_mb=2048", *sys.argv[1:], corpus]
-        atheris.Setup(args, run_targets)
-        atheris.Fuzz()
-
-
 if __name__ == "__main__":
-    main()
+    atheris_main(atheris, sys.argv, SEEDS, run_targets)

@@ -2,53 +2,23 @@
 only the documented errors, and never hang (see client_frames.py for the targets).
 
 ``SPACETIMEDB_FUZZ_EXAMPLES`` sets the number of examples per test (``make stress`` raises
-it); each example is bounded by a generous deadline, so a decoder that loops or blows up on
-some input fails here instead of hanging a client.
+it; see fuzzing.py).
 """
 
 from __future__ import annotations
 
-import os
-from datetime import timedelta
-
 from client_frames import FRAMES, SEEDS, connected_core, run_targets
-from hypothesis import HealthCheck, given, settings
+from fuzzing import FUZZ, mutate
+from hypothesis import given
 from hypothesis import strategies as st
 
 from spacetimedb_sdk.protocol.framing import SUBPROTOCOL_V2, SUBPROTOCOL_V3
 
-EXAMPLES = int(os.environ.get("SPACETIMEDB_FUZZ_EXAMPLES", "500"))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=timedelta(seconds=5),  # a hang guard, not a speed test: inputs are a few KB
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    derandomize=EXAMPLES <= 500,  # make test: the same inputs every run; stress: new ones
-)
-
 
 @st.composite
 def mutated(draw: st.DrawFn) -> bytes:
-    """A recorded frame with a few random edits: flipped, overwritten, inserted or removed
-    bytes, a truncation, or a spliced piece of another seed."""
-    data = bytearray(draw(st.sampled_from(SEEDS)))
-    for _ in range(draw(st.integers(1, 8))):
-        op = draw(st.sampled_from(["flip", "set", "insert", "delete", "truncate", "splice"]))
-        pos = draw(st.integers(0, max(len(data) - 1, 0)))
-        if op == "flip" and data:
-            data[pos] ^= 1 << draw(st.integers(0, 7))
-        elif op == "set" and data:
-            data[pos] = draw(st.sampled_from([0x00, 0x01, 0x02, 0x7F, 0x80, 0xFF]))
-        elif op == "insert":
-            data[pos:pos] = draw(st.binary(min_size=1, max_size=8))
-        elif op == "delete" and data:
-            del data[pos : pos + draw(st.integers(1, 8))]
-        elif op == "truncate":
-            del data[pos:]
-        elif op == "splice":
-            other = draw(st.sampled_from(SEEDS))
-            start = draw(st.integers(0, len(other)))
-            data[pos:pos] = other[start : start + draw(st.integers(1, 64))]
-    return bytes(data)
+    """A recorded frame with a few random edits (:func:`fuzzing.mutate`)."""
+    return mutate(draw, draw(st.sampled_from(SEEDS)), SEEDS)
 
 
 def test_seeds_are_accepted_by_the_prepared_core() -> None:

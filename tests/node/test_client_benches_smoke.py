@@ -7,12 +7,12 @@ that compares each client's cache with the server's table really stops a run.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import bench_support
 from node_support import requires_node
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,17 +22,8 @@ pytestmark = requires_node()
 
 
 def run_bench(script: str, *args: str) -> list[str]:
-    """The benchmark's stdout lines; fails with its stderr if it exits non-zero."""
-    proc = subprocess.run(
-        [sys.executable, str(BENCH / script), *args, "--repetitions", "1", "--warmup", "0"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=100,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.splitlines()
+    """The benchmark's stdout lines, one repetition and no warm-up."""
+    return bench_support.run_bench(script, *args, "--repetitions", "1", "--warmup", "0")
 
 
 def table(lines: list[str], header_start: str) -> dict[str, dict[str, str]]:

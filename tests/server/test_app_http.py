@@ -128,8 +128,13 @@ async def test_database_identity_and_info(srv: LocalServer, http: httpx.AsyncCli
     info = (await http.get(_db(srv))).json()
     assert info["database_identity"] == {"__identity__": f"0x{srv.db.identity.to_hex()}"}
     assert info["owner_identity"] == {"__identity__": f"0x{srv.owner_identity.to_hex()}"}
+    # Upstream: an unknown name is "`name` not found"; an identity is given back as it is.
     missing = await http.get("/v1/database/nowhere/identity")
-    assert (missing.status_code, missing.text) == (404, "No such database.")
+    assert (missing.status_code, missing.text) == (404, "`nowhere` not found")
+    stranger = "c200" + "00" * 30
+    assert (await http.get(f"/v1/database/{stranger}/identity")).text == stranger
+    gone = await http.get(f"/v1/database/{stranger}")
+    assert (gone.status_code, gone.text) == (404, "No such database.")
 
 
 async def test_schema(srv: LocalServer, http: httpx.AsyncClient) -> None:

@@ -99,6 +99,9 @@ async def test_connect_by_database_identity(srv: LocalServer) -> None:
     await c.initial()
     await c.close()
     status, text = await _status_of_refused(srv.ws_url.replace(srv.database, "nowhere"))
+    assert (status, text) == (404, "`nowhere` not found")
+    stranger = "c200" + "00" * 30
+    status, text = await _status_of_refused(srv.ws_url.replace(srv.database, stranger))
     assert (status, text) == (404, "No such database.")
 
 

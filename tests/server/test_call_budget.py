@@ -49,12 +49,17 @@ async def test_an_infinite_loop_reducer_is_stopped_while_others_are_served(
         spinner = await WsClient.connect(srv.ws_url)
         await spinner.initial()
         second = await WsClient.connect(srv.ws_url)
-        await second.initial()
+        second_id = (await second.initial()).connection_id
         await spinner.send(m.CallReducer(1, 0, "spin_forever", b""))
         assert await asyncio.get_running_loop().run_in_executor(None, STARTED["spin"].wait, TIMEOUT)
         # Meanwhile: the second client's call to the same database waits its turn, while the
         # server answers HTTP and serves another database.
         await second.send(m.CallReducer(7, 0, "add_note", args(module, "add_note", "afterwards")))
+        await asyncio.wait_for(await second.ws.ping(), TIMEOUT)  # the server has read it
+        stats = srv.stats()
+        assert stats.database_queue == 2  # the spinning call, and the second client's waiting
+        waiting = [c.incoming_queued for c in stats.connections if c.connection_id == second_id]
+        assert waiting == [1]
         async with http.get(f"{srv.url}/v1/ping") as r:
             assert r.status == 200
         elsewhere = await WsClient.connect(other.ws_url)

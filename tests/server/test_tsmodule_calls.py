@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp.web
 import pytest
 from server_test_support import TIMEOUT, WsClient, table_changes
-from ts_support import host_module, needs_node, results
+from ts_support import host_module, logged, needs_node, results
 
 from spacetimedb_sdk import Identity
 from spacetimedb_sdk.errors import SpacetimeDBError
@@ -199,12 +199,12 @@ async def test_sender_auth_carries_the_callers_token(srv: LocalServer) -> None:
 
 async def test_console_output_goes_to_the_module_log(srv: LocalServer) -> None:
     assert srv.db.call_reducer("log_levels").ok
-    records = [(r.level, r.function, r.message) for r in srv.db.module_log.records()]
-    assert ("error", "log_levels", "an error line") in records
-    assert ("warn", "log_levels", "a warning line") in records
-    assert ("info", "log_levels", "an info line") in records
-    assert ("debug", "log_levels", "a debug line") in records
-    assert ("info", "log_levels", "a log line { nested: [ 1, 2 ] }") in records
+    records = logged(srv.db)
+    assert ("Error", "log_levels", "an error line") in records
+    assert ("Warn", "log_levels", "a warning line") in records
+    assert ("Info", "log_levels", "an info line") in records
+    assert ("Debug", "log_levels", "a debug line") in records
+    assert ("Info", "log_levels", "a log line { nested: [ 1, 2 ] }") in records
     timing = [msg for level, fn, msg in records if msg.startswith('Timing span "span": ')]
     assert len(timing) == 1
     assert json.loads(json.dumps(results(srv.db)["logged"])) is True
@@ -227,18 +227,14 @@ async def test_a_node_process_that_dies_fails_its_call_only() -> None:
         LocalServer(host_module(), reducer_timeout=None) as doomed,
         LocalServer(host_module(), reducer_timeout=None) as bystander,
     ):
-        spinning = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        write = doomed.db.module_log.write
-
-        def watch(level: str, message: str, function: str | None = None) -> None:
-            write(level, message, function)
-            if message == "spinning":
-                loop.call_soon_threadsafe(spinning.set)
-
-        doomed.db.module_log.write = watch  # type: ignore[method-assign]
+        follower = doomed.db.log.follow(None)
         call = asyncio.ensure_future(asyncio.to_thread(doomed.db.call_reducer, "insert_then_spin"))
-        await asyncio.wait_for(spinning.wait(), TIMEOUT)
+        while True:  # the module logs "spinning" once it is inside its loop
+            line = await follower.next(TIMEOUT)
+            assert line is not None
+            if json.loads(line)["message"] == "spinning":
+                break
+        follower.close()
         process = doomed.db.runner._main  # type: ignore[attr-defined]
         os.kill(process.pid, signal.SIGKILL)  # as the OOM killer would
         died = await asyncio.wait_for(call, TIMEOUT)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from ts_support import host_module, needs_node, results
+from ts_support import host_module, logged, needs_node, results
 
 from spacetimedb_sdk.server.local import LocalServer
 
@@ -148,5 +148,5 @@ def test_thrown_values_fail_the_call_and_roll_back(srv: LocalServer) -> None:
     assert first == "Uncaught Error: boom"
     assert "host-test/src/index.ts:" in frame
     assert db.rows("player") == []  # the insert before the throw was rolled back
-    logged = [r.message for r in db.module_log.records() if r.level == "error"]
-    assert any(m.startswith("reducer throw_error failed: Uncaught Error: boom") for m in logged)
+    errors = [message for level, _, message in logged(db) if level == "Error"]
+    assert any(m.startswith("reducer throw_error failed: Uncaught Error: boom") for m in errors)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ts_support import needs_node
+from ts_support import logged, needs_node
 
 from node_support import TS_MODULES, load_once
 from spacetimedb_sdk.server.local import LocalServer
@@ -31,8 +31,7 @@ async def test_a_submodules_table_and_functions_are_namespaced() -> None:
         assert counted.return_value == 2
         rows = db.sql('SELECT label FROM "tallies.tally" WHERE id = 2')[0]["rows"]
         assert rows == [["directly"]]
-        logged = [(r.function, r.message) for r in db.module_log.records()]
-        assert ("tallies.add_tally", "addTally: directly") in logged
+        assert ("Info", "tallies.add_tally", "addTally: directly") in logged(db)
         tables = [
             t["source_name"]
             for s in db.module.describe_v10()["sections"]

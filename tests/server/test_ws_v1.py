@@ -343,7 +343,7 @@ async def test_v1_and_v2_clients_side_by_side(srv: LocalServer) -> None:
 @pytest.mark.parametrize(
     ("path", "query", "headers", "status", "text"),
     [
-        ("nowhere", "", {}, 404, "No such database."),
+        ("nowhere", "", {}, 404, "`nowhere` not found"),
         (None, "", {"Authorization": "Bearer not.a.token"}, 401, "Invalid token"),
         (None, "&light=maybe", {}, 400, "Failed to deserialize query string"),
     ],

@@ -30,6 +30,12 @@ def results(db: Database) -> dict[str, Any]:
     return {r.name: json.loads(r.value) for r in db.rows("result")}
 
 
+def logged(db: Database) -> list[tuple[str, str | None, str]]:
+    """The database's module log as ``(level, function, message)``, oldest first."""
+    lines = (json.loads(line) for line in db.log.tail(None))
+    return [(r["level"], r.get("function"), r["message"]) for r in lines]
+
+
 def needs_node() -> pytest.MarkDecorator:
     """The mark of every TypeScript host test (they run Node)."""
     return requires_node()

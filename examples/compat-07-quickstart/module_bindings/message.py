@@ -8,45 +8,65 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from spacetimedb_sdk import compat
-from spacetimedb_sdk.sats import Identity, Timestamp
+from spacetimedb_sdk.sats import Timestamp
+from spacetimedb_sdk.spacetimedb_client import (
+    Identity,
+    ReducerEvent,
+    SpacetimeDBClient,
+)
 
-from ._types import Message as _Message
+from ._schema import SCHEMA
 
 
 class Message:
-    """0.7 API of table ``message``; its rows are ``Message`` values."""
+    """Table ``message``: rows built from 0.7's JSON, fields in ``data``."""
 
     is_table_class = True
-    TABLE_NAME = "message"
+
+    sender: Identity
+    sent: Timestamp
+    text: str
 
     @classmethod
     def register_row_update(
         cls,
-        callback: Callable[[str, _Message | None, _Message | None, Any], object],
+        callback: Callable[[str, Message | None, Message | None, ReducerEvent | None], object],
     ) -> None:
-        """Call ``callback(op, old, new, reducer_event)`` on every change."""
-        compat.register_row_update("message", callback)
+        """Call ``callback(row_op, old, new, reducer_event)`` on each change."""
+        SpacetimeDBClient.instance._register_row_update("Message", callback)
 
     @classmethod
-    def iter(cls) -> Iterator[_Message]:
+    def iter(cls) -> Iterator[Message]:
         """The cached rows."""
-        rows: Iterator[_Message] = compat.iter_rows("message")
-        return rows
+        rows: list[Message] = SpacetimeDBClient.instance._get_table_cache("Message").values()
+        return iter(rows)
 
     @classmethod
-    def filter_by_sender(cls, sender: Identity) -> list[_Message]:
+    def filter_by_sender(cls, sender: Identity) -> list[Message]:
         """The rows whose ``sender`` equals the value."""
-        found: list[_Message] = compat.filter_by("message", "sender", sender)
-        return found
+        return [row for row in cls.iter() if row.sender == sender]
 
     @classmethod
-    def filter_by_sent(cls, sent: Timestamp) -> list[_Message]:
+    def filter_by_sent(cls, sent: Timestamp) -> list[Message]:
         """The rows whose ``sent`` equals the value."""
-        found: list[_Message] = compat.filter_by("message", "sent", sent)
-        return found
+        return [row for row in cls.iter() if row.sent == sent]
 
     @classmethod
-    def filter_by_text(cls, text: str) -> list[_Message]:
+    def filter_by_text(cls, text: str) -> list[Message]:
         """The rows whose ``text`` equals the value."""
-        found: list[_Message] = compat.filter_by("message", "text", text)
-        return found
+        return [row for row in cls.iter() if row.text == text]
+
+    def __init__(self, data: list[Any]) -> None:
+        self.data: dict[str, Any] = {}
+        self.data["sender"] = Identity.from_string(data[0][0])
+        self.data["sent"] = Timestamp(int(data[1]))
+        self.data["text"] = str(data[2])
+
+    def encode(self) -> list[Any]:
+        """The row in 0.7's JSON shape."""
+        return compat.encode07(SCHEMA, 1, self.data)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "data":
+            raise AttributeError(name)
+        return self.data.get(name)

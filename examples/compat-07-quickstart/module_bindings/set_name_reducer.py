@@ -5,20 +5,28 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from spacetimedb_sdk import compat
-from spacetimedb_sdk.sats import ConnectionId, Identity
+from spacetimedb_sdk.spacetimedb_client import (
+    Address,
+    Identity,
+    SpacetimeDBClient,
+)
 
 reducer_name = "set_name"
 
 
 def set_name(name: str) -> None:
-    """Call reducer ``set_name`` (the result arrives through the callbacks)."""
-    compat.call_reducer("set_name", name)
+    """Call reducer ``set_name``; the outcome reaches the callbacks."""
+    SpacetimeDBClient.instance._reducer_call("set_name", name)
 
 
 def register_on_set_name(
-    callback: Callable[[Identity, ConnectionId | None, str, str, str], object],
+    callback: Callable[[Identity, Address | None, str, str, str], object],
 ) -> None:
-    """Call ``callback(caller_identity, caller_connection_id, status, message, *args)`` after this client's calls."""
-    compat.register_on_reducer("set_name", callback)
+    """Call ``callback(caller_identity, caller_address, status, message, *args)`` after this client's calls."""
+    SpacetimeDBClient.instance._register_reducer("set_name", callback)
+
+
+def _decode_args(data: list[Any]) -> list[Any]:
+    return [str(data[0])]

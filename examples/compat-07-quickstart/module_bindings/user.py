@@ -8,46 +8,66 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from spacetimedb_sdk import compat
-from spacetimedb_sdk.sats import Identity
+from spacetimedb_sdk.spacetimedb_client import (
+    Identity,
+    ReducerEvent,
+    SpacetimeDBClient,
+)
 
-from ._types import User as _User
+from ._schema import SCHEMA
 
 
 class User:
-    """0.7 API of table ``user``; its rows are ``User`` values."""
+    """Table ``user``: rows built from 0.7's JSON, fields in ``data``."""
 
     is_table_class = True
-    TABLE_NAME = "user"
+
     primary_key = "identity"
+
+    identity: Identity
+    name: str | None
+    online: bool
 
     @classmethod
     def register_row_update(
         cls,
-        callback: Callable[[str, _User | None, _User | None, Any], object],
+        callback: Callable[[str, User | None, User | None, ReducerEvent | None], object],
     ) -> None:
-        """Call ``callback(op, old, new, reducer_event)`` on every change."""
-        compat.register_row_update("user", callback)
+        """Call ``callback(row_op, old, new, reducer_event)`` on each change."""
+        SpacetimeDBClient.instance._register_row_update("User", callback)
 
     @classmethod
-    def iter(cls) -> Iterator[_User]:
+    def iter(cls) -> Iterator[User]:
         """The cached rows."""
-        rows: Iterator[_User] = compat.iter_rows("user")
-        return rows
+        rows: list[User] = SpacetimeDBClient.instance._get_table_cache("User").values()
+        return iter(rows)
 
     @classmethod
-    def filter_by_identity(cls, identity: Identity) -> _User | None:
+    def filter_by_identity(cls, identity: Identity) -> User | None:
         """The row whose ``identity`` equals the value."""
-        found: _User | None = compat.find_by("user", "identity", identity)
-        return found
+        return next((row for row in cls.iter() if row.identity == identity), None)
 
     @classmethod
-    def filter_by_name(cls, name: str | None) -> list[_User]:
+    def filter_by_name(cls, name: str | None) -> list[User]:
         """The rows whose ``name`` equals the value."""
-        found: list[_User] = compat.filter_by("user", "name", name)
-        return found
+        return [row for row in cls.iter() if row.name == name]
 
     @classmethod
-    def filter_by_online(cls, online: bool) -> list[_User]:
+    def filter_by_online(cls, online: bool) -> list[User]:
         """The rows whose ``online`` equals the value."""
-        found: list[_User] = compat.filter_by("user", "online", online)
-        return found
+        return [row for row in cls.iter() if row.online == online]
+
+    def __init__(self, data: list[Any]) -> None:
+        self.data: dict[str, Any] = {}
+        self.data["identity"] = Identity.from_string(data[0][0])
+        self.data["name"] = str(data[1]["0"]) if "0" in data[1] else None
+        self.data["online"] = bool(data[2])
+
+    def encode(self) -> list[Any]:
+        """The row in 0.7's JSON shape."""
+        return compat.encode07(SCHEMA, 0, self.data)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "data":
+            raise AttributeError(name)
+        return self.data.get(name)

@@ -52,11 +52,24 @@ STALE_AFTER = 60.0
 
 
 class CredentialsError(SpacetimeDBError):
-    """A credentials file cannot be read, written or removed, or is corrupt; says which path."""
+    """A credentials file cannot be read, written or removed, or is corrupt; says which path.
+
+    Example::
+
+        try:
+            token = credentials.File("my-app").load()
+        except CredentialsError:
+            token = None   # corrupt or unreadable: start with a new identity
+    """
 
 
 def credentials_dir() -> Path:
-    """The folder credential files live in (``$SPACETIMEDB_CLIENT_CREDENTIALS_DIR`` or ``~/.spacetimedb_client_credentials``)."""
+    """The folder credential files live in (``$SPACETIMEDB_CLIENT_CREDENTIALS_DIR`` or ``~/.spacetimedb_client_credentials``).
+
+    Example::
+
+        print(credentials_dir())   # /home/me/.spacetimedb_client_credentials
+    """
     override = os.environ.get(_ENV_DIR)
     if override:
         return Path(override)
@@ -120,10 +133,21 @@ class File:
 
     @property
     def path(self) -> Path:
+        """The file this key's token is stored in.
+
+        Example::
+
+            print(File("my-app").path)   # ~/.spacetimedb_client_credentials/my-app
+        """
         return credentials_dir() / self.key
 
     def load(self) -> str | None:
-        """The saved token, or ``None`` if none was saved."""
+        """The saved token, or ``None`` if none was saved.
+
+        Example::
+
+            builder.with_token(File("my-app").load())
+        """
         path = self.path
         self._remove_stale_temporaries(path.parent)
         try:
@@ -146,7 +170,12 @@ class File:
             ) from None
 
     def save(self, token: str) -> None:
-        """Store ``token`` atomically with mode 0600 (the folder is created 0700)."""
+        """Store ``token`` atomically with mode 0600 (the folder is created 0700).
+
+        Example::
+
+            builder.on_connect(lambda conn, identity, token: File("my-app").save(token))
+        """
         path = self.path
         folder = path.parent
         try:
@@ -175,7 +204,12 @@ class File:
             raise
 
     def clear(self) -> None:
-        """Forget the stored token (no error if there is none)."""
+        """Forget the stored token (no error if there is none).
+
+        Example::
+
+            File("my-app").clear()   # the next connection gets a new identity
+        """
         path = self.path
         try:
             path.unlink(missing_ok=True)

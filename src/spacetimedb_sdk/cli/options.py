@@ -166,7 +166,8 @@ def _redact(message: str, args: argparse.Namespace) -> str:
 def _explain(e: BaseException, args: argparse.Namespace) -> str:
     if isinstance(e, HttpError):
         body = " ".join(e.body.split()) or f"HTTP {e.status}"
-        if e.status == 404 and "database" in body.lower():
+        # Upstream: "No such database." for an identity, "`name` not found" for a name.
+        if e.status == 404 and ("database" in body.lower() or body.endswith("` not found")):
             return f"database {getattr(args, 'database', None)!r} not found on {args.server}"
         if e.status == 401:
             return f"the server rejected the token ({body}); check --token / ${TOKEN_ENV}"

@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 
 from .._version import __version__
-from . import call, describe, generate, identity, serve, sql, subscribe
+from . import call, describe, generate, identity, logs, publish, serve, sql, subscribe
 from .options import Command
 
 
@@ -48,6 +48,8 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
     call.add_command(commands)
     subscribe.add_command(commands)
     identity.add_command(commands)
+    publish.add_command(commands)
+    logs.add_command(commands)
     return parser, dict(commands.choices)
 
 

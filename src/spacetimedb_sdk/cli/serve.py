@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import signal
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ from ..errors import SpacetimeDBError
 from .options import EXIT_ERROR, EXIT_USAGE, CliError, print_error
 
 if TYPE_CHECKING:
+    from ..server.limits import ServerLimits
     from ..server.local import LocalServer
     from ..server.module import Module
 
@@ -71,6 +73,27 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "over it is stopped and rolled back (default: 10; 0 for none)",
     )
     serve.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="keep the database, the signing key and the owner identity in DIR across "
+        "restarts (created if missing; default: everything in memory)",
+    )
+    serve.add_argument(
+        "--clear",
+        action="store_true",
+        help="with --data-dir: delete the database's stored data and start it empty",
+    )
+    serve.add_argument(
+        "--limit",
+        action="append",
+        type=_limit,
+        default=[],
+        metavar="NAME=N",
+        help="change one of the server's resource limits (repeatable; 0 for none): "
+        "incoming_queue_length, outgoing_queue_length, outgoing_queue_bytes, sql_row_limit, "
+        "sql_max_rows, sql_max_result_bytes (defaults in docs/local-server.md)",
+    )
+    serve.add_argument(
         "--allow-loopback-http",
         action="store_true",
         help="let procedures' ctx.http reach 127.0.0.1 and ::1 (refused by default, as upstream)",
@@ -86,6 +109,19 @@ def _seconds(text: str) -> float:
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be 0 or a positive number of seconds: {text!r}")
     return value
+
+
+def _limit(text: str) -> tuple[str, int | None]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=N: {text!r}")
+    try:
+        number = int(value.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (no limit) or more: {text!r}")
+    return name.strip().replace("-", "_"), number or None
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -122,19 +158,36 @@ def _local_server(args: argparse.Namespace) -> LocalServer:
         module = args.module_file
     else:
         raise CliError("serve needs a module: pass a module PATH or --example NAME", EXIT_USAGE)
+    if args.clear and args.data_dir is None:
+        raise CliError("--clear empties a data directory: pass --data-dir DIR too", EXIT_USAGE)
     try:
         return LocalServer(
             module,
+            limits=_limits(args.limit),
             database=args.database,
             host=args.host,
             port=args.port,
             reducer_timeout=args.reducer_timeout or None,  # 0: no budget
             allow_loopback_http=args.allow_loopback_http,
+            data_dir=args.data_dir,
+            clear=args.clear,
         )
     except FileNotFoundError as e:
         raise CliError(str(e), EXIT_USAGE) from None
-    except (OSError, ImportError, SpacetimeDBError) as e:  # also a TS module that cannot load
+    except (OSError, ImportError, SpacetimeDBError) as e:  # a TS module, a data directory
         raise CliError(str(e)) from None
+
+
+def _limits(given: list[tuple[str, int | None]]) -> ServerLimits:
+    from ..server.limits import ServerLimits
+
+    known = [f.name for f in dataclasses.fields(ServerLimits)]
+    for name, _ in given:
+        if name not in known:
+            raise CliError(
+                f"--limit: no limit named {name!r}; one of {', '.join(known)}", EXIT_USAGE
+            )
+    return ServerLimits(**dict(given))
 
 
 async def _serve_until_interrupted(server: LocalServer) -> None:

@@ -12,15 +12,13 @@ import sys
 
 from ..http import HttpClient, HttpError
 from ..sats.plain import to_plain
-from ..sats.sats_json import from_json
-from ..sats.types import EMPTY_TYPESPACE, AlgebraicType, ArrayType, ProductType, RefType, SumType
+from ..sats.types import EMPTY_TYPESPACE
 from .options import (
     EXIT_USAGE,
     CliError,
     add_common,
     client_command,
     database_name,
-    fetch_schema,
     resolve_token,
     server_url,
 )
@@ -55,10 +53,11 @@ def _sql(args: argparse.Namespace) -> int:
             raise
         # Result columns should carry resolved types; where a server sends `Ref`s
         # instead, they index the module's typespace.
-        needs_refs = any(_has_ref(r.schema) for r in results if r.rows)
-        ts = fetch_schema(http, database)[1].typespace if needs_refs else EMPTY_TYPESPACE
+        needs_refs = any(r.uses_module_types for r in results if r.rows)
+        ts = http.schema(database).typespace if needs_refs else EMPTY_TYPESPACE
     for i, result in enumerate(results):
-        rows = [to_plain(result.schema, from_json(result.schema, r, ts), ts) for r in result.rows]
+        # Decoded as the HTTP API's users get them, then shown as plain JSON.
+        rows = [to_plain(result.schema, row, ts) for row in result.rows_as_dicts(ts)]
         if args.json:
             for row in rows:
                 print_json_line(row)
@@ -67,15 +66,3 @@ def _sql(args: argparse.Namespace) -> int:
                 print()
             print_table(result, rows)
     return 0
-
-
-def _has_ref(ty: AlgebraicType) -> bool:
-    if isinstance(ty, RefType):
-        return True
-    if isinstance(ty, ArrayType):
-        return _has_ref(ty.elem)
-    if isinstance(ty, ProductType):
-        return any(_has_ref(e.algebraic_type) for e in ty.elements)
-    if isinstance(ty, SumType):
-        return any(_has_ref(v.algebraic_type) for v in ty.variants)
-    return False

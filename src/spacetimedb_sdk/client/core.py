@@ -292,7 +292,9 @@ class ClientCore:
                 del self.subscriptions[qs]
                 events.append(SubscriptionEnded(qs, self.cache.drop_query_set(qs)))
                 continue
-            sub.resubscribing = sub.state is SubState.APPLIED
+            # A set re-sent by an earlier reconnection and not applied again yet still has
+            # its old rows cached: they are replaced, not added to.
+            sub.resubscribing = sub.resubscribing or sub.state is SubState.APPLIED
             sub.state = SubState.QUEUED
             self._queued.append(m.Subscribe(self._new_request_id(), qs, list(sub.queries)))
         return (*pending, events)

@@ -131,7 +131,13 @@ class Range:
         return self.contains(value)
 
     def contains(self, value: Any, key: OrderKey | None = None) -> bool:
-        """Whether ``value`` lies inside the bounds, comparing with ``key`` (default: generic order)."""
+        """Whether ``value`` lies inside the bounds, comparing with ``key`` (default: generic order).
+
+        Example::
+
+            >>> Range(gt=1, le=3).contains(3), Range(gt=1, le=3).contains(1)
+            (True, False)
+        """
         k = key or generic_order_key
         v = k(value)
         if self.ge is not _UNSET and not v >= k(self.ge):

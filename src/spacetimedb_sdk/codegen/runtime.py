@@ -38,6 +38,8 @@ from ..connection import (
     SubscriptionBuilder,
     TableHandle,
 )
+from ..connection.calls import callables_repr
+from ..connection.tables import tables_repr
 from ..errors import SpacetimeDBError
 from ..query import Query
 
@@ -190,6 +192,9 @@ class TablesBase:
     def __dir__(self) -> list[str]:
         return sorted({*super().__dir__(), *self._handles})
 
+    def __repr__(self) -> str:
+        return tables_repr(type(self).__name__, self._handles)
+
 
 class CallablesBase:
     """``conn.reducers`` / ``conn.procedures`` of generated bindings (typed attributes).
@@ -213,6 +218,9 @@ class CallablesBase:
 
     def __dir__(self) -> list[str]:
         return sorted({*super().__dir__(), *self._callers})
+
+    def __repr__(self) -> str:
+        return callables_repr(type(self).__name__, self._callers)
 
 
 class ReducerWrapper:

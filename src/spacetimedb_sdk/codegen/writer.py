@@ -230,7 +230,9 @@ class ModuleWriter:
 
 
 # pycodestyle's ambiguous names (l, O, I) are fine as column or parameter names, so lines
-# defining one get the matching noqa instead of a renamed field.
+# defining one get the matching noqa instead of a renamed field.  The noqa also names RUF100:
+# ruff's default rules do not include E741/E743 but do include RUF100 (unused noqa), so without
+# it the line is flagged in projects that keep ruff's defaults.
 _AMBIGUOUS_DEF = re.compile(r"^\s*(?:l|O|I)\s*[:=]")
 _AMBIGUOUS_PARAM = re.compile(r"^\s*def .*[(,] ?(?:l|O|I): ")
 _AMBIGUOUS_FUNC = re.compile(r"^\s*def (?:l|O|I)\(")
@@ -242,7 +244,7 @@ def _noqa_ambiguous(line: str) -> str:
         codes.append("E741")
     if _AMBIGUOUS_FUNC.match(line):
         codes.append("E743")
-    return f"{line}  # noqa: {', '.join(codes)}" if codes else line
+    return f"{line}  # noqa: {', '.join([*codes, 'RUF100'])}" if codes else line
 
 
 def _alias_key(item: tuple[str, str]) -> str:

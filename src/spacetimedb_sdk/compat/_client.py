@@ -28,15 +28,17 @@ import functools
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from .._log import get_logger
-from ..client.bindings import python_name
+from ..client import events as ev
 from ..client.events import ErrorContext, EventContext, ReducerEventContext, SubscribeApplied
-from ..connection import DbConnection, DbConnectionBuilder, SubscriptionHandle, TableHandle
+from ..connection import DbConnection, DbConnectionBuilder, SubscriptionHandle
 from ..errors import ConnectError, SpacetimeDBError, SubscriptionError
 from ..sats.values import ConnectionId, Identity
-from ._events import ReducerEvent, TransactionUpdateMessage, convert_event, status_text
+from ._events import COMMITTED, ReducerEvent, TransactionUpdateMessage, status_text
+from ._package import Package07, adapt_callback
+from ._view import TableCache07, View07
 
 __all__ = ["SpacetimeDBClient"]
 
@@ -47,7 +49,35 @@ IdentityHook = Callable[[str, Identity, "ConnectionId | None"], None]
 DEFAULT_CLOSE_TIMEOUT = 5.0
 
 
-class SpacetimeDBClient:
+class _CurrentClient(type):
+    """``SpacetimeDBClient.instance``: the current client, or a clear error when there is none.
+
+    0.7 bindings call ``SpacetimeDBClient.instance._register_row_update(...)``; before a client
+    exists that would be an ``AttributeError`` on ``None``.
+    """
+
+    _current: SpacetimeDBClient | None = None
+
+    @property
+    def instance(cls) -> SpacetimeDBClient:
+        """The current client (the last one created); raises if there is none yet."""
+        if cls._current is None:
+            raise SpacetimeDBError(
+                "no SpacetimeDB client yet: create SpacetimeDBAsyncClient(module_bindings) or "
+                "call SpacetimeDBClient.init(...) before using the module_bindings functions"
+            )
+        return cls._current
+
+    @instance.setter
+    def instance(cls, client: SpacetimeDBClient | None) -> None:
+        cls._current = client
+
+    def current(cls) -> SpacetimeDBClient | None:
+        """The current client, or ``None``."""
+        return cls._current
+
+
+class SpacetimeDBClient(metaclass=_CurrentClient):
     """The 0.7 ``SpacetimeDBClient``: one connection, its callbacks, and the cache they read.
 
     Create it with :meth:`init` (synchronous use, call :meth:`update` regularly), or let
@@ -61,9 +91,6 @@ class SpacetimeDBClient:
         client.register_on_subscription_applied(lambda: print("rows are in"))
         client.subscribe(["SELECT * FROM user"])
     """
-
-    #: The current client (the last one created), as in 0.7.
-    instance: ClassVar[SpacetimeDBClient | None] = None
 
     @classmethod
     def init(
@@ -107,14 +134,15 @@ class SpacetimeDBClient:
     def __init__(self, autogen_package: ModuleType | None) -> None:
         """Prefer :meth:`init`; this makes the client current without connecting."""
         self._package = autogen_package
+        self._package07 = Package07(autogen_package)
+        self._view: View07 | None = None
+        # Registered under the names given (0.7 or canonical); resolved when events arrive.
         self._row_callbacks: dict[str, list[RowCallback]] = {}
         self._reducer_callbacks: dict[str, list[Callable[..., object]]] = {}
         self._on_subscription_applied: list[Callable[[], object]] = []
         self._on_event: list[Callable[[TransactionUpdateMessage], object]] = []
         self._conn: DbConnection | None = None
         self._mode: Literal["async", "tick"] | None = None
-        self._tables: dict[str, TableHandle] = {}
-        self._reducers: dict[str, Any] = {}
         self._subscriptions: list[SubscriptionHandle] = []
         self._queued_queries: list[str] | None = None
         self._identity_hook: IdentityHook | None = None
@@ -122,6 +150,7 @@ class SpacetimeDBClient:
         self._last_event: tuple[object, ReducerEvent | None] = (None, None)
         self._applied_due: list[list[SubscriptionHandle]] = []
         self._applied_rows: object = None  # the event of the rows the due subscriptions brought
+        self._resolved: dict[tuple[str, str], str | None] = {}
         self.identity: Identity | None = None
         self.address: ConnectionId | None = None
         self.token: str | None = None
@@ -214,20 +243,22 @@ class SpacetimeDBClient:
     def subscribe(self, queries: Sequence[str]) -> None:
         """Subscribe to SQL queries, replacing the previous subscription as 0.7 did.
 
-        Table names are the module's canonical ones (``SELECT * FROM user``).  Before the
+        Table names may be the 0.7 module's (``SELECT * FROM User``): they are mapped to the
+        2.x module's canonical names (``user``) where the match is unambiguous.  Before the
         connection is up the queries are kept and sent once it is.
 
         Example::
 
-            client.subscribe(["SELECT * FROM user", "SELECT * FROM message"])
+            client.subscribe(["SELECT * FROM User", "SELECT * FROM Message"])
         """
         qs = [queries] if isinstance(queries, str) else list(queries)
-        conn = self._conn
-        if conn is None:
+        conn, view = self._conn, self._view
+        if conn is None or view is None:
             self._queued_queries = qs
             return
         if not qs:
             return
+        qs = [view.translate(q) for q in qs]
         holder: list[SubscriptionHandle] = []
 
         def applied(_ctx: object) -> None:
@@ -274,23 +305,41 @@ class SpacetimeDBClient:
         """Undo :meth:`register_on_event`."""
         self._on_event.remove(callback)
 
-    # ---- what the generated 0.7 modules call (through spacetimedb_sdk.compat) --------------
+    # ---- what generated 0.7 modules call ---------------------------------------------------
+    #
+    # Bindings written by the 0.7 CLI call the underscore methods below on
+    # SpacetimeDBClient.instance, with the 0.7 module's names ("User") and 0.7's JSON shapes;
+    # the public ones (used through spacetimedb_sdk.compat) take the same names.
 
     def register_row_update(self, table: str, callback: RowCallback) -> None:
         """Call ``callback(op, old, new, reducer_event)`` for each change to ``table``.
 
+        ``table`` is the 0.7 name (``"User"``) or the canonical one (``"user"``).  Rows are
+        the bindings' 0.7 row objects where the package has the table's class.
+
         Example::
 
-            client.register_row_update("user", lambda op, old, new, ev: print(op, new))
+            client.register_row_update("User", lambda op, old, new, ev: print(op, new))
         """
         self._row_callbacks.setdefault(table, []).append(callback)
 
+    _register_row_update = register_row_update
+
     def unregister_row_update(self, table: str, callback: RowCallback) -> None:
-        """Undo :meth:`register_row_update`."""
+        """Undo :meth:`register_row_update`.
+
+        Example::
+
+            client.unregister_row_update("User", on_user)
+        """
         self._row_callbacks.get(table, []).remove(callback)
+
+    _unregister_row_update = unregister_row_update
 
     def register_on_reducer(self, reducer: str, callback: Callable[..., object]) -> None:
         """Call ``callback(identity, address, status, message, *args)`` after own calls.
+
+        A callback written for the pre-0.7 signature, without ``address``, is called without it.
 
         Example::
 
@@ -298,27 +347,43 @@ class SpacetimeDBClient:
         """
         self._reducer_callbacks.setdefault(reducer, []).append(callback)
 
+    _register_reducer = register_on_reducer
+
     def unregister_on_reducer(self, reducer: str, callback: Callable[..., object]) -> None:
-        """Undo :meth:`register_on_reducer`."""
+        """Undo :meth:`register_on_reducer`.
+
+        Example::
+
+            client.unregister_on_reducer("set_name", on_set_name)
+        """
         self._reducer_callbacks.get(reducer, []).remove(callback)
+
+    _unregister_reducer = unregister_on_reducer
+
+    def _get_table_cache(self, table: str) -> TableCache07:
+        """0.7's per-table cache: ``values()`` are the cached rows (none before connecting)."""
+        cls = self._package07.table_classes.get(table)
+        return TableCache07(table, lambda: self._rows07(table), cls)
+
+    def _reducer_call(self, reducer: str, *args: Any) -> None:
+        """0.7's reducer call: arguments in 0.7's JSON shapes; the outcome reaches callbacks."""
+        self.call_reducer(reducer, *args)
 
     def iter_rows(self, table: str) -> Iterator[Any]:
         """The cached rows of ``table`` (none before connecting).
 
         Example::
 
-            names = [u.name for u in client.iter_rows("user")]
+            names = [u.name for u in client.iter_rows("User")]
         """
-        if self._conn is None:
-            return iter(())
-        return self._table(table).iter()
+        return iter(self._rows07(table))
 
     def filter_by(self, table: str, column: str, value: Any) -> list[Any]:
         """The cached rows of ``table`` whose attribute ``column`` equals ``value``.
 
         Example::
 
-            online = client.filter_by("user", "online", True)
+            online = client.filter_by("User", "online", True)
         """
         return [row for row in self.iter_rows(table) if getattr(row, column) == value]
 
@@ -327,16 +392,18 @@ class SpacetimeDBClient:
 
         Example::
 
-            me = client.find_by("user", "identity", client.identity)
+            me = client.find_by("User", "identity", client.identity)
         """
-        if self._conn is None:
+        view = self._view
+        if view is None:
             return None
+        name = view.table(table)
         try:
-            find = getattr(self._table(table).index(column), "find", None)
-        except KeyError:
+            find = getattr(view.handles[name].index(column), "find", None)
+        except (KeyError, AttributeError):
             find = None
         if callable(find):
-            return find(value)
+            return view.row(name, find(value))
         return next(iter(self.filter_by(table, column, value)), None)
 
     def call_reducer(
@@ -347,15 +414,27 @@ class SpacetimeDBClient:
     ) -> None:
         """Call ``reducer`` with positional arguments; the outcome reaches the callbacks.
 
-        ``on_done(message)`` runs last, after the ``register_on_*`` callbacks.
+        Arguments may be in 0.7's JSON shapes (``{"0": x}`` options, ``[hex]`` identities,
+        lists or dicts for structs) or the SDK's values; ``reducer`` is the 0.7 or canonical
+        name.  ``on_done(message)`` runs last, after the ``register_on_*`` callbacks.
 
         Example::
 
             client.call_reducer("send_message", "hello")
         """
-        caller = self._reducer(reducer)
-        done = functools.partial(self._reducer_finished, reducer, args, on_done)
-        caller.then(done, *args)
+        view = self._view
+        if view is None:
+            raise SpacetimeDBError(
+                f"cannot call reducer {reducer!r}: the client is not connected yet"
+            )
+        done = functools.partial(self._reducer_finished, reducer, on_done)
+        view.call(reducer, args, done)
+
+    def _rows07(self, table: str) -> list[Any]:
+        view = self._view
+        if view is None:
+            return []
+        return view.rows(view.table(table))
 
     # ---- connecting ------------------------------------------------------------------------
 
@@ -395,17 +474,12 @@ class SpacetimeDBClient:
         )
 
     def _connection_class(self) -> type[DbConnection]:
-        package = self._package
-        if package is None:
-            return DbConnection  # the schema is fetched from the server
-        cls = getattr(package, "DbConnection", None)
+        # Bindings of `generate --compat-07` carry a typed DbConnection (and the schema);
+        # bindings written by the 0.7 CLI do not, and the schema is fetched at connect.
+        cls = getattr(self._package, "DbConnection", None)
         if isinstance(cls, type) and issubclass(cls, DbConnection):
             return cls
-        name = getattr(package, "__name__", repr(package))
-        raise SpacetimeDBError(
-            f"{name} has no DbConnection class: it was not generated for this SDK. "
-            f"Regenerate it with `spacetimedb-py generate --compat-07 --out-dir <dir> ...`"
-        )
+        return DbConnection
 
     def _connected(self, conn: DbConnection, identity: Identity, token: str) -> None:
         self._conn = conn
@@ -419,39 +493,30 @@ class SpacetimeDBClient:
 
     def _attach(self, conn: DbConnection) -> None:
         """Route every table's row callbacks and every reducer to the 0.7 registries."""
-        self._tables = {handle.table_name: handle for handle in conn.db}
-        for name, handle in self._tables.items():
+        self._view = View07(conn, self._package07)
+        self._resolved = {}
+        for name, handle in self._view.handles.items():
             handle.on_insert(functools.partial(self._row_inserted, name))
             handle.on_delete(functools.partial(self._row_deleted, name))
             with contextlib.suppress(TypeError):  # tables without a primary key have no updates
                 handle.on_update(functools.partial(self._row_updated, name))
-        self._reducers = {}
-        for r in conn.schema.reducers:
-            caller = getattr(conn.reducers, python_name(r.accessor_name), None)
-            if r.is_client_callable and caller is not None:
-                self._reducers[r.name] = caller
 
-    def _require_conn(self, what: str) -> DbConnection:
-        if self._conn is None:
-            raise SpacetimeDBError(f"cannot {what}: the client is not connected yet")
-        return self._conn
-
-    def _table(self, table: str) -> TableHandle:
-        try:
-            return self._tables[table]
-        except KeyError:
-            raise KeyError(
-                f"no table named {table!r} (canonical names: {sorted(self._tables)})"
-            ) from None
-
-    def _reducer(self, reducer: str) -> Any:
-        self._require_conn(f"call reducer {reducer!r}")
-        try:
-            return self._reducers[reducer]
-        except KeyError:
-            raise SpacetimeDBError(
-                f"no client-callable reducer named {reducer!r} (known: {sorted(self._reducers)})"
-            ) from None
+    def _registered(self, registry: dict[str, list[Any]], kind: str, canonical: str) -> list[Any]:
+        """The callbacks registered under any name (0.7 or canonical) that means ``canonical``."""
+        view = self._view
+        assert view is not None
+        names = view.tables if kind == "table" else view.reducers
+        out: list[Any] = []
+        for key, callbacks in registry.items():
+            if (kind, key) not in self._resolved:
+                try:
+                    self._resolved[(kind, key)] = names.resolve_or_none(key)
+                except SpacetimeDBError as e:  # ambiguous: say so once, call none of them
+                    log.error("%s callbacks for %r are not called: %s", kind, key, e)
+                    self._resolved[(kind, key)] = None
+            if self._resolved[(kind, key)] == canonical:
+                out.extend(callbacks)
+        return out
 
     # ---- events from the connection --------------------------------------------------------
 
@@ -470,34 +535,65 @@ class SpacetimeDBClient:
                 self._applied_rows = ctx.event  # the rows of the subscription just applied
             elif ctx.event is not self._applied_rows:
                 self._flush_applied()  # a later message: the subscription's turn is over
-        callbacks = self._row_callbacks.get(table)
-        if not callbacks:
-            return
-        event = self._reducer_event(ctx.event)
-        for cb in list(callbacks):
-            self._safely(cb, op, old, new, event)
+        view = self._view
+        assert view is not None
+        callbacks = self._registered(self._row_callbacks, "table", table)
+        if callbacks:
+            event = self._reducer_event(ctx.event)
+            old07, new07 = view.row(table, old), view.row(table, new)
+            for cb in callbacks:
+                # Callbacks from before 0.5 took (op, old, new) without the reducer event.
+                self._safely(cb, *adapt_callback(cb, op, old07, new07, event, optional=3))
+        view.forget(table, old)
 
     def _reducer_event(self, event: object) -> ReducerEvent | None:
         # One 0.7 event per 2.x message, shared by all its row callbacks.
         if self._last_event[0] is not event:
-            self._last_event = (event, convert_event(event, self.identity, self.address))
+            self._last_event = (event, self._convert_event(event))
         return self._last_event[1]
+
+    def _convert_event(self, event: object) -> ReducerEvent | None:
+        """The 0.7 ``reducer_event`` of a 2.x event; ``None`` for subscription rows.
+
+        A 2.x server names the reducer and its arguments only to the caller: other clients'
+        changes get a committed event without a caller, reducer or arguments.
+        """
+        if isinstance(event, ev.ReducerEvent):
+            view = self._view
+            assert view is not None
+            status, message = status_text(event.status)
+            name = event.reducer.name
+            args = view.args07(name, event.reducer.args)
+            return ReducerEvent(
+                self.identity, self.address, view.reducer_name07(name), status, message, args
+            )
+        if isinstance(event, ev.Transaction):
+            return ReducerEvent(None, None, None, COMMITTED, "", [])
+        return None
 
     def _reducer_finished(
         self,
         reducer: str,
-        args: tuple[Any, ...],
         on_done: Callable[[TransactionUpdateMessage], object] | None,
         ctx: ReducerEventContext,
     ) -> None:
         self._flush_applied()
-        status, message = status_text(ctx.event.status)
-        event = ReducerEvent(self.identity, self.address, reducer, status, message, list(args))
+        event = self._reducer_event(ctx.event)
+        assert event is not None and self._view is not None
         update = TransactionUpdateMessage(event)
         for on_event in list(self._on_event):
             self._safely(on_event, update)
-        for cb in list(self._reducer_callbacks.get(reducer, ())):
-            self._safely(cb, self.identity, self.address, status, message, *args)
+        canonical = ctx.event.reducer.name
+        # As 0.7 did, the arguments reach the callbacks through the bindings' _decode_args.
+        decode = self._package07.decode_args(event.reducer_name or reducer)
+        try:
+            args = list(decode(event.args)) if decode else list(ctx.event.reducer.args.values())
+        except Exception:
+            log.exception("%s's _decode_args failed on %r", event.reducer_name, event.args)
+            args = list(ctx.event.reducer.args.values())
+        head = (self.identity, self.address, event.status, event.message)
+        for cb in self._registered(self._reducer_callbacks, "reducer", canonical):
+            self._safely(cb, *adapt_callback(cb, *head, *args, optional=1))
         if on_done is not None:
             on_done(update)
 

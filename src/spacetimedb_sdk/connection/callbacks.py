@@ -14,12 +14,13 @@ Example::
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeGuard
 
 from .._log import get_logger
 from ..client.cache import PendingChanges
 from ..client.events import EventContext, EventSource
+from .pending import Pending
 
 log = get_logger("spacetimedb_sdk.connection")
 
@@ -42,7 +43,7 @@ class UserCallbacks:
         """Run one callback, awaiting it if it is ``async``; its exception is reported, not raised."""
         try:
             result = cb(*args)
-            if inspect.isawaitable(result):
+            if _awaitable_callback_result(result):
                 await result
         except Exception as e:
             self.failed(e)
@@ -63,10 +64,20 @@ class UserCallbacks:
             return
         awaitables = changes.fire(lambda: EventContext(conn, event), on_error=self.failed)
         for aw in awaitables:
+            if not _awaitable_callback_result(aw):
+                continue
             try:
                 await aw
             except Exception as e:
                 self.failed(e)
+
+
+def _awaitable_callback_result(result: object) -> TypeGuard[Awaitable[Any]]:
+    """Whether to await what a callback returned: an ``async def`` callback's coroutine, yes;
+    a call it made (``lambda ctx, row: conn.reducers.x(...)`` returns its ``Pending``), no:
+    the call is sent already, and its result can only arrive after this message's callbacks,
+    so awaiting it here would stop the connection."""
+    return inspect.isawaitable(result) and not isinstance(result, Pending)
 
 
 __all__ = ["UserCallbacks"]

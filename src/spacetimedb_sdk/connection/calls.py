@@ -73,16 +73,34 @@ class ReducerCaller:
         self._binding = binding
 
     def __call__(self, *args: Any, **kwargs: Any) -> Pending[Any]:
+        """Call the reducer; ``await`` the result (or ``.result()`` it), or let it go.
+
+        Arguments are encoded here, so a wrong one raises ``TypeError``/``ValueError`` at once.
+
+        Example::
+
+            await conn.reducers.set_name(name="Ada")
+        """
         return self._conn._calls.call_reducer(self._binding, args, kwargs, None)
 
     def fire(self, *args: Any, **kwargs: Any) -> None:
-        """Send the call and forget it (errors are logged)."""
+        """Send the call and forget it (errors are logged).
+
+        Example::
+
+            conn.reducers.send_message.fire(text="no need to wait")
+        """
         self._conn._calls.call_reducer(self._binding, args, kwargs, None, fire=True)
 
     def then(
         self, callback: Callable[[ReducerEventContext], object], *args: Any, **kwargs: Any
     ) -> Pending[Any]:
-        """Call, and run ``callback(ctx)`` with ``ctx.event`` the :class:`ReducerEvent` when it finishes."""
+        """Call, and run ``callback(ctx)`` with ``ctx.event`` the :class:`ReducerEvent` when it finishes.
+
+        Example::
+
+            conn.reducers.set_name.then(lambda ctx: print(ctx.event.status), name="Bob")
+        """
         return self._conn._calls.call_reducer(self._binding, args, kwargs, callback)
 
     def __repr__(self) -> str:
@@ -104,6 +122,12 @@ class ProcedureCaller:
         self._binding = binding
 
     def __call__(self, *args: Any, **kwargs: Any) -> Pending[Any]:
+        """Call the procedure; the ``Pending`` resolves to its decoded return value.
+
+        Example::
+
+            total = await conn.procedures.add(a=1, b=2)
+        """
         return self._conn._calls.call_procedure(self._binding, args, kwargs)
 
     def __repr__(self) -> str:
@@ -130,6 +154,25 @@ class Callables:
 
     def __dir__(self) -> list[str]:
         return sorted(self._items)
+
+    def __repr__(self) -> str:
+        return callables_repr(f"conn.{self._kind}s", self._items)
+
+
+def callables_repr(label: str, items: Mapping[str, Any]) -> str:
+    """``<conn.reducers: send_message(text), set_name(name)>``: the repr of a callables view.
+
+    Example::
+
+        >>> callables_repr("conn.procedures", {})
+        '<conn.procedures: none>'
+    """
+    sigs = []
+    for name, item in sorted(items.items()):
+        binding = getattr(item, "_binding", None)
+        params = ", ".join(binding.param_names) if binding is not None else "..."
+        sigs.append(f"{name}({params})")
+    return f"<{label}: {', '.join(sigs) or 'none'}>"
 
 
 _ReducerEntry = tuple[Pending[Any], FunctionBinding, Callable[..., object] | None, bool]
@@ -312,4 +355,11 @@ def _decode_return(binding: FunctionBinding, data: bytes) -> Any:
         return data
 
 
-__all__ = ["CallOwner", "CallRegistry", "Callables", "ProcedureCaller", "ReducerCaller"]
+__all__ = [
+    "CallOwner",
+    "CallRegistry",
+    "Callables",
+    "ProcedureCaller",
+    "ReducerCaller",
+    "callables_repr",
+]

@@ -34,7 +34,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Literal, Protocol, TypeVar
 
-from ..errors import ConnectError, ProtocolError, SpacetimeDBError
+from ..errors import ConnectTimeoutError, ProtocolError, SpacetimeDBError
 
 T = TypeVar("T")
 Mode = Literal["async", "thread", "tick"]
@@ -125,6 +125,8 @@ def _result(fut: concurrent.futures.Future[T], timeout: float | None, what: str)
     try:
         return fut.result(timeout)
     except concurrent.futures.TimeoutError:
+        if fut.done():  # the call itself failed with a TimeoutError (3.11+: the same class)
+            raise
         raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}") from None
 
 
@@ -172,7 +174,11 @@ class BackgroundLoop(Driver):
             fut.result(timeout)
         except concurrent.futures.TimeoutError:
             self.stop_thread()
-            raise ConnectError(f"timed out after {timeout} s connecting to {uri}") from None
+            if fut.done():  # a step of connecting timed out and said which (3.11+: same class)
+                raise
+            raise ConnectTimeoutError(
+                f"timed out after {timeout:g} s connecting to {uri}"
+            ) from None
         except BaseException:
             self.stop_thread()
             raise

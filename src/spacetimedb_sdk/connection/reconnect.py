@@ -51,7 +51,13 @@ class ReconnectPolicy:
     jitter: float = 0.5
 
     def delay(self, attempt: int) -> float:
-        """Seconds to wait before reconnect attempt ``attempt`` (0 for the first)."""
+        """Seconds to wait before reconnect attempt ``attempt`` (0 for the first).
+
+        Example::
+
+            >>> ReconnectPolicy(min_delay=0.5, max_delay=2.0, jitter=0.0).delay(5)
+            2.0
+        """
         base = min(self.max_delay, self.min_delay * (2 ** min(attempt, 30)))
         return float(max(0.0, base * (1 + random.uniform(-self.jitter, self.jitter))))
 

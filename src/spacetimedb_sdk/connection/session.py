@@ -33,7 +33,7 @@ from .._log import get_logger
 from ..client import core as core_events
 from ..client.core import ClientCore
 from ..client.events import Disconnected, ErrorContext, EventSource, Transaction
-from ..errors import ConnectError, DisconnectedError, ProtocolError
+from ..errors import ConnectError, ConnectTimeoutError, DisconnectedError, ProtocolError
 from .builder import DbConnectionBuilder
 from .callbacks import UserCallbacks
 from .calls import CallRegistry
@@ -138,7 +138,7 @@ class Session:
         except asyncio.TimeoutError:  # the builtin only from Python 3.11
             self._drop_transport(transport)
             transport.abort()
-            raise ConnectError(
+            raise ConnectTimeoutError(
                 f"the server accepted the WebSocket but sent no InitialConnection within {cfg.connect_timeout:g} s"
             ) from None
 

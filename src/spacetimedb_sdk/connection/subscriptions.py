@@ -80,13 +80,23 @@ class SubscriptionHandle:
         return self._applied.__await__()
 
     def result(self, timeout: float | None = DEFAULT_TIMEOUT) -> SubscriptionHandle:
-        """Block until applied; raises :class:`SubscriptionError` if the server rejected it."""
+        """Block until applied; raises :class:`SubscriptionError` if the server rejected it.
+
+        Example::
+
+            handle = conn.subscription_builder().subscribe("SELECT * FROM user").result(timeout=5)
+        """
         return self._applied.result(timeout)
 
     def unsubscribe(self) -> Pending[None]:
         """End the subscription; its rows leave the cache (``on_delete`` fires) when this resolves.
 
         A subscription not yet applied is cancelled: its ``on_applied`` never runs.
+
+        Example::
+
+            await handle.unsubscribe()
+            assert handle.is_ended
         """
         if self.is_ended:
             raise SubscriptionError(f"subscription {self.queries!r} has already ended")
@@ -99,7 +109,12 @@ class SubscriptionHandle:
     def unsubscribe_then(
         self, callback: Callable[[SubscriptionEventContext], object]
     ) -> Pending[None]:
-        """Unsubscribe and call ``callback(ctx)`` once the rows are gone."""
+        """Unsubscribe and call ``callback(ctx)`` once the rows are gone.
+
+        Example::
+
+            handle.unsubscribe_then(lambda ctx: print("rows left:", ctx.db.user.count()))
+        """
         self._on_end = callback
         return self.unsubscribe()
 
@@ -142,24 +157,50 @@ class SubscriptionBuilder:
     def on_applied(
         self, callback: Callable[[SubscriptionEventContext], object]
     ) -> SubscriptionBuilder:
+        """Call ``callback(ctx)`` once the subscription's rows are in the cache.
+
+        The rows' ``on_insert`` callbacks (with a ``SubscribeApplied`` event) have run by then.
+
+        Example::
+
+            conn.subscription_builder().on_applied(lambda ctx: print(ctx.db.user.count(), "users"))
+        """
         self._on_applied = callback
         return self
 
     def on_error(
         self, callback: Callable[[ErrorContext, Exception], object]
     ) -> SubscriptionBuilder:
+        """Call ``callback(ctx, error)`` if the server rejects the subscription or ends it later.
+
+        Example::
+
+            conn.subscription_builder().on_error(lambda ctx, error: print("subscription failed:", error))
+        """
         self._on_error = callback
         return self
 
     def add_query(self, query: Any) -> SubscriptionBuilder:
-        """Add a query: SQL text, a query-builder query, or ``lambda q: q.user.where(...)``."""
+        """Add a query: SQL text, a query-builder query, or ``lambda q: q.user.where(...)``.
+
+        Example::
+
+            conn.subscription_builder().add_query(lambda q: q.user.where(q.user.online == True))
+        """
         if callable(query) and not isinstance(query, str):
             query = query(self._conn._query_builder())
         self._queries.append(to_sql(query))
         return self
 
     def subscribe(self, queries: str | Sequence[Any] | None = None) -> SubscriptionHandle:
-        """Send the subscription; ``await`` the returned handle to wait until it is applied."""
+        """Send the subscription; ``await`` the returned handle to wait until it is applied.
+
+        ``queries`` (one SQL string or a list) come after those of ``add_query``.
+
+        Example::
+
+            handle = await conn.subscription_builder().subscribe(["SELECT * FROM user"])
+        """
         qs = [*self._queries]
         if isinstance(queries, str):
             qs.append(queries)
@@ -172,7 +213,12 @@ class SubscriptionBuilder:
     def subscribe_sync(
         self, queries: str | Sequence[Any] | None = None, *, timeout: float | None = DEFAULT_TIMEOUT
     ) -> SubscriptionHandle:
-        """:meth:`subscribe`, then block until applied (thread and tick modes)."""
+        """:meth:`subscribe`, then block until applied (thread and tick modes).
+
+        Example::
+
+            handle = conn.subscription_builder().subscribe_sync("SELECT * FROM user", timeout=5)
+        """
         return self.subscribe(queries).result(timeout)
 
     def subscribe_to_all_tables(self) -> SubscriptionHandle:
@@ -180,6 +226,10 @@ class SubscriptionBuilder:
 
         Private tables are left out: only the database owner may read them, and one
         rejected query would fail the whole set (the upstream SDKs include them).
+
+        Example::
+
+            await conn.subscription_builder().subscribe_to_all_tables()
         """
         assert self._conn._bindings is not None
         names = [t.name for t in self._conn._bindings.schema.tables if t.is_public]

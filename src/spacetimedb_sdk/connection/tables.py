@@ -57,22 +57,43 @@ class TableHandle:
 
     @property
     def table_name(self) -> str:
-        """The table's canonical (wire and SQL) name."""
+        """The table's canonical (wire and SQL) name.
+
+        Example::
+
+            conn.db.user.table_name   # 'user'
+        """
         return self._binding.name
 
     def count(self) -> int:
-        """Rows in the cache (0 for event tables, which store nothing)."""
+        """Rows in the cache (0 for event tables, which store nothing).
+
+        Example::
+
+            print(conn.db.message.count(), "messages")
+        """
         return self._cache.count()
 
     def __len__(self) -> int:
         return self._cache.count()
 
     def len(self) -> int:
+        """The same as :meth:`count` (and ``len(conn.db.t)``), as the other SDKs name it.
+
+        Example::
+
+            assert conn.db.user.len() == len(conn.db.user)
+        """
         return self._cache.count()
 
     def iter(self) -> Iterator[Any]:
         """The rows, from a snapshot (taken under the connection's lock, so a thread-mode
-        connection applying a message on its own thread cannot change it midway)."""
+        connection applying a message on its own thread cannot change it midway).
+
+        Example::
+
+            online = [u for u in conn.db.user.iter() if u.online]
+        """
         with self._conn.lock:
             return self._cache.iter()
 
@@ -80,7 +101,12 @@ class TableHandle:
         return self.iter()
 
     def index(self, name: str) -> Any:
-        """An index by name (``find`` for unique indexes, ``filter`` for btree indexes)."""
+        """An index by name (``find`` for unique indexes, ``filter`` for btree indexes).
+
+        Example::
+
+            me = conn.db.user.index("identity").find(conn.identity)
+        """
         return self._cache.index(name)
 
     def __getattr__(self, name: str) -> Any:
@@ -99,15 +125,34 @@ class TableHandle:
         return sorted({*super().__dir__(), *self._cache.indexes})
 
     def on_insert(self, callback: Callable[[EventContext, Any], object]) -> Any:
-        """Call ``callback(ctx, row)`` for each row entering the cache (and each event row)."""
+        """Call ``callback(ctx, row)`` for each row entering the cache (and each event row).
+
+        Returns a handle for :meth:`remove_on_insert`; usable as a decorator.
+
+        Example::
+
+            conn.db.message.on_insert(lambda ctx, message: print(message.text))
+        """
         return self._cache.on_insert(callback)
 
     def on_delete(self, callback: Callable[[EventContext, Any], object]) -> Any:
-        """Call ``callback(ctx, row)`` for each row leaving the cache."""
+        """Call ``callback(ctx, row)`` for each row leaving the cache.
+
+        Example::
+
+            conn.db.message.on_delete(lambda ctx, message: print("gone:", message.text))
+        """
         return self._cache.on_delete(callback)
 
     def on_update(self, callback: Callable[[EventContext, Any, Any], object]) -> Any:
-        """Call ``callback(ctx, old, new)`` when a row's primary key stays and its value changes."""
+        """Call ``callback(ctx, old, new)`` when a row's primary key stays and its value changes.
+
+        Only tables with a primary key have updates; others raise ``TypeError``.
+
+        Example::
+
+            conn.db.user.on_update(lambda ctx, old, new: print(old.name, "->", new.name))
+        """
         if not self._binding.primary_key:
             raise TypeError(
                 f"table {self._binding.name!r} has no primary key, so it has no updates"
@@ -115,20 +160,51 @@ class TableHandle:
         return self._cache.on_update(callback)
 
     def remove_on_insert(self, handle: Callable[..., Any]) -> bool:
+        """Remove a callback added by :meth:`on_insert` (pass what it returned); ``False`` if unknown.
+
+        Example::
+
+            handle = conn.db.message.on_insert(show)
+            conn.db.message.remove_on_insert(handle)
+        """
         return self._cache.remove_on_insert(handle)
 
     def remove_on_delete(self, handle: Callable[..., Any]) -> bool:
+        """Remove a callback added by :meth:`on_delete`; ``False`` if it was not registered.
+
+        Example::
+
+            conn.db.message.remove_on_delete(conn.db.message.on_delete(print))
+        """
         return self._cache.remove_on_delete(handle)
 
     def remove_on_update(self, handle: Callable[..., Any]) -> bool:
+        """Remove a callback added by :meth:`on_update`; ``False`` if it was not registered.
+
+        Example::
+
+            conn.db.user.remove_on_update(conn.db.user.on_update(print))
+        """
         return self._cache.remove_on_update(handle)
 
     def changes(self) -> ChangeStream:
-        """``async for change in conn.db.t.changes()``: :class:`Insert`/:class:`Delete`/:class:`Update` records."""
+        """``async for change in conn.db.t.changes()``: :class:`Insert`/:class:`Delete`/:class:`Update` records.
+
+        Example::
+
+            async for change in conn.db.message.changes():
+                print(change)
+        """
         return ChangeStream(self._conn, self._cache)
 
     def to_pandas(self) -> Any:
-        """The cached rows as a ``pandas.DataFrame`` (needs pandas installed)."""
+        """The cached rows as a ``pandas.DataFrame`` (needs pandas installed).
+
+        Example::
+
+            df = conn.db.message.to_pandas()
+            print(df.groupby("sender").size())
+        """
         try:
             import pandas as pd  # type: ignore[import-untyped, import-not-found, unused-ignore]
         except ImportError:
@@ -184,7 +260,13 @@ class ChangeStream:
         return item
 
     async def aclose(self) -> None:
-        """Stop the stream: the iteration ends after the changes already queued."""
+        """Stop the stream: the iteration ends after the changes already queued.
+
+        Example::
+
+            stream = conn.db.message.changes()
+            await stream.aclose()
+        """
         self._end()
 
     def _end(self) -> None:
@@ -217,5 +299,20 @@ class Tables:
     def __dir__(self) -> list[str]:
         return sorted(self._handles)
 
+    def __repr__(self) -> str:
+        return tables_repr("conn.db", self._handles)
 
-__all__ = ["ChangeStream", "TableHandle", "TableOwner", "Tables"]
+
+def tables_repr(label: str, handles: Mapping[str, TableHandle]) -> str:
+    """``<conn.db: message (3 rows), user (2 rows)>``: what ``repr(conn.db)`` shows.
+
+    Example::
+
+        >>> tables_repr("conn.db", {})
+        '<conn.db: no tables>'
+    """
+    inner = ", ".join(f"{name} ({h.count()} rows)" for name, h in sorted(handles.items()))
+    return f"<{label}: {inner or 'no tables'}>"
+
+
+__all__ = ["ChangeStream", "TableHandle", "TableOwner", "Tables", "tables_repr"]

@@ -27,7 +27,13 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.typing import Subprotocol
 
 from .._log import RedactingAdapter, get_logger, protect_third_party_loggers, redact
-from ..errors import ConnectError, ConnectionRejectedError, ProtocolError, ServerClosedError
+from ..errors import (
+    ConnectError,
+    ConnectionRejectedError,
+    ConnectTimeoutError,
+    ProtocolError,
+    ServerClosedError,
+)
 from ..protocol.framing import SUBPROTOCOL_V2, SUBPROTOCOL_V3, Compression
 
 log = get_logger("spacetimedb_sdk.transport")
@@ -90,6 +96,11 @@ class WebSocketTransport:
     ) -> WebSocketTransport:
         """Open the socket; raises :class:`ConnectError` saying why it failed."""
         headers = {"Authorization": f"Bearer {token}"} if token else None
+        # websockets refuses ssl=None for wss:// and any ssl for ws://: pass it only for wss,
+        # and without a custom context let it verify with the default one.
+        tls: dict[str, ssl.SSLContext | bool] = (
+            {"ssl": ssl_context or True} if url.startswith("wss:") else {}
+        )
         # websockets logs the handshake's headers at DEBUG: give it a logger that hides the token.
         protect_third_party_loggers()
         ws_logger = RedactingAdapter(logging.getLogger("websockets.client"), [token or ""])
@@ -102,7 +113,7 @@ class WebSocketTransport:
                 compression=None,
                 open_timeout=open_timeout,
                 max_size=max_size,
-                ssl=ssl_context if url.startswith("wss:") else None,
+                **tls,  # type: ignore[arg-type]
                 # Pings are answered automatically; keep ours off the server's 30 s idle clock.
                 ping_interval=20,
                 ping_timeout=20,
@@ -116,8 +127,9 @@ class WebSocketTransport:
         except (InvalidHandshake, ValueError) as e:
             raise ConnectError(f"WebSocket handshake with {_redact(url)} failed: {e}") from None
         except asyncio.TimeoutError:  # the builtin only from Python 3.11
-            raise ConnectError(
-                f"timed out after {open_timeout:g} s opening {_redact(url)}"
+            raise ConnectTimeoutError(
+                f"timed out after {open_timeout:g} s opening {_redact(url)} "
+                "(the WebSocket handshake got no answer)"
             ) from None
         except OSError as e:
             raise ConnectError(

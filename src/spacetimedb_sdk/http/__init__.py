@@ -11,6 +11,7 @@ Example::
         identity, token = http.create_identity()
 """
 
-from .client import AsyncHttpClient, HttpClient, HttpError, SqlResult, http_base
+from .client import AsyncHttpClient, HttpClient, HttpError, http_base
+from .results import SqlResult
 
 __all__ = ["AsyncHttpClient", "HttpClient", "HttpError", "SqlResult", "http_base"]

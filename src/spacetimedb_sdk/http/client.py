@@ -3,7 +3,10 @@
 :class:`HttpClient` (blocking) and :class:`AsyncHttpClient` (asyncio) mirror
 each other method for method, as ``httpx.Client`` and ``httpx.AsyncClient`` do;
 both build requests and read responses with the same functions, so they cannot
-drift apart.  TLS certificates are verified unless ``verify=False`` is passed.
+drift apart.  TLS certificates are verified unless ``verify=False`` is passed
+(``verify=`` also takes an :class:`ssl.SSLContext`, for a private CA).  A request
+that gets no answer within ``timeout`` seconds raises
+:class:`~spacetimedb_sdk.errors.ConnectTimeoutError` (a builtin ``TimeoutError``).
 
 Example::
 
@@ -15,21 +18,37 @@ Example::
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import ssl
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
 from .._log import protect_third_party_loggers
-from ..errors import ConnectError, InternalError, ReducerError, SpacetimeDBError
+from ..errors import (
+    ConnectError,
+    ConnectTimeoutError,
+    InternalError,
+    ReducerError,
+    SpacetimeDBError,
+)
 from ..sats.types import AlgebraicType, ProductType
 from ..sats.values import Identity
+from ..schema import ModuleSchema
+from .results import SqlResult
 
 
 class HttpError(SpacetimeDBError):
-    """An HTTP call returned an error status; ``status`` and ``body`` say which and why."""
+    """An HTTP call returned an error status; ``status`` and ``body`` say which and why.
+
+    Example::
+
+        try:
+            http.sql("quickstart-chat", "SELEC oops")
+        except HttpError as e:
+            print(e.status, e.body)   # 400 and the SQL error
+    """
 
     def __init__(self, method: str, url: str, status: int, body: str) -> None:
         self.status = status
@@ -38,22 +57,14 @@ class HttpError(SpacetimeDBError):
         super().__init__(f"{method} {url} failed with HTTP {status}: {detail}")
 
 
-@dataclass(frozen=True, slots=True)
-class SqlResult:
-    """One statement's result from ``/sql``: the row type and rows as untyped SATS-JSON arrays."""
-
-    schema: ProductType
-    rows: list[list[Any]]
-    total_duration_micros: int | None = None
-    stats: dict[str, int] | None = None
-
-    @property
-    def column_names(self) -> list[str]:
-        return self.schema.names()
-
-
 def http_base(uri: str) -> str:
-    """Normalize ``ws(s)://`` / ``http(s)://`` / bare ``host:port`` to an ``http(s)://`` base URL."""
+    """Normalize ``ws(s)://`` / ``http(s)://`` / bare ``host:port`` to an ``http(s)://`` base URL.
+
+    Example::
+
+        >>> http_base("wss://example.com/"), http_base("localhost:3000")
+        ('https://example.com', 'http://localhost:3000')
+    """
     if "://" not in uri:
         uri = "http://" + uri
     parts = urlsplit(uri)
@@ -117,11 +128,26 @@ def _read_call(resp: httpx.Response, name: str) -> Any:
     return resp.json() if resp.content else None
 
 
+def _newest_schema(fetch: Callable[..., Any], database: str) -> Any:
+    try:
+        return fetch(database, version=10)
+    except HttpError as e:
+        if e.status != 400:  # 400: a server without v10 schemas
+            raise
+        return fetch(database, version=9)
+
+
 def _call_body(args: Sequence[Any] | Mapping[str, Any]) -> bytes:
     return json.dumps(list(args) if not isinstance(args, Mapping) else dict(args)).encode()
 
 
-def _transport_error(base: str, e: httpx.TransportError) -> ConnectError:
+def _transport_error(
+    base: str, e: httpx.TransportError, method: str, path: str, timeout: float | None
+) -> ConnectError:
+    if isinstance(e, httpx.TimeoutException):
+        # httpx's own message is often empty (``ReadTimeout('')``): say what timed out.
+        after = f" after {timeout:g} s" if timeout is not None else ""
+        return ConnectTimeoutError(f"timed out{after} waiting for {method} {base}{path}")
     return ConnectError(f"cannot reach SpacetimeDB at {base}: {e}. Is the server running?")
 
 
@@ -135,10 +161,16 @@ class HttpClient:
     """
 
     def __init__(
-        self, uri: str, *, token: str | None = None, timeout: float = 30.0, verify: bool = True
+        self,
+        uri: str,
+        *,
+        token: str | None = None,
+        timeout: float = 30.0,
+        verify: bool | ssl.SSLContext = True,
     ) -> None:
         self.base = http_base(uri)
         self.token = token
+        self.timeout = timeout
         protect_third_party_loggers()  # httpcore logs response headers (tokens) at DEBUG
         self._client = httpx.Client(base_url=self.base, timeout=timeout, verify=verify)
 
@@ -149,6 +181,16 @@ class HttpClient:
         self.close()
 
     def close(self) -> None:
+        """Close the connection pool (``with HttpClient(...)`` does it for you).
+
+        Example::
+
+            http = HttpClient("http://127.0.0.1:3000")
+            try:
+                http.ping()
+            finally:
+                http.close()
+        """
         self._client.close()
 
     def __repr__(self) -> str:
@@ -158,33 +200,69 @@ class HttpClient:
         try:
             return self._client.request(method, path, **kw)
         except httpx.TransportError as e:
-            raise _transport_error(self.base, e) from e
+            raise _transport_error(self.base, e, method, path, self.timeout) from e
 
     def ping(self) -> bool:
-        """``True`` when the server answers ``GET /v1/ping``."""
+        """``True`` when the server answers ``GET /v1/ping``.
+
+        Example::
+
+            assert HttpClient("http://127.0.0.1:3000").ping()
+        """
         return self._send("GET", "/v1/ping", headers=_headers(self.token)).is_success
 
     def create_identity(self) -> tuple[Identity, str]:
-        """Mint a new anonymous identity; returns ``(identity, token)``."""
+        """Mint a new anonymous identity; returns ``(identity, token)``.
+
+        Example::
+
+            identity, token = http.create_identity()
+        """
         return _read_identity(self._send("POST", "/v1/identity"))
 
     def websocket_token(self) -> str:
-        """A short-lived (60 s) token for ``?token=`` on a WebSocket URL."""
+        """A short-lived (60 s) token for ``?token=`` on a WebSocket URL.
+
+        Example::
+
+            short = HttpClient(url, token=token).websocket_token()
+        """
         resp = _check(
             self._send("POST", "/v1/identity/websocket-token", headers=_headers(self.token))
         )
         return str(resp.json()["token"])
 
     def schema_json(self, database: str, version: int = 9) -> Any:
-        """The raw ``/schema?version=`` document (SATS-JSON of RawModuleDefV9 or V10)."""
+        """The raw ``/schema?version=`` document (SATS-JSON of RawModuleDefV9 or V10).
+
+        Example::
+
+            doc = http.schema_json("quickstart-chat", version=10)
+        """
         path = _db_path(database, "schema")
         resp = self._send(
             "GET", path, params={"version": str(version)}, headers=_headers(self.token)
         )
         return _check(resp).json()
 
+    def schema(self, database: str) -> ModuleSchema:
+        """The database's module schema (``?version=10``, or 9 from servers without 10).
+
+        Example::
+
+            schema = http.schema("quickstart-chat")
+            print([t.name for t in schema.tables])   # ['message', 'user']
+        """
+        return ModuleSchema.from_json(_newest_schema(self.schema_json, database))
+
     def sql(self, database: str, query: str) -> list[SqlResult]:
-        """Run one SQL statement; DML needs the database owner's token."""
+        """Run one SQL statement; DML needs the database owner's token.
+
+        Example::
+
+            [result] = http.sql("quickstart-chat", "SELECT * FROM user")
+            users = result.rows_as_dicts()   # decoded; result.rows is the raw form
+        """
         resp = self._send(
             "POST",
             _db_path(database, "sql"),
@@ -197,6 +275,10 @@ class HttpClient:
         """Call a reducer (returns ``None``) or procedure (returns its JSON value) with SATS-JSON args.
 
         Raises :class:`ReducerError` when the reducer fails, :class:`HttpError` otherwise.
+
+        Example::
+
+            http.call("quickstart-chat", "send_message", {"text": "hi"})   # or ["hi"]
         """
         resp = self._send(
             "POST",
@@ -217,10 +299,16 @@ class AsyncHttpClient:
     """
 
     def __init__(
-        self, uri: str, *, token: str | None = None, timeout: float = 30.0, verify: bool = True
+        self,
+        uri: str,
+        *,
+        token: str | None = None,
+        timeout: float = 30.0,
+        verify: bool | ssl.SSLContext = True,
     ) -> None:
         self.base = http_base(uri)
         self.token = token
+        self.timeout = timeout
         protect_third_party_loggers()  # httpcore logs response headers (tokens) at DEBUG
         self._client = httpx.AsyncClient(base_url=self.base, timeout=timeout, verify=verify)
 
@@ -231,6 +319,13 @@ class AsyncHttpClient:
         await self.aclose()
 
     async def aclose(self) -> None:
+        """Close the connection pool (``async with AsyncHttpClient(...)`` does it for you).
+
+        Example::
+
+            http = AsyncHttpClient("http://127.0.0.1:3000")
+            await http.aclose()
+        """
         await self._client.aclose()
 
     def __repr__(self) -> str:
@@ -240,28 +335,73 @@ class AsyncHttpClient:
         try:
             return await self._client.request(method, path, **kw)
         except httpx.TransportError as e:
-            raise _transport_error(self.base, e) from e
+            raise _transport_error(self.base, e, method, path, self.timeout) from e
 
     async def ping(self) -> bool:
+        """``True`` when the server answers ``GET /v1/ping``.
+
+        Example::
+
+            assert await http.ping()
+        """
         return (await self._send("GET", "/v1/ping", headers=_headers(self.token))).is_success
 
     async def create_identity(self) -> tuple[Identity, str]:
+        """Mint a new anonymous identity; returns ``(identity, token)``.
+
+        Example::
+
+            identity, token = await http.create_identity()
+        """
         return _read_identity(await self._send("POST", "/v1/identity"))
 
     async def websocket_token(self) -> str:
+        """A short-lived (60 s) token for ``?token=`` on a WebSocket URL.
+
+        Example::
+
+            short = await http.websocket_token()
+        """
         resp = _check(
             await self._send("POST", "/v1/identity/websocket-token", headers=_headers(self.token))
         )
         return str(resp.json()["token"])
 
     async def schema_json(self, database: str, version: int = 9) -> Any:
+        """The raw ``/schema?version=`` document (SATS-JSON of RawModuleDefV9 or V10).
+
+        Example::
+
+            doc = await http.schema_json("quickstart-chat", version=10)
+        """
         path = _db_path(database, "schema")
         resp = await self._send(
             "GET", path, params={"version": str(version)}, headers=_headers(self.token)
         )
         return _check(resp).json()
 
+    async def schema(self, database: str) -> ModuleSchema:
+        """The database's module schema (``?version=10``, or 9 from servers without 10).
+
+        Example::
+
+            schema = await http.schema("quickstart-chat")
+        """
+        try:
+            return ModuleSchema.from_json(await self.schema_json(database, version=10))
+        except HttpError as e:
+            if e.status != 400:  # 400: a server without v10 schemas
+                raise
+        return ModuleSchema.from_json(await self.schema_json(database, version=9))
+
     async def sql(self, database: str, query: str) -> list[SqlResult]:
+        """Run one SQL statement; DML needs the database owner's token.
+
+        Example::
+
+            [result] = await http.sql("quickstart-chat", "SELECT * FROM user")
+            users = result.rows_as_dicts()
+        """
         resp = await self._send(
             "POST",
             _db_path(database, "sql"),
@@ -273,6 +413,14 @@ class AsyncHttpClient:
     async def call(
         self, database: str, name: str, args: Sequence[Any] | Mapping[str, Any] = ()
     ) -> Any:
+        """Call a reducer (returns ``None``) or procedure (returns its JSON value) with SATS-JSON args.
+
+        Raises :class:`ReducerError` when the reducer fails, :class:`HttpError` otherwise.
+
+        Example::
+
+            await http.call("quickstart-chat", "send_message", {"text": "hi"})
+        """
         resp = await self._send(
             "POST",
             _db_path(database, "call", name),

@@ -78,7 +78,7 @@ from .values import (
     Timestamp,
 )
 
-__all__ = ["from_plain", "to_plain"]
+__all__ = ["from_plain", "product_fields", "to_plain"]
 
 
 def to_plain(ty: AlgebraicType, value: Any, typespace: Typespace | None = None) -> Any:
@@ -113,7 +113,7 @@ def to_plain(ty: AlgebraicType, value: Any, typespace: Typespace | None = None) 
         kind = ty.special_kind()
         if kind is not None:
             return _plain_special(kind, value)
-        fields = _product_fields(ty, value)
+        fields = product_fields(ty, value)
         return {
             name: to_plain(e.algebraic_type, v, ts)
             for name, e, v in zip(ty.names(), ty.elements, fields, strict=True)
@@ -160,7 +160,16 @@ def _plain_special(kind: str, value: Any) -> Any:
     return value
 
 
-def _product_fields(ty: ProductType, value: Any) -> list[Any]:
+def product_fields(ty: ProductType, value: Any) -> list[Any]:
+    """The field values of a product value, in ``ty``'s order: from a dict (by name), a
+    generated or run-time row class (``__sats_fields__``), any dataclass, or a sequence.
+
+    Example::
+
+        >>> from spacetimedb_sdk.sats import AlgebraicType as T
+        >>> product_fields(T.product({"a": T.U8, "b": T.U8}), {"b": 2, "a": 1})
+        [1, 2]
+    """
     if isinstance(value, Mapping):
         return [value.get(name) for name in ty.names()]
     names = getattr(value, "__sats_fields__", None)

@@ -18,7 +18,7 @@ Example::
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -421,6 +421,26 @@ class Typespace:
 EMPTY_TYPESPACE = Typespace()
 
 
+def refs_in(ty: AlgebraicType) -> Iterator[int]:
+    """The typespace indices ``ty`` refers to directly (its ``Ref``s, not through them).
+
+    Example::
+
+        >>> list(refs_in(AlgebraicType.array(AlgebraicType.option(AlgebraicType.ref(3)))))
+        [3]
+    """
+    if isinstance(ty, RefType):
+        yield ty.index
+    elif isinstance(ty, ArrayType):
+        yield from refs_in(ty.elem)
+    elif isinstance(ty, ProductType):
+        for e in ty.elements:
+            yield from refs_in(e.algebraic_type)
+    elif isinstance(ty, SumType):
+        for v in ty.variants:
+            yield from refs_in(v.algebraic_type)
+
+
 # ---- SATS-JSON of types ----------------------------------------------------------------
 
 
@@ -627,5 +647,6 @@ __all__ = [
     "SumTypeVariant",
     "Typespace",
     "read_algebraic_type",
+    "refs_in",
     "write_algebraic_type",
 ]

@@ -32,6 +32,7 @@ from .datastore import (
     TxResult,
     UniqueConstraintViolation,
 )
+from .limits import ServerLimits
 from .module import (
     INTERNAL_ERROR_MESSAGE,
     AnonymousViewContext,
@@ -41,6 +42,7 @@ from .module import (
     Query,
     ReducerContext,
     SenderError,
+    Table,
     ViewContext,
     column,
     index,
@@ -76,6 +78,8 @@ __all__ = [
     "Range",
     "ReducerContext",
     "SenderError",
+    "ServerLimits",
+    "Table",
     "TableSchema",
     "Transaction",
     "TxResult",

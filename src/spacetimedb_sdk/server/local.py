@@ -1,8 +1,10 @@
-"""Run a Python or TypeScript module as a SpacetimeDB-compatible server on this machine.
+"""Run Python or TypeScript modules as a SpacetimeDB-compatible server on this machine.
 
-:class:`LocalServer` serves one database over HTTP and WebSocket on
-``127.0.0.1`` (a free port by default), for tests, notebooks and local
-development.  Use it inside a running event loop::
+:class:`LocalServer` serves databases over HTTP and WebSocket on ``127.0.0.1`` (a free port by
+default), for tests, notebooks and local development.  It starts with the database of the
+module it is given; publishing (:meth:`LocalServer.publish`, ``POST``/``PUT /v1/database``,
+``spacetimedb-py publish``) creates more or replaces a running database's module, as upstream's
+standalone server does.  Use it inside a running event loop::
 
     async with LocalServer(module) as srv:
         ...  # connect to srv.url
@@ -15,34 +17,45 @@ or from synchronous code, where it runs its own event loop in a thread::
     finally:
         srv.stop()
 
-``srv.db`` is the :class:`~.host.Database` itself, for fixtures: its
+``srv.db`` is the first :class:`~.host.Database` itself, for fixtures: its
 ``transaction()``, ``call_reducer()`` and ``sql()`` run like any other
-transaction and are broadcast to the connected clients.
+transaction and are broadcast to the connected clients; ``srv.databases`` lists them all.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
-import sys
 import threading
-import uuid
+from collections.abc import Coroutine
 from pathlib import Path
 from types import TracebackType
+from typing import Any, TypeVar
 
 from ..sats.values import Identity
 from .budget import DEFAULT_BUDGET_SECONDS
 from .extra import missing_extra
+from .limits import DatabaseStats, ServerLimits
 from .module import HttpPolicy, Module
-from .tsmodule import is_ts_module, load_ts_module
+from .module_source import load_module as load_python_module
+from .module_source import module_hash, program_hash
+from .tsmodule import TsModule, is_ts_module, load_ts_module
 
 try:
     from aiohttp import web
 
     from .app import ServerSettings, create_app
     from .auth import TokenIssuer
-    from .host import Database
+    from .control import Control, DatabaseDefaults
+    from .durability import DataDir
+    from .host import Database, database_identity
+    from .publishing import (
+        MigrationPolicy,
+        create_database,
+        migration_token,
+        reset_database,
+        update_database,
+    )
 except ImportError as e:  # without the [server] extra: one clear error, not a deep traceback
     missing = missing_extra(e)
     if missing is None:
@@ -50,6 +63,8 @@ except ImportError as e:  # without the [server] extra: one clear error, not a d
     raise missing from None
 
 __all__ = ["LocalServer", "load_module"]
+
+_T = TypeVar("_T")
 
 
 def load_module(path: str | os.PathLike[str]) -> Module:
@@ -65,34 +80,24 @@ def load_module(path: str | os.PathLike[str]) -> Module:
     """
     if is_ts_module(path):
         return load_ts_module(path)
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"no module file at {str(file)!r}")
-    name = f"_spacetimedb_module_{file.stem.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
-    spec = importlib.util.spec_from_file_location(name, file)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {str(file)!r} as a Python module")
-    py_module = importlib.util.module_from_spec(spec)
-    # Registered so dataclasses and typing can resolve the file's own names.
-    sys.modules[name] = py_module
-    spec.loader.exec_module(py_module)
-    found = getattr(py_module, "module", None)
-    if isinstance(found, Module):
-        return found
-    candidates = [v for v in vars(py_module).values() if isinstance(v, Module)]
-    if len(candidates) == 1:
-        return candidates[0]
-    raise ImportError(
-        f"{str(file)!r} must define a spacetimedb_sdk.server.Module named `module` "
-        f"(found {len(candidates)} Module objects)"
-    )
+    return load_python_module(path)
+
+
+def _load_program(path: str | os.PathLike[str]) -> tuple[Module, str]:
+    """The module at ``path`` and the hash of its program (what an update compares): the
+    Python source, or the bundle a TypeScript module was made into."""
+    module = load_module(path)
+    if isinstance(module, TsModule):
+        return module, program_hash(module.program())
+    return module, program_hash(Path(path).read_bytes())
 
 
 class LocalServer:
-    """A local SpacetimeDB-compatible server for one module.
+    """A local SpacetimeDB-compatible server, starting with the database of one module.
 
     ``module`` is a :class:`Module`, the path of a Python file defining one, or the path of a
-    TypeScript module (a module folder or entry file, run in Node: see ``docs/local-server.md``);
+    TypeScript module (a module folder or entry file, run in Node: see ``docs/local-server.md``)
+    (``None``: start with no database, as ``spacetime start`` does, and publish them);
     ``database`` the name clients connect to (default: the module's name);
     ``port=0`` picks a free port.  ``ping_interval``/``idle_timeout`` are the
     WebSocket keep-alive timers (upstream: 15 s and 30 s).  ``reducer_timeout`` is
@@ -100,7 +105,12 @@ class LocalServer:
     (default 10; ``None`` for none): a call over it is stopped and rolled back.
     ``allow_loopback_http=True`` lets procedures' ``ctx.http`` reach this machine
     (``127.0.0.0/8``, ``::1``), which upstream refuses; tests with a local HTTP
-    server need it.
+    server need it.  ``limits`` bounds what one client may make the server hold or do
+    (:class:`~.limits.ServerLimits`: queue lengths, ``/sql`` budgets); :meth:`stats` shows
+    the queues and what the limits did.  ``data_dir`` keeps the database, the signing key
+    and the owner identity in that directory across restarts (``serve --data-dir``; see
+    docs/local-server.md); ``clear=True`` starts its database empty (``serve --clear``).
+    Without ``data_dir`` everything lives in memory.
 
     Example::
 
@@ -113,7 +123,7 @@ class LocalServer:
 
     def __init__(
         self,
-        module: Module | str | os.PathLike[str],
+        module: Module | str | os.PathLike[str] | None,
         *,
         database: str | None = None,
         host: str = "127.0.0.1",
@@ -123,36 +133,139 @@ class LocalServer:
         issuer: TokenIssuer | None = None,
         reducer_timeout: float | None = DEFAULT_BUDGET_SECONDS,
         allow_loopback_http: bool = False,
+        data_dir: str | os.PathLike[str] | None = None,
+        clear: bool = False,
+        limits: ServerLimits | None = None,
     ) -> None:
-        # A module this server loaded itself is its own to close (a TypeScript module keeps a
-        # Node process in reserve); one it was given belongs to the caller.
-        self._owns_module = not isinstance(module, Module)
-        self.module = module if isinstance(module, Module) else load_module(module)
         self.host = host
         self._requested_port = port
-        self.issuer = issuer or TokenIssuer.generate()
         self.settings = ServerSettings(ping_interval=ping_interval, idle_timeout=idle_timeout)
-        self.db = Database(
-            self.module,
-            name=database,
-            issuer=self.issuer,
-            reducer_timeout=reducer_timeout,
-            http_policy=HttpPolicy(allow_loopback=allow_loopback_http),
+        self.data: DataDir | None = None
+        if data_dir is None:
+            if clear:
+                raise ValueError("clear=True empties a data directory: pass data_dir too")
+            self.issuer = issuer or TokenIssuer.generate()
+            # The server's owner: the owner of the first database, and of what it publishes.
+            self._owner_token = self.issuer.mint()
+        else:
+            if issuer is not None:
+                raise ValueError(
+                    "pass issuer or data_dir, not both: a data directory keeps its own key"
+                )
+            self.data = DataDir.open(data_dir)
+            self.issuer = self.data.issuer
+            self._owner_token = self.data.owner_token()  # the same owner on every start
+        self._limits = limits or ServerLimits()
+        self.control = Control(
+            DatabaseDefaults(
+                self.issuer,
+                reducer_timeout,
+                HttpPolicy(allow_loopback=allow_loopback_http),
+                limits=self._limits,
+                data=self.data,
+            )
         )
+        self._first: Identity | None = None
+        self.module: Module | None = None
+        self._loaded: list[Module] = []  # modules loaded from paths: closed by stop()
+        try:
+            if module is not None:
+                self._add_first(module, database, clear)
+        except BaseException:
+            if self.data is not None:
+                self.data.close()
+            raise
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._serving_loop: asyncio.AbstractEventLoop | None = None
+
+    def _add_first(
+        self, module: Module | str | os.PathLike[str], name: str | None, clear: bool
+    ) -> None:
+        """Host the database of the module the server starts with (from its data, if any)."""
+        digest: str | None = None
+        if isinstance(module, Module):
+            self.module = module
+        else:
+            self.module, digest = _load_program(module)
+            self._loaded.append(self.module)
+        defaults = self.control.defaults
+        name = name or self.module.name
+        identity = database_identity(self.issuer, name)
+        storage = defaults.storage(identity, name)
+        if storage is not None and clear:
+            storage.clear()
+        db = Database(
+            self.module,
+            name=name,
+            issuer=self.issuer,
+            owner_token=self._owner_token,
+            reducer_timeout=defaults.reducer_timeout,
+            http_policy=defaults.http_policy,
+            program_hash=digest,
+            limits=defaults.limits,
+            identity=identity,
+            storage=storage,
+        )
+        self.control.add(db, [db.name])
+        self._first = db.identity
 
     def __repr__(self) -> str:
         where = self.url if self._port is not None else "not started"
-        return f"LocalServer(database={self.database!r}, {where})"
+        names = ", ".join(repr(db.name) for db in self.databases)
+        return f"LocalServer(databases=[{names}], {where})"
+
+    # -- databases
+
+    @property
+    def db(self) -> Database:
+        """The database the server started with (its module's)."""
+        db = self.control.by_identity(self._first) if self._first is not None else None
+        if db is None:
+            raise LookupError(
+                "this server has no first database (it started without a module, or the "
+                "database was deleted): see srv.databases / srv.get_database(name)"
+            )
+        return db
+
+    @property
+    def databases(self) -> list[Database]:
+        """Every database the server hosts, oldest first.
+
+        Example::
+
+            [db.name for db in srv.databases]   # ['quickstart-chat', 'scores']
+        """
+        return self.control.databases
+
+    def get_database(self, name_or_identity: str | Identity) -> Database:
+        """A hosted database by name or identity (``KeyError`` if there is none).
+
+        Example::
+
+            scores = srv.get_database("scores")
+        """
+        key = (
+            name_or_identity.to_hex()
+            if isinstance(name_or_identity, Identity)
+            else name_or_identity
+        )
+        db = self.control.find(key)
+        if db is None:
+            raise KeyError(f"this server hosts no database {key!r}")
+        return db
+
+    def names_of(self, db: Database) -> list[str]:
+        """Every name of a hosted database (upstream's databases may have several)."""
+        return self.control.names_of(db.identity)
 
     # -- addresses and credentials
 
     @property
     def database(self) -> str:
-        """The database name clients use in URLs."""
+        """The name clients use in URLs for the first database."""
         return self.db.name
 
     @property
@@ -170,18 +283,35 @@ class LocalServer:
 
     @property
     def ws_url(self) -> str:
-        """``ws://HOST:PORT/v1/database/NAME/subscribe``."""
+        """``ws://HOST:PORT/v1/database/NAME/subscribe`` (of the first database)."""
         return "ws" + self.url[4:] + f"/v1/database/{self.database}/subscribe"
 
     @property
     def owner_token(self) -> str:
-        """A token for the database owner's identity (private functions, DML over ``/sql``)."""
-        return self.db.owner_token
+        """A token for the owner of the first database and of what :meth:`publish` creates
+        (private functions, DML over ``/sql``, publishing, logs)."""
+        return self._owner_token
 
     @property
     def owner_identity(self) -> Identity:
         """The identity of :attr:`owner_token`."""
-        return self.db.owner_identity
+        return self.issuer.validate(self._owner_token).identity
+
+    @property
+    def limits(self) -> ServerLimits:
+        """The limits the server enforces (:class:`~.limits.ServerLimits`)."""
+        return self._limits
+
+    def stats(self) -> DatabaseStats:
+        """The queues of the database and its connections, and what the limits did.
+
+        Example::
+
+            stats = srv.stats()
+            stats.incoming_queue_disconnects       # clients closed with 1013 "too many requests"
+            [c.outgoing_queued for c in stats.connections]
+        """
+        return self.db.stats()
 
     def issue_token(self, subject: str | None = None, *, expires_in: float | None = None) -> str:
         """A token this server accepts; the same ``subject`` always gives the same identity.
@@ -192,15 +322,105 @@ class LocalServer:
         """
         return self.issuer.mint(subject, expires_in=expires_in)
 
+    # -- publishing
+
+    async def publish_async(
+        self,
+        module: Module | str | os.PathLike[str],
+        name: str | None = None,
+        *,
+        clear: bool = False,
+        break_clients: bool = False,
+    ) -> Database:
+        """Publish a module as :attr:`owner_identity`, on the server's loop (``await``).
+
+        A new ``name`` creates a database; the name of a hosted database replaces its module
+        (its data kept as upstream's migration rules allow: :class:`~.migration.IncompatibleMigration`
+        otherwise; a change that disconnects every client needs ``break_clients=True``, as
+        upstream's CLI asks for confirmation); ``clear=True`` starts it empty instead.
+
+        Example::
+
+            scores = await srv.publish_async("scores.py", "scores")
+        """
+        if isinstance(module, Module):
+            loaded, digest = module, module_hash(module)
+        else:
+            loaded, digest = await asyncio.to_thread(_load_program, module)
+            self._loaded.append(loaded)
+        control = self.control
+        existing = control.find(name) if name is not None else None
+        if existing is None:
+            names = [name] if name is not None else []
+            return await create_database(
+                control,
+                loaded,
+                digest,
+                owner=self.owner_identity,
+                owner_token=self._owner_token,
+                names=names,
+            )
+        if clear:
+            await reset_database(control, existing, loaded, digest)
+            return existing
+        policy = MigrationPolicy.compatible()
+        if break_clients:
+            policy = MigrationPolicy.allow_breaking(migration_token(existing, digest))
+        await update_database(control, existing, loaded, digest, policy)
+        return existing
+
+    def publish(
+        self,
+        module: Module | str | os.PathLike[str],
+        name: str | None = None,
+        *,
+        clear: bool = False,
+        break_clients: bool = False,
+    ) -> Database:
+        """:meth:`publish_async` from another thread than the server's (e.g. a started
+        :meth:`start` server's caller); blocks until done.
+
+        Example::
+
+            srv = LocalServer("chat.py").start()
+            srv.publish("chat_v2.py", "quickstart-chat")   # hot swap: data kept
+        """
+        return self._on_loop(
+            self.publish_async(module, name, clear=clear, break_clients=break_clients)
+        )
+
+    def _on_loop(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        loop = self._serving_loop
+        if loop is None or self._runner is None:
+            coro.close()
+            raise RuntimeError("the server is not started")
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            coro.close()
+            raise RuntimeError(
+                "publish() blocks; on the server's own event loop use `await srv.publish_async(...)`"
+            )
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
     # -- asyncio form
 
     async def start_async(self) -> LocalServer:
         """Start serving on the running event loop (``async with`` does this)."""
         if self._runner is not None:
             raise RuntimeError("the server is already started")
+        if self.data is not None and self.data.closed:
+            raise RuntimeError(
+                "a LocalServer with a data_dir cannot start again after stop(): "
+                "create a new LocalServer on the same data_dir"
+            )
         loop = asyncio.get_running_loop()
-        self.db.start(loop)
-        app = create_app(self.db, self.issuer, self.settings)
+        self._serving_loop = loop
+        for db in self.databases:
+            db.start(loop)
+        app = create_app(self.control, self.issuer, self.settings)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         try:
@@ -218,9 +438,16 @@ class LocalServer:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
-        self.db.stop()
-        if self._owns_module:
-            self.module.close()
+        for db in self.databases:
+            db.stop()
+        if self.data is not None:  # everything written is synced; another server may use DIR
+            for db in self.databases:
+                await asyncio.get_running_loop().run_in_executor(None, db.close_storage)
+            self.data.close()
+        # Modules this server loaded itself are its own to close (a TypeScript module keeps a
+        # Node process in reserve); one it was given belongs to the caller.
+        for module in self._loaded:
+            module.close()
 
     async def __aenter__(self) -> LocalServer:
         return await self.start_async()
@@ -259,7 +486,8 @@ class LocalServer:
                 loop.run_until_complete(loop.shutdown_asyncgens())
                 loop.close()
 
-        thread = threading.Thread(target=run, name=f"LocalServer[{self.database}]", daemon=True)
+        names = ",".join(db.name for db in self.databases)
+        thread = threading.Thread(target=run, name=f"LocalServer[{names}]", daemon=True)
         self._thread = thread
         thread.start()
         if not started.wait(timeout):

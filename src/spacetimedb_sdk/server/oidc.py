@@ -103,6 +103,15 @@ class OidcValidator:
 
     async def validate(self, token: str) -> Claims:
         """The token's claims, or :class:`InvalidTokenError` with upstream's text."""
+        try:
+            return await self._validate(token)
+        except RecursionError:
+            # JSON nested deeper than the parser goes, in the header or the payload.
+            raise InvalidTokenError(
+                "malformed", "Invalid token: JSON error: recursion limit exceeded"
+            ) from None
+
+    async def _validate(self, token: str) -> Claims:
         alg = _header(token).get("alg")
         if alg not in _KNOWN_ALGORITHMS:
             # Upstream's JWT library cannot even parse such a header.

@@ -370,6 +370,8 @@ def _decode(data: bytes | str, ty: Any, what: str) -> tuple[SumValue, V1Types]:
         raise ProtocolError(f"invalid v1 {what}: {e}") from None
     except BsatnDecodeError as e:
         raise ProtocolError(f"invalid v1 {what}: {e}") from None
+    except RecursionError:
+        raise ProtocolError(f"invalid v1 {what}: JSON nested too deeply") from None
 
 
 def encode_server_message(msg: v1.ServerMessage, *, json: bool = False) -> bytes | str:

@@ -16,10 +16,13 @@ seconds (when the previous ping was answered), drops a connection that sends
 nothing for ``idle_timeout`` seconds, and closes with 1011 and the error text
 when a client message cannot be handled.
 
-The package: :mod:`.state` (settings, the databases served), :mod:`.requests` (authentication,
-refusals, CORS), :mod:`.identity_routes` and :mod:`.database_routes` (HTTP),
-:mod:`.websocket` (the endpoint and one socket's session), :mod:`.websocket_frames` (encoding
-outgoing frames) and :mod:`.application` (:func:`create_app`, the route table).
+The package: :mod:`.state` (settings, the server's control state), :mod:`.requests`
+(authentication, refusals, CORS), :mod:`.bodies` (bodies and query values as upstream's
+extractors read them), :mod:`.resolve` (the database a request names), the HTTP routes
+(:mod:`.identity_routes`, :mod:`.database_routes`, :mod:`.name_routes`, :mod:`.publish_routes`,
+:mod:`.logs_route`, :mod:`.misc_routes`, :mod:`.mcp_routes`), :mod:`.websocket` (the endpoint
+and one socket's session), :mod:`.websocket_frames` (encoding outgoing frames) and
+:mod:`.application` (:func:`create_app`, the route table).
 
 Example::
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .requests import _authenticate, _text
+from .requests import _authenticate, _json, _text
 from .state import _STATE, _parse_identity
 
 
@@ -15,7 +15,7 @@ async def _create_identity(request: web.Request) -> web.StreamResponse:
     issuer = request.app[_STATE].issuer
     token = issuer.mint()
     identity = issuer.validate(token).identity
-    return web.json_response({"identity": identity.to_hex(), "token": token})
+    return _json({"identity": identity.to_hex(), "token": token})
 
 
 async def _websocket_token(request: web.Request) -> web.StreamResponse:
@@ -23,7 +23,7 @@ async def _websocket_token(request: web.Request) -> web.StreamResponse:
     if auth is None:
         return _text(401, "Authorization required")
     token = request.app[_STATE].issuer.mint_websocket_token(auth.claims)
-    return web.json_response({"token": token})
+    return _json({"token": token})
 
 
 async def _public_key(request: web.Request) -> web.StreamResponse:
@@ -49,8 +49,8 @@ async def _databases_of(request: web.Request) -> web.StreamResponse:
     identity = _parse_identity(request.match_info["identity"])
     if identity is None:
         return _text(400, "Invalid identity: expected 64 hex digits")
-    owned = [db.identity.to_hex() for db in request.app[_STATE].databases if db.is_owner(identity)]
-    return web.json_response({"identities": owned})
+    owned = [db.identity.to_hex() for db in request.app[_STATE].control.owned_by(identity)]
+    return _json({"identities": owned})
 
 
 async def _ping(request: web.Request) -> web.StreamResponse:

@@ -28,7 +28,9 @@ from typing import Any
 from aiohttp import web
 
 from ..host import Database, HttpResponse
-from .requests import _Auth, _authenticate, _read_limited, _text, _with_auth, find_database
+from .bodies import is_json_content_type, read_limited
+from .requests import _Auth, _authenticate, _json, _text, _with_auth
+from .resolve import lookup_database
 from .state import _STATE
 
 PROTOCOL_VERSION = "2025-06-18"
@@ -88,11 +90,11 @@ async def _handle(request: web.Request, scope: str | None) -> web.StreamResponse
     auth = await _authenticate(request, anonymous=True)
     assert auth is not None
     content_type = request.headers.get("Content-Type", "")
-    if not _is_json_content_type(content_type):
+    if not is_json_content_type(content_type):
         return _with_auth(
             _text(415, "Expected request with `Content-Type: application/json`"), auth
         )
-    body = await _read_limited(request, MAX_BODY_BYTES)
+    body = await read_limited(request, MAX_BODY_BYTES)
     if body is None:
         return _with_auth(
             _text(413, "Failed to buffer the request body: length limit exceeded"), auth
@@ -101,6 +103,10 @@ async def _handle(request: web.Request, scope: str | None) -> web.StreamResponse
         message = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         return _with_auth(_text(400, f"Failed to parse the request body as JSON: {e}"), auth)
+    except RecursionError:
+        return _with_auth(
+            _text(400, "Failed to parse the request body as JSON: recursion limit exceeded"), auth
+        )
     if not isinstance(message, dict) or "id" not in message:
         # A notification (or anything without an id) gets no response.
         return _with_auth(web.Response(status=202), auth)
@@ -121,14 +127,7 @@ async def _handle(request: web.Request, scope: str | None) -> web.StreamResponse
             reply = _error(rpc_id, e.code, e.message)
     else:
         reply = _error(rpc_id, METHOD_NOT_FOUND, f"method not found: {method}")
-    return _with_auth(web.json_response(reply, dumps=_compact), auth)
-
-
-def _is_json_content_type(value: str) -> bool:
-    mime = value.split(";")[0].strip().lower()
-    return mime == "application/json" or (
-        mime.startswith("application/") and mime.endswith("+json")
-    )
+    return _with_auth(_json(reply), auth)
 
 
 def _compact(value: Any) -> str:
@@ -265,8 +264,10 @@ async def _tools_call(
             if not isinstance(sql, str):
                 raise _RpcError(INVALID_PARAMS, "sql argument must be a string")
             db = _lookup(request, target)
-            text = _ok_text(await db.http_sql_async(auth.claims.identity, sql, auth.token))
-            text = _compact(json.loads(text))
+            result = await db.http_sql_async(auth.claims.identity, sql, auth.token)
+            if args.get("confirmed") is not False:  # as the /sql route (upstream's default)
+                await db.wait_durable_async()
+            text = _compact(json.loads(_ok_text(result)))
         elif name == "call":
             target = _target_name(scope, args)
             reducer = args.get("reducer")
@@ -297,7 +298,7 @@ def _target_name(scope: str | None, args: dict[str, Any]) -> str:
 
 
 def _lookup(request: web.Request, name_or_identity: str) -> Database:
-    db, error = find_database(request.app[_STATE], name_or_identity)
+    db, error = lookup_database(request, name_or_identity)
     if db is None:
         raise _ToolFailed(404, error)
     return db
@@ -319,10 +320,10 @@ def _ok_text(response: HttpResponse) -> str:
 
 
 def _list_databases(request: web.Request, auth: _Auth) -> str:
+    control = request.app[_STATE].control
     owned = [
-        {"identity": db.identity.to_hex(), "names": [db.name]}
-        for db in request.app[_STATE].databases
-        if db.is_owner(auth.claims.identity)
+        {"identity": db.identity.to_hex(), "names": control.names_of(db.identity)}
+        for db in control.owned_by(auth.claims.identity)
     ]
     return _compact({"databases": owned})
 

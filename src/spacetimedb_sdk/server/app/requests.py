@@ -10,27 +10,36 @@ validation is answered with 401.  A route ends early by raising :class:`_Refused
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
 from ..auth import Claims, InvalidTokenError
 from ..host import Database, HttpResponse
-from .state import _STATE, _parse_identity, _State
+from .state import _STATE
 
 
 def _text(status: int, text: str) -> web.Response:
     return web.Response(status=status, text=text)
 
 
+def _json(value: Any, status: int = 200) -> web.Response:
+    """A JSON body with ``Content-Type: application/json`` exactly, as axum's ``Json`` sends it
+    (the official CLI refuses ``application/json; charset=utf-8``)."""
+    body = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return web.Response(status=status, body=body, content_type="application/json")
+
+
 def _from_http(resp: HttpResponse) -> web.Response:
     out = web.Response(status=resp.status, headers=resp.headers)
-    if isinstance(resp.body, bytes):
-        out.body = resp.body
-    else:
-        out.text = resp.body
+    out.body = resp.body if isinstance(resp.body, bytes) else resp.body.encode()
     out.content_type = resp.content_type.split(";")[0]
+    # A charset only where the host named one: `application/json` goes out exactly so, as
+    # upstream sends it (the official CLI compares the header to that).
     if "charset=" in resp.content_type:
         out.charset = resp.content_type.split("charset=")[1]
     return out
@@ -55,14 +64,19 @@ class _Refused(Exception):
         self.response = response
 
 
+_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
+
+
 def _presented_token(request: web.Request) -> str | None:
     """The bearer token of the request: the header wins over ``?token=``."""
     header = request.headers.get("Authorization")
     if header is not None:
         scheme, _, token = header.strip().partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        # As upstream's typed `Authorization: Bearer` header: visible ASCII only.
+        if scheme.lower() != "bearer" or not token or not _VISIBLE_ASCII.fullmatch(token):
             raise _Refused(_text(400, "Authorization is invalid: malformed token"))
-        return token.strip()
+        return token
     return request.query.get("token")
 
 
@@ -82,8 +96,36 @@ async def _authenticate(request: web.Request, *, anonymous: bool) -> _Auth | Non
 
 
 def _with_auth(response: web.StreamResponse, auth: _Auth) -> web.StreamResponse:
-    response.headers.update(auth.headers())
+    if not response.prepared:
+        response.headers.update(auth.headers())
     return response
+
+
+_Route = Callable[[web.Request, _Auth], Awaitable[web.StreamResponse]]
+
+
+def authenticated(route: _Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """Run ``route`` behind upstream's ``anon_auth_middleware``: a bad token is refused first,
+    and every answer (refusals included) carries the caller's identity headers.
+
+    Example::
+
+        @authenticated
+        async def _names(request: web.Request, auth: _Auth) -> web.StreamResponse: ...
+    """
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        auth = await _authenticate(request, anonymous=True)
+        assert auth is not None
+        try:
+            response = await route(request, auth)
+        except _Refused as e:
+            response = e.response
+        return _with_auth(response, auth)
+
+    handler.__name__ = route.__name__
+    handler.__doc__ = route.__doc__
+    return handler
 
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -107,16 +149,27 @@ async def _cors(request: web.Request, handler: _Handler) -> web.StreamResponse:
         response = await handler(request)
     except _Refused as e:
         response = e.response
+    except web.HTTPMethodNotAllowed as e:
+        allowed = ", ".join(sorted(e.allowed_methods))
+        response = _text(
+            405, f"Method Not Allowed: {request.path} accepts {allowed}, not {request.method}"
+        )
+        response.headers["Allow"] = allowed
     if not response.prepared:
         response.headers.setdefault("Access-Control-Allow-Origin", "*")
     return response
 
 
-def _database(request: web.Request) -> Database:
-    db = request.app[_STATE].find(request.match_info["db"])
-    if db is None:
-        raise _Refused(_text(404, "No such database."))
-    return db
+def forbid_unless_owner(auth: _Auth, db: Database, action: str) -> None:
+    """403 unless the caller owns ``db`` (upstream's ``authorize_action`` and its text)."""
+    if not db.is_owner(auth.claims.identity):
+        raise _Refused(
+            _text(
+                403,
+                f"{auth.claims.identity.to_hex()} is not authorized to perform action on "
+                f"database {db.identity.to_hex()}: {action}",
+            )
+        )
 
 
 def _query_bool(request: web.Request, name: str) -> bool | None:
@@ -128,39 +181,3 @@ def _query_bool(request: web.Request, name: str) -> bool | None:
     raise _Refused(
         _text(400, "Failed to deserialize query string: provided string was not `true` or `false`")
     )
-
-
-def find_database(state: _State, name_or_identity: str) -> tuple[Database | None, str]:
-    """The database a name or identity names, or ``None`` and upstream's 404 text.
-
-    An identity that names no database is ``No such database.``; an unknown name is
-    `` `name` not found`` (upstream's ``NameOrIdentity::resolve``).
-    """
-    db = state.find(name_or_identity)
-    if db is not None:
-        return db, ""
-    if _parse_identity(name_or_identity) is not None:
-        return None, "No such database."
-    return None, f"`{name_or_identity}` not found"
-
-
-async def _read_limited(request: web.Request, limit: int) -> bytes | None:
-    """The request body, or ``None`` once it passes ``limit`` bytes (the rest is drained)."""
-    if request.content_length is not None and request.content_length > limit:
-        await _drain(request)
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            await _drain(request)
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _drain(request: web.Request) -> None:
-    """Read and drop the rest of a refused body, so the client sees the answer, not a reset."""
-    async for _ in request.content.iter_chunked(64 * 1024):
-        pass

@@ -1,8 +1,9 @@
 """The web app's state: its settings and the databases it serves.
 
 One :class:`_State` per aiohttp application (under the :data:`_STATE` key) holds the token
-issuer, the databases (found by name or identity) and the open WebSocket tasks; every route
-reads it from the request.  Serving several databases is a matter of this list.
+issuer, the :class:`~..control.Control` (the databases, found by name or identity, and their
+names), the open WebSocket tasks and the open log streams; every route reads it from the
+request.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from aiohttp import web
 from ...protocol.framing import COMPRESSION_THRESHOLD, SERVER_MAX_INCOMING_MESSAGE_SIZE
 from ...sats.values import Identity
 from ..auth import TokenIssuer
+from ..control import Control, parse_identity
 from ..host import Database
 from ..oidc import OidcValidator
 
@@ -39,27 +41,26 @@ class ServerSettings:
 @dataclass
 class _State:
     issuer: TokenIssuer
-    databases: list[Database]
+    control: Control
     settings: ServerSettings
     sockets: set[asyncio.Task[None]] = field(default_factory=set)
+    streams: set[asyncio.Task[None]] = field(default_factory=set)
     validator: OidcValidator = field(init=False)
 
     def __post_init__(self) -> None:
         self.validator = OidcValidator(self.issuer)
 
+    @property
+    def databases(self) -> list[Database]:
+        """The hosted databases, oldest first."""
+        return self.control.databases
+
     def find(self, name_or_identity: str) -> Database | None:
-        ident = _parse_identity(name_or_identity)
-        for db in self.databases:
-            if db.name == name_or_identity or (ident is not None and ident == db.identity):
-                return db
-        return None
+        return self.control.find(name_or_identity)
 
 
 _STATE = web.AppKey("spacetimedb_state", _State)
 
 
 def _parse_identity(text: str) -> Identity | None:
-    try:
-        return Identity.from_hex(text)
-    except ValueError:
-        return None
+    return parse_identity(text)

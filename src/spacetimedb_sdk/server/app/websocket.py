@@ -7,7 +7,9 @@ database thread queued on the client, so a long reducer holds up no other socket
 It picks the subprotocol by the *server's* preference, as upstream (``v3``, ``v2``,
 ``v1.bsatn``, ``v1.json``), runs ``client_connected`` after the upgrade (a rejection drops the
 socket without a close frame), sends ``InitialConnection`` (v1: ``IdentityToken``) first and
-runs the socket's session (:mod:`.websocket_session`, :mod:`.websocket_v1`).  The ``light``
+runs the socket's session (:mod:`.websocket_session`, :mod:`.websocket_v1`).  ``confirmed``
+(default: true for v2/v3, false for v1, as upstream) asks for confirmed reads: with a data
+directory, nothing about a commit is sent before the commit is synced to disk.  The ``light``
 parameter is accepted for v1 clients; it changes nothing here, because upstream hides reducer
 details from non-callers of 2.x (V10) modules whatever it says, and the local server's modules
 are 2.x modules.
@@ -28,8 +30,10 @@ from ...protocol.v1 import messages as v1
 from ...sats.values import ConnectionId
 from ..host import ClientConnection, ConnectionRejected
 from ..host.v1_clients import V1ClientConnection
-from .requests import _authenticate, _database, _query_bool, _Refused, _text
+from .requests import _authenticate, _query_bool, _Refused, _text
+from .resolve import resolved_database
 from .state import _STATE
+from .websocket_frames import encode_once
 from .websocket_session import _drop, _Session
 from .websocket_v1 import V1Session, new_v1_client
 
@@ -92,12 +96,14 @@ async def _subscribe(request: web.Request) -> web.StreamResponse:
     assert auth is not None
     compression = _compression(request)
     connection_id = _connection_id(request)
-    _query_bool(request, "confirmed")  # accepted: nothing here waits for durability
+    confirmed = _query_bool(request, "confirmed")
     _query_bool(request, "light")  # v1 only
-    db = _database(request)
+    db = await resolved_database(request)
     protocol = _negotiate(request)
     if protocol is None:
         return _text(400, "no valid protocol selected")
+    if confirmed is None:  # upstream's default: confirmed reads for v2/v3, not for v1
+        confirmed = protocol in (SUBPROTOCOL_V2, SUBPROTOCOL_V3)
     settings = state.settings
     ws = web.WebSocketResponse(
         protocols=(protocol,),
@@ -108,17 +114,22 @@ async def _subscribe(request: web.Request) -> web.StreamResponse:
     )
     ws.headers.update(auth.headers())
     await ws.prepare(request)
+    limits = db.limits
     options: dict[str, Any] = {
         "is_owner": db.is_owner(auth.claims.identity),
         "protocol": protocol,
         "compression": compression,
         "loop": asyncio.get_running_loop(),
+        "confirmed": confirmed,
+        "max_queued": limits.outgoing_queue_length,
+        "max_queued_bytes": limits.outgoing_queue_bytes,
+        "counters": db.counters,
     }
     identity, token = auth.claims.identity, auth.token
     client = (
         new_v1_client(db, identity, connection_id, token, **options)
         if protocol in (SUBPROTOCOL_V1_BSATN, SUBPROTOCOL_V1_JSON)
-        else ClientConnection(identity, connection_id, token, **options)
+        else ClientConnection(identity, connection_id, token, encoder=encode_once, **options)
     )
     try:
         await db.connect_async(client)

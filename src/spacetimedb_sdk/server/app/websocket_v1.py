@@ -13,16 +13,14 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from ...errors import ProtocolError
-from ...protocol.framing import Compression, compress
 from ...protocol.v1 import (
     SUBPROTOCOL_V1_JSON,
     decode_client_message,
     encode_server_message,
 )
-from ...protocol.v1 import messages as v1
 from ...sats.values import ConnectionId, Identity
 from ..host import Database, FatalClientError
 from ..host.v1_clients import V1ClientConnection, V1Rows
@@ -40,7 +38,8 @@ def new_v1_client(
     **kw: Any,
 ) -> V1ClientConnection:
     """A v1 client of ``db`` speaking ``protocol``; its subscriptions drop as upstream's do."""
-    rows = V1Rows(db.module, json=protocol == SUBPROTOCOL_V1_JSON)
+    json = protocol == SUBPROTOCOL_V1_JSON
+    rows = V1Rows(db.module, json=json)
     return V1ClientConnection(
         identity,
         connection_id,
@@ -48,6 +47,7 @@ def new_v1_client(
         rows=rows,
         on_dropped=lambda c: drop_v1_subscriptions(db, c),
         protocol=protocol,
+        encoder=lambda msg: encode_server_message(msg, json=json),
         **kw,
     )
 
@@ -57,10 +57,10 @@ class V1Session(_Session):
 
     client: V1ClientConnection
 
-    def _handle_frame(self, data: bytes) -> None:
+    async def _handle_binary(self, data: bytes) -> None:
         self._enqueue(data)
 
-    def _handle_text(self, data: str) -> None:
+    async def _handle_text(self, data: str) -> None:
         self._enqueue(data)
 
     def _enqueue(self, data: bytes | str) -> None:
@@ -68,22 +68,17 @@ class V1Session(_Session):
             message = decode_client_message(data)
         except ProtocolError as e:
             raise FatalClientError(str(e)) from None
-        enqueue_v1(self.db, self.client, message)
+        if self._admit():
+            enqueue_v1(self.db, self.client, message)
 
-    async def _send(self, messages: list[Any]) -> None:
-        client, threshold = self.client, self.settings.compression_threshold
-        for msg in messages:
-            if not isinstance(msg, v1.SERVER_MESSAGE_TYPES):
-                continue  # nothing else is queued on a v1 client
-            body = encode_server_message(cast(v1.ServerMessage, msg), json=client.json)
+    async def _send(self, bodies: list[bytes | str]) -> None:
+        # One frame per message: BSATN with the compression envelope, or bare JSON text.
+        for body in bodies:
             if isinstance(body, str):
                 await self.ws.send_str(body)
-                continue
-            if client.compression is Compression.NONE or len(body) <= threshold:
-                frame = b"\x00" + body
             else:
-                frame = bytes((client.compression.tag,)) + compress(client.compression, body)
-            await self.ws.send_bytes(frame)
+                await self.ws.send_bytes(await self._frame(body))
+            self.client.written(1, len(body))
 
 
 __all__ = ["V1Session", "new_v1_client"]

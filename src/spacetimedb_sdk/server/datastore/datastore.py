@@ -7,11 +7,13 @@ transaction (rather than a call) is where concurrent module code would be serial
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from ...sats.ordering import KeyCompiler
 from ...sats.types import Typespace
+from .constraints import check_unique
 from .errors import DatastoreError
 from .handles import DbView
 from .schema import TableSchema
@@ -78,6 +80,42 @@ class Datastore:
             raise
         if tx.open:
             self.last_result = tx.commit()
+
+    def replay(self, table: str, deletes: Sequence[Any], inserts: Sequence[Any]) -> None:
+        """Apply a committed transaction's rows to ``table`` as they were, outside any transaction.
+
+        For rebuilding a database from its commit log: no constraint checks and no sequences
+        (the rows were valid when first committed, and carry their sequence values).  A delete
+        of a row that is not there means the log does not match the state: ``DatastoreError``.
+        """
+        if self._active is not None:
+            raise DatastoreError("cannot replay rows while a transaction is open")
+        store = self.store(table)
+        for row in deletes:
+            rk = store.row_key(row)
+            if rk not in store.rows:
+                raise DatastoreError(
+                    f"the log deletes a row of {table!r} that is not there: {row!r}"
+                )
+            store._remove(rk)
+        for row in inserts:
+            store._add(store.row_key(row), row)
+
+    def load(self, table: str, rows: Iterable[Any]) -> None:
+        """Put stored rows into ``table`` as they are, outside any transaction (restoring or
+        migrating data): sequences fill nothing, unique keys are checked
+        (:class:`~.errors.UniqueConstraintViolation`).
+
+        Example::
+
+            datastore.load("user", rows_from_the_old_module)
+        """
+        if self._active is not None:
+            raise DatastoreError("cannot load rows while a transaction is open")
+        store = self.store(table)
+        for row in rows:
+            check_unique(store, row, None)
+            store._add(store.row_key(row), row)
 
     def read_view(self) -> DbView:
         """A read-only ``db`` over the current state (for views and tests)."""

@@ -8,8 +8,9 @@ which is SpacetimeDB's set semantics (floats compare by bits, like BSATN).  Inde
 unique indexes and hash indexes, and sorted lists searched with :mod:`bisect` for btree indexes,
 so point lookups, prefix and range scans follow SATS ordering.
 
-This is storage only, without transaction logic (see :mod:`.transaction`): a durable commit log
-or snapshots would read and rebuild these stores.
+This is storage only, without transaction logic (see :mod:`.transaction`): the data directory
+(:mod:`..durability`) rebuilds these stores from a snapshot (:meth:`TableStore.load`) and replays
+its commit log into them (:meth:`~.datastore.Datastore.replay`).
 """
 
 from __future__ import annotations
@@ -165,6 +166,31 @@ class TableStore:
             else:
                 self.btree[ix.name].remove(ck, rk)
         return row, order
+
+    def load(self, rows: Sequence[Any]) -> None:
+        """Add rows known to be valid and distinct (a snapshot's) without per-row index upkeep.
+
+        Into an empty table, each btree index is sorted once instead of kept sorted row by row
+        (n log n rather than quadratic); into a non-empty one, rows are added one by one.
+        """
+        if self.rows:
+            for row in rows:
+                self._add(self.row_key(row), row)
+            return
+        keyed = [(self.row_key(row), row) for row in rows]
+        self.rows = dict(keyed)
+        self._order = {rk: i for i, (rk, _) in enumerate(keyed, 1)}
+        self._counter = len(keyed)
+        for ix in self.schema.indexes:
+            pairs = [(self.index_key(ix, row), rk) for rk, row in keyed]
+            if ix.unique:
+                self.unique[ix.name] = dict(pairs)
+            elif ix.algorithm == "hash":
+                bucket = self.hash[ix.name]
+                for ck, rk in pairs:
+                    bucket.add(ck, rk)
+            else:
+                self.btree[ix.name].entries = sorted((*ck, rk) for ck, rk in pairs)
 
     def _restore_order(self) -> None:
         self.rows = dict(sorted(self.rows.items(), key=lambda kv: self._order[kv[0]]))

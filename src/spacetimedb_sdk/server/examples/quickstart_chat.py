@@ -24,22 +24,23 @@ import dataclasses
 import logging
 
 from spacetimedb_sdk import Identity, Timestamp
-from spacetimedb_sdk.server import Module, ReducerContext, SenderError, column
+from spacetimedb_sdk.server import Module, ReducerContext, SenderError, Table, column
 
 log = logging.getLogger(__name__)
 
 module = Module("quickstart-chat")
 
 
+# Deriving from Table is optional: it lets mypy (as well as pyright) check `User(...)`.
 @module.table(public=True)
-class User:
+class User(Table):
     identity: Identity = column(primary_key=True)
     name: str | None
     online: bool
 
 
 @module.table(public=True)
-class Message:
+class Message(Table):
     sender: Identity
     sent: Timestamp
     text: str

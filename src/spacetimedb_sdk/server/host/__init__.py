@@ -24,6 +24,7 @@ The package, each file importing only those above it:
 
 - :mod:`.errors`: the errors the web app turns into close codes and statuses;
 - :mod:`.clients`: :class:`ClientConnection`, a client's outgoing queue;
+- :mod:`.module_log`: the module log (upstream's JSON lines, bounded, with followers);
 - :mod:`.worker`: :class:`DatabaseThread`, the thread that owns the datastore;
 - :mod:`.scheduler`: timers for scheduled rows;
 - :mod:`.procedures`: procedures on their own threads;
@@ -31,6 +32,7 @@ The package, each file importing only those above it:
 - :mod:`.lifecycle`: start/stop, connect/disconnect and their lifecycle reducers;
 - :mod:`.client_messages`: WebSocket client messages;
 - :mod:`.http_calls`: ``/call`` and ``/sql``, :class:`HttpResponse`;
+- :mod:`.update`: replacing the module of a running database (hot swap, reset);
 - :mod:`.database`: :class:`Database`, all of the above plus the direct API.
 
 Example::
@@ -45,6 +47,7 @@ Example::
 from .clients import ClientConnection
 from .database import Database
 from .errors import ConnectionOutOfEnergy, ConnectionRejected, FatalClientError, SqlFailed
+from .execution import database_identity
 from .http_calls import HttpResponse
 from .scheduler import Scheduler
 
@@ -63,4 +66,5 @@ __all__ = [
     "HttpResponse",
     "Scheduler",
     "SqlFailed",
+    "database_identity",
 ]

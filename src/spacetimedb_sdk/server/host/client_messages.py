@@ -51,8 +51,10 @@ class ClientMessages(Execution):
         """Queue one client message for the database thread and return at once (the reader).
 
         A :class:`FatalClientError` closes the client with 1011 and its text; messages queued
-        after that are dropped.
+        after that are dropped.  ``client.incoming_queued`` counts the messages queued and not
+        yet taken (the web app bounds it, :class:`~..limits.ServerLimits`).
         """
+        client.received += 1
         self.worker.post(self._handle_queued, client, message)
 
     def enqueue_close(self, client: ClientConnection, code: int, reason: str) -> None:
@@ -62,6 +64,7 @@ class ClientMessages(Execution):
     def _handle_queued(self, client: ClientConnection, message: m.ClientMessage) -> None:
         # A message that arrived before its client went away still runs (its replies are
         # dropped), as upstream runs what it has enqueued; after a fatal error nothing does.
+        client.handled += 1
         if client.closed_by_server:
             return
         try:
@@ -118,9 +121,7 @@ class ClientMessages(Execution):
 
     def _ws_one_off(self, client: ClientConnection, msg: m.OneOffQuery) -> None:
         try:
-            rows = self.subscriptions.one_off_query(
-                client.identity, msg.query_string, is_owner=client.is_owner
-            )
+            rows = self.one_off_rows(client.identity, msg.query_string, is_owner=client.is_owner)
         except SubscriptionFailure as e:
             client.send(m.OneOffQueryResult(msg.request_id, Err(str(e))))
             return

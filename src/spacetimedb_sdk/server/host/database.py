@@ -14,19 +14,26 @@ from typing import Any
 
 from ...sats.values import ConnectionId, Identity
 from ..datastore import DbView
+from ..limits import ConnectionStats, DatabaseStats
 from ..module import CallResult
 from .client_messages import ClientMessages
 from .http_calls import HttpCalls
+from .update import ModuleUpdates
 
 
-class Database(ClientMessages, HttpCalls):
+class Database(ClientMessages, HttpCalls, ModuleUpdates):
     """One database: ``module`` + datastore + subscriptions + scheduler, run serially.
 
     ``issuer`` signs and checks tokens (a fresh key when omitted);
     ``owner_identity`` is the identity allowed to call private functions and run
     DML over ``/sql`` (by default the identity of :attr:`owner_token`, minted here);
     ``reducer_timeout`` is the time budget of one reducer, view or transaction body in
-    seconds (``None``: unlimited); ``http_policy`` what procedures' ``ctx.http`` may reach.
+    seconds (``None``: unlimited); ``http_policy`` what procedures' ``ctx.http`` may reach;
+    ``limits`` what one client may make it hold or do (:class:`~..limits.ServerLimits`).
+    ``identity`` is the database's identity (by default derived from the issuer and the name);
+    ``owner_identity`` an owner known only by identity (a publisher), in which case
+    ``owner_token`` may be ``None``; ``program_hash`` the hash of the module's program (the
+    hash of its source when published), which an update compares.  ``log`` is the module log.
 
     Every method may be called from any thread, the event loop's included: the work runs
     on the database thread and the caller waits for it.
@@ -107,6 +114,35 @@ class Database(ClientMessages, HttpCalls):
             raise TypeError("pass procedure arguments by position or by name, not both")
         return self._call_procedure(
             pd, kwargs if kwargs else args, sender or self.owner_identity, None
+        )
+
+    def stats(self) -> DatabaseStats:
+        """The database's queues and what its limits did (:class:`~..limits.DatabaseStats`).
+
+        Safe from any thread; it does not wait for the database thread.
+
+        Example::
+
+            assert db.stats().outgoing_queue_disconnects == 0
+        """
+        connections = tuple(
+            ConnectionStats(
+                c.identity,
+                c.connection_id,
+                c.protocol,
+                c.incoming_queued,
+                c.outgoing_queued,
+                c.outgoing_bytes,
+            )
+            for c in list(self.clients)
+        )
+        counters = self.counters
+        return DatabaseStats(
+            connections,
+            self.worker.queued,
+            counters.incoming_queue_disconnects,
+            counters.outgoing_queue_disconnects,
+            counters.sql_refused,
         )
 
     def rows(self, table: str) -> list[Any]:

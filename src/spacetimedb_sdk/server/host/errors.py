@@ -63,3 +63,20 @@ class ConnectionOutOfEnergy(ConnectionRejected):
 
     def __str__(self) -> str:
         return self.message
+
+
+class ConnectionIdInUse(ConnectionRejected):
+    """A client asked for (``?connection_id=``) the connection id of a live connection.
+
+    Example::
+
+        >>> str(ConnectionIdInUse("00ff"))
+        'connection id 00ff is in use by a live connection'
+    """
+
+    def __init__(self, connection_id: str) -> None:
+        super().__init__(f"connection id {connection_id} is in use by a live connection")
+        self.args = (self.message,)
+
+    def __str__(self) -> str:
+        return self.message

@@ -48,19 +48,29 @@ from ...sats.values import ConnectionId, Identity, Timestamp
 from ..auth import TokenIssuer, identity_from_claims
 from ..budget import DEFAULT_BUDGET_SECONDS
 from ..datastore import TableSchema, TxResult
+from ..durability import DatabaseStorage
+from ..durability.state import Restored
+from ..limits import LimitCounters, ServerLimits
 from ..module import (
     AuthCtx,
     CallResult,
     HttpPolicy,
     Module,
-    ModuleLog,
     ModuleRunner,
     ProcedureDef,
     ReducerDef,
 )
-from ..subscriptions import SqlExecutionError, SubscriptionManager, execute_sql
+from ..module.console import LogRecord, LogSink, log_exception
+from ..module_source import module_hash
+from ..subscriptions import (
+    SqlExecutionError,
+    SubscriptionFailure,
+    SubscriptionManager,
+    execute_sql,
+)
 from .clients import ClientConnection
 from .errors import SqlFailed
+from .module_log import SENTINEL, ModuleLog
 from .procedures import start_procedure
 from .scheduler import Scheduler
 from .worker import DatabaseThread
@@ -83,16 +93,31 @@ class Execution:
         owner_token: str | None = None,
         reducer_timeout: float | None = DEFAULT_BUDGET_SECONDS,
         http_policy: HttpPolicy | None = None,
+        storage: DatabaseStorage | None = None,
+        limits: ServerLimits | None = None,
+        identity: Identity | None = None,
+        owner_identity: Identity | None = None,
+        program_hash: str | None = None,
     ) -> None:
         self.module = module
+        self.limits = limits or ServerLimits()
+        self.counters = LimitCounters()
         self.name = name or module.name
         self.issuer = issuer or TokenIssuer.generate()
-        self.owner_token = owner_token or self.issuer.mint()
-        self.owner_identity = self.issuer.validate(self.owner_token).identity
-        self.identity = identity_from_claims(self.issuer.issuer, f"database/{self.name}")
+        if owner_identity is not None:
+            self.owner_token: str | None = owner_token
+            self.owner_identity = owner_identity
+        else:
+            self.owner_token = owner_token or self.issuer.mint()
+            self.owner_identity = self.issuer.validate(self.owner_token).identity
+        self.identity = identity or database_identity(self.issuer, self.name)
+        # The hash of the module's program: what upstream compares to skip an unchanged publish.
+        self.program_hash = program_hash or module_hash(module)
+        self.initial_program = self.program_hash
         self.http_policy = http_policy or HttpPolicy()
-        self.worker = DatabaseThread(self.name, reducer_timeout)
-        self.module_log = ModuleLog(self.name)
+        self.log = ModuleLog()
+        self.log_sink: LogSink = _CurrentLog(self)
+        self.worker = DatabaseThread(self.name, reducer_timeout, self.log_sink)
         self.datastore = module.new_datastore()
         self.runner: ModuleRunner = module.new_runner(self)
         self.subscriptions = SubscriptionManager(module, self.datastore)
@@ -104,6 +129,34 @@ class Execution:
         self.subscriptions.system.clients = lambda: list(self.connected)
         self.stopping = threading.Event()
         self._started = False
+        self._serving = False  # started with a loop: timers run
+        self.storage = storage
+        # What a data directory held (None: a new or in-memory database, whose init runs).
+        self.restored: Restored | None = None
+        if storage is not None:
+            self._open_storage(storage)
+
+    def _open_storage(self, storage: DatabaseStorage) -> None:
+        self.restored = storage.open(self.module, self.datastore)
+        if self.restored is not None:
+            self.subscriptions.system.variables.update(self.restored.variables)
+        # Read at each snapshot: a hot swap replaces the datastore and the engine.
+        storage.set_capture(
+            lambda: storage.capture_of(
+                self.datastore, self.subscriptions.system.variables, self.connected
+            )
+        )
+
+    async def wait_durable_async(self) -> None:
+        """Wait until every commit made so far is synced to disk (at once without a data dir)."""
+        durability = self.storage.durability if self.storage is not None else None
+        if durability is not None:
+            await durability.wait_durable_async()
+
+    def close_storage(self) -> None:
+        """Sync and close the data directory's files (after :meth:`stop`); nothing commits after."""
+        if self.storage is not None:
+            self.worker.call(self.storage.close)
 
     @property
     def reducer_timeout(self) -> float | None:
@@ -159,6 +212,19 @@ class Execution:
         )
         if result.status == "internal_error" and result.error is not None:
             log.error("reducer %s failed", rd.name, exc_info=result.error)
+            log_exception(self.log_sink, rd.name, result.error)
+        elif result.status == "err":
+            # Upstream logs a reducer's own error under its name (``log_reducer_error``).
+            self.log.write(
+                LogRecord(
+                    "Error",
+                    result.message or "",
+                    (timestamp or Timestamp.now()).micros,
+                    target=SENTINEL,
+                    filename=SENTINEL,
+                    function=rd.name,
+                )
+            )
         elif result.status == "out_of_energy":
             log.warning(
                 "reducer %s ran past its %s s budget and was stopped", rd.name, self.reducer_timeout
@@ -201,7 +267,13 @@ class Execution:
         return future.result()
 
     def _broadcast(self, tx: TxResult, caller: ClientConnection | None) -> list[m.QuerySetUpdate]:
-        """Fan a committed transaction out; returns the caller's share (for its ReducerResult)."""
+        """Fan a committed transaction out; returns the caller's share (for its ReducerResult).
+
+        With a data directory the commit is written to the log first: whoever hears of a
+        commit, hears of a commit that survives the server process.
+        """
+        if self.storage is not None:
+            self.storage.record_commit(tx, self.datastore)
         self.scheduler.observe(tx)
         if tx.is_empty():
             return []
@@ -228,12 +300,12 @@ class Execution:
         (a module's ``volatile_nonatomic_schedule_immediate``; any thread)."""
         rd = self.module.reducer_def(reducer, source=True)
         if rd is None:
-            self.module_log.write("error", f"schedule_immediate: no reducer named {reducer!r}")
+            self.log.system("Error", f"schedule_immediate: no reducer named {reducer!r}")
             return
         try:
             decoded = self.module.args_codec(rd).decode(args)
         except ValueError as e:
-            self.module_log.write("error", f"schedule_immediate({reducer!r}): bad arguments: {e}")
+            self.log.system("Error", f"schedule_immediate({reducer!r}): bad arguments: {e}")
             return
         self.worker.post(self._immediate, rd, decoded)
 
@@ -303,6 +375,20 @@ class Execution:
 
     # -- SQL statements (the /sql route and direct callers)
 
+    def one_off_rows(self, sender: Identity, sql: str, *, is_owner: bool) -> m.QueryRows:
+        """A WebSocket one-off query's rows, within :attr:`limits` (database thread only).
+
+        Raises :class:`~..subscriptions.SubscriptionFailure` with the client's error text.
+        """
+        try:
+            return self.subscriptions.one_off_query(
+                sender, sql, is_owner=is_owner, row_limit=self.limits.sql_row_limit
+            )
+        except SubscriptionFailure as e:
+            if e.over_limit:
+                self.counters.count("sql_refused")
+            raise
+
     def sql(self, query: str, *, sender: Identity | None = None) -> list[Any]:
         """Run one ``/sql`` statement as ``sender`` (the owner by default); DML is broadcast.
 
@@ -315,6 +401,8 @@ class Execution:
         return self.worker.call(self._sql, query, sender or self.owner_identity)
 
     def _sql(self, query: str, caller: Identity) -> list[Any]:
+        variables = self.subscriptions.system.variables
+        before = dict(variables) if self.storage is not None else None
         try:
             results, tx = execute_sql(
                 self.module,
@@ -322,12 +410,39 @@ class Execution:
                 query,
                 caller=caller,
                 is_owner=self.is_owner(caller),
+                limits=self.limits,
             )
         except SqlExecutionError as e:
+            if e.over_limit:
+                self.counters.count("sql_refused")
             raise SqlFailed(e.message) from None
+        finally:  # st_var changes are recorded even from a statement that failed half-way
+            if self.storage is not None and before is not None:
+                self.storage.record_variables(before, variables)
         if tx is not None:
             self._broadcast(tx, None)
         return [r.to_json() for r in results]
+
+
+def database_identity(issuer: TokenIssuer, name: str) -> Identity:
+    """The identity of database ``name`` on the server signing with ``issuer``.
+
+    Example::
+
+        >>> database_identity(TokenIssuer.generate(), "chat").to_hex()[:4]
+        'c200'
+    """
+    return identity_from_claims(issuer.issuer, f"database/{name}")
+
+
+class _CurrentLog:
+    """A database's log sink: writes to its current log (a reset starts a new one)."""
+
+    def __init__(self, db: Execution) -> None:
+        self._db = db
+
+    def write(self, record: LogRecord) -> None:
+        self._db.log.write(record)
 
 
 def _log_scheduled(name: str, schema: TableSchema, schedule_id: Any, result: CallResult) -> None:

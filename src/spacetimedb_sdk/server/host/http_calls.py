@@ -50,8 +50,8 @@ class HttpResponse:
     def json(
         cls, value: Any, status: int = 200, headers: dict[str, str] | None = None
     ) -> HttpResponse:
-        """A JSON response."""
-        return cls(status, json.dumps(value), "application/json", headers or {})
+        """A JSON response, encoded here (on the database thread, not the event loop)."""
+        return cls(status, json.dumps(value).encode(), "application/json", headers or {})
 
 
 class HttpCalls(Lifecycle):
@@ -191,6 +191,8 @@ class HttpCalls(Lifecycle):
             obj = json.loads(body)
         except (ValueError, UnicodeDecodeError) as e:
             raise _BadArgs(f"invalid JSON: {e}") from None
+        except RecursionError:
+            raise _BadArgs(_TOO_DEEP) from None
         try:
             params, typespace = self._canonical(fn.params)
             generic = from_json(params, obj, typespace)
@@ -199,6 +201,8 @@ class HttpCalls(Lifecycle):
             args: dict[str, Any] = self.module.args_codec(fn).decode(data)
         except (SatsJsonError, ValueError, TypeError) as e:
             raise _BadArgs(str(e)) from None
+        except RecursionError:
+            raise _BadArgs(_TOO_DEEP) from None
         return args
 
     def _procedure_json(self, pd: ProcedureDef, value: Any) -> Any:
@@ -237,6 +241,10 @@ class HttpCalls(Lifecycle):
 
 class _BadArgs(Exception):
     pass
+
+
+#: Arguments nested deeper than the JSON parser goes (upstream's serde_json stops at 128).
+_TOO_DEEP = "invalid JSON: recursion limit exceeded"
 
 
 class _ProcedureCall:

@@ -17,7 +17,7 @@ from ...sats.values import ConnectionId, Identity
 from ..budget import CONNECT_OUT_OF_ENERGY
 from ..module import AuthCtx
 from .clients import ClientConnection
-from .errors import ConnectionOutOfEnergy, ConnectionRejected
+from .errors import ConnectionIdInUse, ConnectionOutOfEnergy, ConnectionRejected
 from .execution import Execution, client_auth
 
 log = get_logger("spacetimedb_sdk.server")
@@ -40,15 +40,34 @@ class Lifecycle(Execution):
     def _start(self, serving: bool) -> None:
         if not self._started:
             self._started = True
-            init = self.module.lifecycle_reducer("Init")
-            if init is not None:
-                result = self._call_reducer(init, (), self.owner_identity, None, AuthCtx.internal())
-                if not result.ok:
-                    raise SpacetimeDBError(
-                        f"the init reducer of module {self.module.name!r} failed: {result.message}"
-                    ) from result.error
+            if self.restored is None:
+                self._initialize()
+            else:
+                # Clients connected when the server last stopped never disconnected: as upstream,
+                # their client_disconnected runs now.
+                for identity, connection_id in self.restored.connected():
+                    self._disconnected(identity, connection_id, AuthCtx(False, None))
         if serving:
+            self._serving = True
             self.scheduler.start()
+
+    def _initialize(self) -> None:
+        """Create the database: upstream's log lines, then ``init`` (once)."""
+        for table in sorted(t.name for t in self.module.table_schemas()):
+            self.log.system("Info", f"Creating table `{table}`")
+        for view in sorted(v.name for v in self.module.views):
+            self.log.system("Info", f"Creating table for view `{view}`")
+        init = self.module.lifecycle_reducer("Init")
+        if init is not None:
+            self.log.system("Info", "Invoking `init` reducer")
+            result = self._call_reducer(init, (), self.owner_identity, None, AuthCtx.internal())
+            if not result.ok:
+                raise SpacetimeDBError(
+                    f"the init reducer of module {self.module.name!r} failed: {result.message}"
+                ) from result.error
+        self.log.system("Info", "Database initialized")
+        if self.storage is not None:  # from now on a restart loads this database
+            self.storage.created(self.identity, self.owner_identity)
 
     def stop(self) -> None:
         """Stop the timers, tell every client the module exited (close 1001), end waiting
@@ -74,6 +93,10 @@ class Lifecycle(Execution):
         await self.worker.run_async(self._connect, client)
 
     def _connect(self, client: ClientConnection) -> None:
+        # Upstream keys st_connection_credentials by connection id: a second live connection
+        # with the same id fails that insert, and the socket is dropped like a rejection.
+        if any(cid == client.connection_id for _, cid in self.connected):
+            raise ConnectionIdInUse(client.connection_id.to_hex())
         self._connected(client.identity, client.connection_id, client_auth(client.token))
         self.clients.append(client)
 
@@ -94,23 +117,33 @@ class Lifecycle(Execution):
         self._disconnected(client.identity, client.connection_id, client_auth(client.token))
 
     def _connected(self, identity: Identity, connection_id: ConnectionId, auth: AuthCtx) -> None:
-        rd = self.module.lifecycle_reducer("OnConnect")
-        if rd is None:
-            self.connected[(identity, connection_id)] = None
-            return
-        result = self._call_reducer(rd, (), identity, connection_id, auth)
-        if result.status == "out_of_energy":
-            raise ConnectionOutOfEnergy(CONNECT_OUT_OF_ENERGY)
-        if not result.ok:
-            raise ConnectionRejected(result.message or "")
+        # Connected during client_connected (as upstream's st_client row is inserted in its
+        # transaction), and recorded with its commit.
         self.connected[(identity, connection_id)] = None
+        storage = self.storage
+        if storage is not None:
+            storage.stage_client(identity, connection_id, True)
+        rd = self.module.lifecycle_reducer("OnConnect")
+        result = None if rd is None else self._call_reducer(rd, (), identity, connection_id, auth)
+        if result is not None and not result.ok:
+            self.connected.pop((identity, connection_id), None)
+            if storage is not None:
+                storage.flush_staged(discard=True)
+            if result.status == "out_of_energy":
+                raise ConnectionOutOfEnergy(CONNECT_OUT_OF_ENERGY)
+            raise ConnectionRejected(result.message or "")
+        if storage is not None:
+            storage.flush_staged()
 
     def _disconnected(self, identity: Identity, connection_id: ConnectionId, auth: AuthCtx) -> None:
         self.connected.pop((identity, connection_id), None)
+        storage = self.storage
+        if storage is not None:
+            storage.stage_client(identity, connection_id, False)
         rd = self.module.lifecycle_reducer("OnDisconnect")
-        if rd is None:
-            return
-        result = self._call_reducer(rd, (), identity, connection_id, auth)
-        if not result.ok:
+        result = None if rd is None else self._call_reducer(rd, (), identity, connection_id, auth)
+        if storage is not None:
+            storage.flush_staged()
+        if result is not None and not result.ok:
             # Upstream swallows client_disconnected errors too; the client is gone anyway.
             log.warning("client_disconnected failed for %s: %s", identity, result.message)

@@ -27,6 +27,7 @@ from ..._log import get_logger
 from ...sats.values import ConnectionId, Identity, Timestamp
 from ..datastore import Datastore, Transaction, TxResult
 from ..module import AuthCtx, CallResult, HttpPolicy, ModuleRunner, ProcedureAborted, ProcedureDef
+from ..module.console import LogSink, bind_sink, function_scope, log_exception
 from ..module.procedure_host import run_tx_on
 from .clients import ClientConnection
 from .worker import DatabaseThread
@@ -48,15 +49,20 @@ class ProcedureDatabase(Protocol):
     identity: Identity
     http_policy: HttpPolicy
     stopping: threading.Event
+    log_sink: LogSink
 
     def _broadcast(self, tx: TxResult, caller: ClientConnection | None) -> Any: ...
 
 
 class ThreadedProcedureHost:
-    """A :class:`~..module.ProcedureHost` whose transactions run on the database thread."""
+    """A :class:`~..module.ProcedureHost` whose transactions run on the database thread.
 
-    def __init__(self, db: ProcedureDatabase) -> None:
+    ``function`` names the procedure in the module log lines its transactions write.
+    """
+
+    def __init__(self, db: ProcedureDatabase, function: str = "") -> None:
         self._db = db
+        self._function = function
         self.http_policy = db.http_policy
         self.tx_results: list[TxResult] = []
 
@@ -68,7 +74,8 @@ class ThreadedProcedureHost:
         return value
 
     def _tx_job(self, body: Callable[[Transaction], tuple[_T, bool]]) -> _T:
-        value: _T = run_tx_on(self._db.datastore, body, self._committed)[0]
+        with function_scope(self._function):
+            value: _T = run_tx_on(self._db.datastore, body, self._committed)[0]
         return value
 
     def _committed(self, tx: TxResult) -> None:
@@ -94,10 +101,11 @@ def start_procedure(
     auth: AuthCtx | None = None,
 ) -> threading.Thread:
     """Run procedure ``pd`` on a new thread; ``on_done(result)`` is called there when it ends."""
-    host = ThreadedProcedureHost(db)
+    host = ThreadedProcedureHost(db, pd.name)
     started = timestamp if timestamp is not None else Timestamp.now()
 
     def run() -> None:
+        bind_sink(db.log_sink)
         try:
             result = db.runner.call_procedure(
                 db.datastore,
@@ -118,6 +126,8 @@ def start_procedure(
             result = CallResult("internal_error", f"{type(e).__name__}: {e}")
         if result.status == "internal_error" and result.error is not None:
             log.error("procedure %s failed", pd.name, exc_info=result.error)
+            if not isinstance(result.error, ProcedureAborted):
+                log_exception(db.log_sink, pd.name, result.error)
         try:
             on_done(result)
         except Exception:

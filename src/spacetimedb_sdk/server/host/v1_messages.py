@@ -51,6 +51,7 @@ EVENT_TABLE_REFUSED = (
 
 def enqueue_v1(db: Database, client: V1ClientConnection, message: v1.ClientMessage) -> None:
     """Queue one v1 message for the database thread and return at once (the reader)."""
+    client.received += 1
     db.worker.post(_handle_queued, db, client, message)
 
 
@@ -64,6 +65,7 @@ def handle_v1(db: Database, client: V1ClientConnection, message: v1.ClientMessag
 def _handle_queued(db: Database, client: V1ClientConnection, message: v1.ClientMessage) -> None:
     # As for v2: a message that arrived before its client went away still runs (its replies
     # are dropped); after a fatal error nothing does.
+    client.handled += 1
     if client.closed_by_server:
         return
     try:
@@ -444,9 +446,7 @@ def _unsubscribe(
 
 def _one_off(db: Database, client: V1ClientConnection, msg: v1.OneOffQuery, began: float) -> None:
     try:
-        rows = db.subscriptions.one_off_query(
-            client.identity, msg.query_string, is_owner=client.is_owner
-        )
+        rows = db.one_off_rows(client.identity, msg.query_string, is_owner=client.is_owner)
     except SubscriptionFailure as e:
         client.send_v1(
             v1.OneOffQueryResponse(msg.message_id, e.message, [], TimeDuration(_micros(began)))

@@ -48,6 +48,7 @@ from typing import Any, TypeVar
 
 from ..._log import get_logger
 from ..budget import DEFAULT_BUDGET_SECONDS, CallBudget
+from ..module.console import LogSink, bind_sink
 
 log = get_logger("spacetimedb_sdk.server")
 
@@ -90,7 +91,8 @@ class _Job:
 class DatabaseThread:
     """The thread that runs a database's transactions (see the module docstring).
 
-    ``budget_seconds`` is the time budget of each module call it runs (``None``: unlimited).
+    ``budget_seconds`` is the time budget of each module call it runs (``None``: unlimited);
+    ``log_sink`` receives the module log lines written on the thread (:mod:`..module.console`).
 
     Example::
 
@@ -99,9 +101,15 @@ class DatabaseThread:
         42
     """
 
-    def __init__(self, name: str, budget_seconds: float | None = DEFAULT_BUDGET_SECONDS) -> None:
+    def __init__(
+        self,
+        name: str,
+        budget_seconds: float | None = DEFAULT_BUDGET_SECONDS,
+        log_sink: LogSink | None = None,
+    ) -> None:
         self.name = name
         self.budget_seconds = budget_seconds
+        self.log_sink = log_sink
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -110,12 +118,19 @@ class DatabaseThread:
         self._timers: list[tuple[float, int, TimerHandle]] = []
         self._timer_seq = itertools.count()
         self._shutdown = False
+        self._posted = 0  # jobs posted (under _lock) ...
+        self._done = 0  # ... and jobs run (by the thread): their difference is the backlog
 
     def __repr__(self) -> str:
         state = "running" if self._thread is not None else "idle"
         return f"DatabaseThread({self.name!r}, {state})"
 
     # -- submitting
+
+    @property
+    def queued(self) -> int:
+        """Jobs posted and not yet finished (the one running included)."""
+        return self._posted - self._done
 
     def on_thread(self) -> bool:
         """Whether the caller is the database thread (or works for it under :meth:`exclusive`)."""
@@ -131,6 +146,7 @@ class DatabaseThread:
         """Queue ``fn(*args)``; ``done(result, error)`` runs on the thread after it."""
         job = _Job(fn, args, done)
         with self._lock:
+            self._posted += 1
             self._queue.put(job)
             if self._thread is None:
                 self._start()
@@ -201,6 +217,7 @@ class DatabaseThread:
         with self._lock:
             self._shutdown = True
             if self._thread is not None:
+                self._posted += 1
                 self._queue.put(_Job(_nothing, (), None))  # wake it up to notice
 
     # -- the thread
@@ -212,11 +229,13 @@ class DatabaseThread:
 
     def _run(self) -> None:
         self._ident = threading.get_ident()
+        bind_sink(self.log_sink)
         budget = CallBudget(self.budget_seconds).install()
         try:
             self._loop()
         finally:
             budget.uninstall()
+            bind_sink(None)
 
     def _loop(self) -> None:
         idle_since = time.monotonic()
@@ -233,7 +252,7 @@ class DatabaseThread:
             if self._shutdown and self._exit_if_idle(0.0):
                 return
 
-    def _run_job(self, job: _Job) -> None:
+    def _run_job(self, job: _Job, *, posted: bool = True) -> None:
         try:
             value = job.fn(*job.args)
         except BaseException as e:  # the job's own error goes to its waiter
@@ -242,6 +261,9 @@ class DatabaseThread:
             else:
                 job.done(None, e)
             return
+        finally:
+            if posted:
+                self._done += 1
         if job.done is not None:
             job.done(value, None)
 
@@ -255,7 +277,7 @@ class DatabaseThread:
                 return when - now
             heapq.heappop(timers)
             if not handle.cancelled:
-                self._run_job(_Job(handle.fn, handle.args, None))
+                self._run_job(_Job(handle.fn, handle.args, None), posted=False)
         return IDLE_EXIT_SECONDS
 
     def _exit_if_idle(self, idle_since: float) -> bool:

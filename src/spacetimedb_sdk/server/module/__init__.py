@@ -47,12 +47,11 @@ The package is layered, each file importing only those above it in this list:
 - :mod:`.procedure_host`: what a running procedure needs of its database (:class:`ProcedureHost`);
 - :mod:`.contexts`: what module functions receive, :class:`SenderError` and :class:`CallResult`;
 - :mod:`.module`: :class:`Module`, the declarations plus codecs, schema export and calls;
-- :mod:`.module_log`: :class:`ModuleLog`, what module code logged, per database;
 - :mod:`.runner`: :class:`ModuleRunner`, the seam the host calls module code through.
 """
 
 from .auth_ctx import AuthCtx, JwtClaims
-from .columns import ColumnSpec, IndexSpec, column, index
+from .columns import ColumnSpec, IndexSpec, Table, column, index
 from .contexts import (
     INTERNAL_ERROR_MESSAGE,
     AnonymousViewContext,
@@ -74,7 +73,6 @@ from .http import (
 )
 from .http_policy import HttpPolicy
 from .module import Module, ViewOutOfEnergy
-from .module_log import LogRecord, ModuleLog
 from .procedure_host import InlineProcedureHost, ProcedureAborted, ProcedureHost
 from .query import Query
 from .runner import ModuleRunner, RunnerHost
@@ -94,10 +92,8 @@ __all__ = [
     "IndexSpec",
     "InlineProcedureHost",
     "JwtClaims",
-    "LogRecord",
     "Module",
     "ModuleDeclarations",
-    "ModuleLog",
     "ModuleRunner",
     "ProcedureAborted",
     "ProcedureContext",
@@ -108,6 +104,7 @@ __all__ = [
     "ReducerDef",
     "RunnerHost",
     "SenderError",
+    "Table",
     "ViewContext",
     "ViewDef",
     "ViewOutOfEnergy",

@@ -9,9 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ...errors import SchemaError
+
+if TYPE_CHECKING:
+    from typing_extensions import dataclass_transform as dataclass_transform
+else:  # the decorator only informs type checkers; degrade to a no-op without it
+    try:
+        from typing import dataclass_transform
+    except ImportError:  # Python 3.10
+        try:
+            from typing_extensions import dataclass_transform
+        except ImportError:
+
+            def dataclass_transform(**_: Any) -> Any:
+                return lambda f: f
 
 
 class _Missing:
@@ -95,3 +108,28 @@ def index(
     algo, cols = given[0]
     columns = (cols,) if isinstance(cols, str) else tuple(cols)
     return IndexSpec(accessor, algo, columns)
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(column,))
+class Table:
+    """Base class of table row classes, for type checkers: ``class Task(Table)``.
+
+    ``@module.table(...)`` makes any class a frozen dataclass row type at run time.
+    Pyright sees that from the decorator; mypy does not look at ``dataclass_transform``
+    on methods (mypy issue 16527), so under mypy ``Task(id=0, owner=me)`` is an error
+    unless the class also derives from ``Table``, which carries ``dataclass_transform``
+    where both checkers read it.  ``Table`` adds nothing at run time (no fields, no
+    ``__dict__``): the decorator still declares the table.
+
+    Example::
+
+        @module.table(public=True)
+        class Task(Table):
+            id: U64 = column(primary_key=True, auto_inc=True)
+            owner: Identity
+            done: bool = False
+
+        ctx.db.task.insert(Task(id=0, owner=ctx.sender))   # checked by mypy and pyright
+    """
+
+    __slots__ = ()

@@ -7,8 +7,9 @@ calls); readers that need only the declarations, like the schema exporter (:mod:
 depend on this class and never on :class:`~.module.Module`.
 
 Type checkers: ``table`` carries ``dataclass_transform`` (PEP 681) for checkers that honour it on
-methods (pyright); mypy does not, so under mypy construct rows by position or add
-``# type: ignore[call-arg]``.
+methods (pyright); mypy does not (mypy issue 16527), so a table class that derives from
+:class:`~.columns.Table` (which carries it where mypy reads it, on a base class) type-checks
+under both: ``Task(id=0, owner=me)``.
 """
 
 from __future__ import annotations
@@ -16,29 +17,15 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
+from typing import Any, Literal, TypeVar, cast, overload
 
 from ...errors import SchemaError
 from ...sats.types import Typespace
 from ..datastore import Datastore, TableSchema
 from ..types_from_py import class_to_table_name, to_snake_case
 from .builder import _Builder
-from .columns import _MISSING, ColumnSpec, IndexSpec, column
+from .columns import _MISSING, ColumnSpec, IndexSpec, column, dataclass_transform
 from .definitions import ProcedureDef, ReducerDef, ViewDef, _Built, _TableDecl
-
-if TYPE_CHECKING:
-    from typing_extensions import dataclass_transform
-else:  # the decorator only informs type checkers; degrade to a no-op without it
-    try:
-        from typing import dataclass_transform
-    except ImportError:  # Python 3.10
-        try:
-            from typing_extensions import dataclass_transform
-        except ImportError:
-
-            def dataclass_transform(**_: Any) -> Any:
-                return lambda f: f
-
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _C = TypeVar("_C", bound=type)
@@ -257,6 +244,20 @@ class ModuleDeclarations:
 
         return wrap(fn) if fn is not None else wrap
 
+    @overload
+    def view(self, fn: _F, /) -> _F: ...
+
+    @overload
+    def view(
+        self,
+        fn: None = None,
+        /,
+        *,
+        name: str | None = None,
+        public: bool = True,
+        anonymous: bool = False,
+    ) -> Callable[[_F], _F]: ...
+
     def view(
         self,
         fn: _F | None = None,
@@ -266,7 +267,7 @@ class ModuleDeclarations:
         public: bool = True,
         anonymous: bool = False,
         primary_key: str | None = None,
-    ) -> Any:
+    ) -> _F | Callable[[_F], _F]:
         """Declare a view returning ``list[Row]``, ``Row | None`` or ``Row`` of a table or
         dataclass row type, or a query (``Query[Row]``, built from ``ctx.from_``); it gets a
         :class:`ViewContext` (or :class:`AnonymousViewContext` with ``anonymous=True``).

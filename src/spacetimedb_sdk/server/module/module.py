@@ -27,6 +27,7 @@ from ..budget import (
 from ..datastore import Datastore, DatastoreError
 from ..describe import describe_v9, describe_v10
 from .auth_ctx import AuthCtx
+from .console import function_scope
 from .contexts import (
     INTERNAL_ERROR_MESSAGE,
     AnonymousViewContext,
@@ -136,7 +137,8 @@ class Module(ModuleDeclarations):
         tx = datastore.begin()
         ctx = ReducerContext(tx.db, sender, connection_id, ts, database_identity, auth)
         try:
-            returned = run_budgeted(_invoke, rd.fn, ctx, args)
+            with function_scope(rd.name):
+                returned = run_budgeted(_invoke, rd.fn, ctx, args)
             problem = _reducer_return_problem(rd, returned)
         except OutOfEnergy as e:
             tx.rollback()
@@ -187,7 +189,8 @@ class Module(ModuleDeclarations):
         ts = timestamp if timestamp is not None else Timestamp.now()
         ctx = ProcedureContext(host, sender, connection_id, ts, database_identity, auth)
         try:
-            value = _invoke(pd.fn, ctx, args)
+            with function_scope(pd.name):
+                value = _invoke(pd.fn, ctx, args)
         except OutOfEnergy as e:
             return CallResult(
                 "out_of_energy", PROCEDURE_OUT_OF_ENERGY, error=e, tx_results=host.tx_results
@@ -218,7 +221,8 @@ class Module(ModuleDeclarations):
                 raise ValueError(f"view {vd.name!r} is per-caller: pass sender=")
             ctx = ViewContext(db, sender, from_)
         try:
-            result = run_budgeted(vd.fn, ctx)
+            with function_scope(vd.name):
+                result = run_budgeted(vd.fn, ctx)
         except OutOfEnergy:
             raise ViewOutOfEnergy(VIEW_OUT_OF_ENERGY) from None
         if vd.is_query:

@@ -41,9 +41,9 @@ from typing import Any, Protocol
 from ...sats.values import ConnectionId, Identity, Timestamp
 from ..datastore import Datastore
 from .auth_ctx import AuthCtx
+from .console import LogSink
 from .contexts import CallResult
 from .definitions import ProcedureDef, ReducerDef, ViewDef
-from .module_log import ModuleLog
 from .procedure_host import ProcedureHost
 from .query import Query
 
@@ -53,7 +53,7 @@ class RunnerHost(Protocol):
 
     name: str
     identity: Identity
-    module_log: ModuleLog
+    log_sink: LogSink
     datastore: Datastore
 
     def schedule_immediate(self, reducer: str, args: bytes) -> None:

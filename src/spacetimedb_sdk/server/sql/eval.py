@@ -73,6 +73,20 @@ _OPS: dict[CmpOp, Callable[[Any, Any], bool]] = {
 # ---- tables and row sources ----------------------------------------------------------------
 
 
+class TooManyRows(Exception):
+    """A join produced more rows than its caller allows (:meth:`CompiledFragment.tuples`).
+
+    Example::
+
+        >>> TooManyRows(10).limit
+        10
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"more than {limit} rows")
+
+
 @dataclass(frozen=True)
 class TableInfo:
     """How to read one table's rows: column attributes and key functions.
@@ -487,8 +501,14 @@ class CompiledFragment:
 
     # -- evaluation
 
-    def tuples(self, sources: Sequence[RowSource]) -> list[list[Any]]:
-        """Every joined row (a list of rows indexed like ``fragment.tables``) that matches."""
+    def tuples(
+        self, sources: Sequence[RowSource], *, max_rows: int | None = None
+    ) -> list[list[Any]]:
+        """Every joined row (a list of rows indexed like ``fragment.tables``) that matches.
+
+        Raises :class:`TooManyRows` as soon as a step of the join holds more than
+        ``max_rows`` rows, so a runaway join stops early instead of filling memory.
+        """
         if any(len(s) == 0 for s in sources):
             return []
         start = min(range(self.n), key=lambda i: len(sources[i]))
@@ -501,6 +521,8 @@ class CompiledFragment:
             p[start] = row
             if check is None or check(p):
                 partials.append(p)
+        if max_rows is not None and len(partials) > max_rows:
+            raise TooManyRows(max_rows)
         for step in steps[1:]:
             if not partials:
                 break
@@ -517,6 +539,8 @@ class CompiledFragment:
                     q[t] = row
                     if check is None or check(q):
                         nxt.append(q)
+                if max_rows is not None and len(nxt) > max_rows:
+                    raise TooManyRows(max_rows)
             partials = nxt
         return partials
 
@@ -578,6 +602,7 @@ __all__ = [
     "Fragment",
     "RowSource",
     "TableInfo",
+    "TooManyRows",
     "expand_rls",
     "sender_value",
 ]

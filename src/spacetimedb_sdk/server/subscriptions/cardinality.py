@@ -60,15 +60,24 @@ class _Node:
 
 
 def check_row_limit(
-    catalog: _Catalog, fragments: Sequence[Fragment], *, is_owner: bool, limit: int | None = None
+    catalog: _Catalog,
+    fragments: Sequence[Fragment],
+    *,
+    is_owner: bool,
+    limit: int | None = None,
+    default: int | None = None,
 ) -> None:
     """Raise :class:`RowLimitExceeded` when a non-owner's query is estimated over ``row_limit``.
 
-    ``limit`` is a ``/sql`` ``LIMIT`` (pushed into a bare scan, as upstream).
+    ``limit`` is a ``/sql`` ``LIMIT`` (pushed into a bare scan, as upstream); ``default`` the
+    limit when ``st_var`` has no ``row_limit`` (the local server's
+    :attr:`~..limits.ServerLimits.sql_row_limit`, for ad-hoc queries).
     """
     if is_owner:
         return
     row_limit = catalog.system.row_limit()
+    if row_limit is None:
+        row_limit = default
     if row_limit is None:
         return
     estimate = 0

@@ -12,14 +12,17 @@ from ...errors import SpacetimeDBError
 class SubscriptionFailure(SpacetimeDBError):
     """A subscription or one-off query was refused; ``message`` is what the client is told.
 
+    ``over_limit``: refused by a resource limit (the host counts those).
+
     Example::
 
         >>> SubscriptionFailure("no such table: `x`").message
         'no such table: `x`'
     """
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, over_limit: bool = False) -> None:
         self.message = message
+        self.over_limit = over_limit
         super().__init__(message)
 
 
@@ -58,12 +61,15 @@ class UnknownQuerySet(SpacetimeDBError):
 class SqlExecutionError(SpacetimeDBError):
     """A ``/sql`` statement failed; the host answers 400 with ``message``.
 
+    ``over_limit``: refused or stopped by a resource limit (the host counts those).
+
     Example::
 
         >>> SqlExecutionError("no such table: `x`").message
         'no such table: `x`'
     """
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, over_limit: bool = False) -> None:
         self.message = message
+        self.over_limit = over_limit
         super().__init__(message)

@@ -186,19 +186,34 @@ class SubscriptionManager(DeltaEvaluation):
         """
         return sorted(self._client_sets.get(client, ()))
 
-    def one_off_query(self, sender: Identity, sql: str, *, is_owner: bool = False) -> m.QueryRows:
+    def active_sets(self) -> list[tuple[Hashable, int, list[str]]]:
+        """Every active query set as ``(client, query_set_id, query texts)``, in the order
+        they were subscribed (what a new module's engine re-subscribes after a hot swap).
+
+        Example::
+
+            manager.active_sets()    # [(conn, 1, ['SELECT * FROM message'])]
+        """
+        return [
+            (client, qs, [q.sql for q in queries]) for (client, qs), queries in self._sets.items()
+        ]
+
+    def one_off_query(
+        self, sender: Identity, sql: str, *, is_owner: bool = False, row_limit: int | None = None
+    ) -> m.QueryRows:
         """Evaluate a WebSocket one-off query (subscription grammar) now.
 
         Returns one ``SingleTableRows`` with every fragment's rows; raises
-        :class:`SubscriptionFailure` with the error text.
+        :class:`SubscriptionFailure` with the error text.  ``row_limit`` is the estimate's
+        limit for a non-owner when ``st_var`` sets none.
         """
         sql = sql.strip()
         frags, table, _, _ = self._plan(sql, is_owner, with_sql=False)
         catalog = self._catalog
         try:
-            check_row_limit(catalog, frags, is_owner=is_owner)
+            check_row_limit(catalog, frags, is_owner=is_owner, default=row_limit)
         except RowLimitExceeded as e:
-            raise SubscriptionFailure(str(e)) from None
+            raise SubscriptionFailure(str(e), over_limit=True) from None
         rows: list[Any] = []
         try:
             for frag in frags:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from ...sats.types import AlgebraicType, ProductTypeElement
 from ...sats.values import Identity, SumValue
 from ..datastore import Datastore, TxResult, UniqueConstraintViolation
 from ..describe import canonical_type, canonical_typespace
+from ..limits import ServerLimits
 from ..module import Module
 from ..sql import (
     ColumnsProjection,
@@ -34,11 +35,21 @@ from ..sql import (
     UpdatePlan,
     compile_sql,
 )
-from ..sql.eval import CompiledFragment, Fragment, RowSource
+from ..sql.eval import CompiledFragment, Fragment, RowSource, TooManyRows
 from ..system_tables import STVAR_VALUE_TYPE
 from .cardinality import RowLimitExceeded, check_row_limit
 from .catalog import _Catalog, _catalog
 from .errors import SqlExecutionError, SubscriptionFailure
+
+#: No limits but ``st_var``'s ``row_limit`` (a direct caller that passes none).
+_NO_LIMITS = ServerLimits(
+    incoming_queue_length=None,
+    outgoing_queue_length=None,
+    outgoing_queue_bytes=None,
+    sql_row_limit=None,
+    sql_max_rows=None,
+    sql_max_result_bytes=None,
+)
 
 
 @dataclass
@@ -97,12 +108,15 @@ def execute_sql(
     *,
     caller: Identity,
     is_owner: bool,
+    limits: ServerLimits | None = None,
 ) -> tuple[list[SqlStatementResult], TxResult | None]:
     """Run one ``/sql`` statement; DML runs as one committed transaction.
 
     Returns the response entries and, for DML, the commit's :class:`TxResult`
     (to broadcast).  Raises :class:`SqlExecutionError` with the error text
-    (HTTP 400).
+    (HTTP 400).  A SELECT stays within ``limits`` (:class:`~..limits.ServerLimits`:
+    the estimate's default row limit, the rows and JSON bytes of its result); without
+    them, only ``st_var``'s ``row_limit`` applies.
 
     Example::
 
@@ -118,7 +132,7 @@ def execute_sql(
         raise SqlExecutionError(str(e)) from None
     tx: TxResult | None = None
     if isinstance(plan, SelectPlan):
-        result = _select(catalog, plan, caller, is_owner)
+        result = _select(catalog, plan, caller, is_owner, limits or _NO_LIMITS)
     elif isinstance(plan, ShowVarPlan):
         # Upstream rewrites SHOW into `SELECT value FROM st_var WHERE name = '<var>'`.
         value = catalog.system.variables.get(plan.name)
@@ -137,9 +151,9 @@ def execute_sql(
 
 
 def _select(
-    catalog: _Catalog, plan: SelectPlan, caller: Identity, is_owner: bool
+    catalog: _Catalog, plan: SelectPlan, caller: Identity, is_owner: bool, limits: ServerLimits
 ) -> SqlStatementResult:
-    tuples = _select_tuples(catalog, plan, caller, is_owner)
+    tuples = _select_tuples(catalog, plan, caller, is_owner, limits)
     proj = plan.projection
     tables = plan.source.tables
     columns: list[tuple[str, AlgebraicType, bool]]
@@ -153,40 +167,74 @@ def _select(
             (name, ty, system) for (name, _), ty in zip(table.columns, table.raw_types, strict=True)
         ]
         typespace = catalog.typespace_of(table.name)
-        rows = [
-            to_json_untyped(
-                table.row_type, catalog.generic_row(table.name, t[proj.table]), typespace
-            )
-            for t in tuples[: plan.limit]
-        ]
+        rows = _bounded(
+            (
+                to_json_untyped(
+                    table.row_type, catalog.generic_row(table.name, t[proj.table]), typespace
+                )
+                for t in tuples[: plan.limit]
+            ),
+            limits.sql_max_result_bytes,
+        )
     else:
         columns = []
         for name, ref in proj.columns:
             table = catalog.table(tables[ref.table].name)
             columns.append((name, table.raw_types[ref.column], table.system is not None))
-        rows = [_project(catalog, plan, proj, t) for t in tuples[: plan.limit]]
+        rows = _bounded(
+            (_project(catalog, plan, proj, t) for t in tuples[: plan.limit]),
+            limits.sql_max_result_bytes,
+        )
     return SqlStatementResult(_schema_json(catalog.module, columns), rows[: plan.limit])
 
 
+def _bounded(rows: Iterator[Any], max_bytes: int | None) -> list[Any]:
+    """The JSON rows, stopping with an error once their JSON passes ``max_bytes``."""
+    if max_bytes is None:
+        return list(rows)
+    out: list[Any] = []
+    size = 0
+    for row in rows:
+        size += len(json.dumps(row)) + 1
+        if size > max_bytes:
+            raise SqlExecutionError(
+                f"SQL result exceeds the server's limit of {max_bytes} bytes of JSON "
+                "(sql_max_result_bytes): select fewer rows or columns",
+                over_limit=True,
+            )
+        out.append(row)
+    return out
+
+
 def _select_tuples(
-    catalog: _Catalog, plan: SelectPlan, caller: Identity, is_owner: bool
+    catalog: _Catalog, plan: SelectPlan, caller: Identity, is_owner: bool, limits: ServerLimits
 ) -> list[list[Any]]:
     """The joined rows of every RLS fragment (a bag union)."""
     tuples: list[list[Any]] = []
+    max_rows = limits.sql_max_rows
     try:
         fragments = catalog.fragments(plan, 0, is_owner)
         # Upstream pushes a LIMIT into a bare `SELECT *` scan only.
         limit = plan.limit if isinstance(plan.projection, StarProjection) else None
-        check_row_limit(catalog, fragments, is_owner=is_owner, limit=limit)
+        check_row_limit(
+            catalog, fragments, is_owner=is_owner, limit=limit, default=limits.sql_row_limit
+        )
         for frag in fragments:
             infos = [catalog.info(n) for n in frag.tables]
             compiled = CompiledFragment(frag, infos, catalog.keys, caller)
             sources = [catalog.current_source(catalog.source_id(n, caller)) for n in frag.tables]
-            tuples += compiled.tuples(sources)
+            left = None if max_rows is None else max_rows - len(tuples)
+            tuples += compiled.tuples(sources, max_rows=left)
     except SubscriptionFailure as e:
         raise SqlExecutionError(e.message) from None
     except RowLimitExceeded as e:
-        raise SqlExecutionError(str(e)) from None
+        raise SqlExecutionError(str(e), over_limit=True) from None
+    except TooManyRows:
+        raise SqlExecutionError(
+            f"SQL query stopped: it produces more than {max_rows} rows, the server's limit "
+            "(sql_max_rows); narrow it with a WHERE clause",
+            over_limit=True,
+        ) from None
     except SqlError as e:
         raise SqlExecutionError(str(e)) from None
     return tuples

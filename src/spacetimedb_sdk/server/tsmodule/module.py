@@ -100,6 +100,10 @@ class TsModule(Module):
         assert self._built is not None
         return self._built
 
+    def program(self) -> bytes:
+        """The bundle the module was made into (what an update's hash compares)."""
+        return self.bundle.path.read_bytes()
+
     # -- what the runner needs
 
     def reducer_id(self, rd: ReducerDef) -> int:

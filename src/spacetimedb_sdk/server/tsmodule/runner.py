@@ -51,7 +51,6 @@ from ..module import (
     CallResult,
     HttpError,
     InlineProcedureHost,
-    ModuleLog,
     ProcedureDef,
     ProcedureHost,
     Query,
@@ -60,6 +59,7 @@ from ..module import (
     ViewDef,
     ViewOutOfEnergy,
 )
+from ..module.console import LogRecord, LogSink, now_micros
 from .bundle import ModuleSource
 from .definition import TsDefinition
 from .http_wire import http_request
@@ -103,7 +103,7 @@ _CALL_HEAD = struct.Struct("<I32s16sq")
 _VIEW_HEAD = struct.Struct("<I32s")
 _U32 = struct.Struct("<I")
 _I64 = struct.Struct("<q")
-_LEVELS = {0: "error", 1: "warn", 2: "info", 3: "debug", 4: "trace", 101: "panic"}
+_LEVELS = {0: "Error", 1: "Warn", 2: "Info", 3: "Debug", 4: "Trace", 101: "Panic"}
 
 
 class HostedModule(Protocol):
@@ -124,6 +124,16 @@ class HostedModule(Protocol):
     def view_codec(self, vd: ViewDef) -> Codec: ...
 
 
+class _Records:
+    """A log sink keeping its records in a list."""
+
+    def __init__(self) -> None:
+        self.records: list[LogRecord] = []
+
+    def write(self, record: LogRecord) -> None:
+        self.records.append(record)
+
+
 class StandaloneHost:
     """The :class:`~..module.RunnerHost` of a datastore that no database runs (unit tests calling
     ``module.call_reducer(datastore, ...)`` directly): immediate schedules are only logged."""
@@ -131,12 +141,17 @@ class StandaloneHost:
     def __init__(self, name: str, datastore: Datastore) -> None:
         self.name = name
         self.identity = Identity.ZERO
-        self.module_log = ModuleLog(name)
+        self.log_sink: LogSink = _Records()
         self.datastore = datastore
 
     def schedule_immediate(self, reducer: str, args: bytes) -> None:
         """Nothing runs it: there is no database thread."""
-        self.module_log.write("warn", f"schedule_immediate({reducer!r}) ignored: no database")
+        _log(self, "Warn", f"schedule_immediate({reducer!r}) ignored: no database")
+
+
+def _log(host: RunnerHost, level: str, message: str, function: str | None = None) -> None:
+    """Write one line of module output to ``host``'s module log."""
+    host.log_sink.write(LogRecord(level, message, now_micros(), function=function))
 
 
 class TsCallError(SpacetimeDBError):
@@ -202,7 +217,7 @@ class TsRunner:
         return proc
 
     def _output(self, line: str) -> None:
-        self.host.module_log.write("warn", line)
+        _log(self.host, "Warn", line)
 
     def _main_process(self) -> NodeProcess:
         proc = self._main
@@ -282,8 +297,8 @@ class TsRunner:
 
     def _one_way(self, kind: int, payload: bytes, env: CallEnv) -> None:
         if kind == K_LOG:
-            level = _LEVELS.get(payload[0], "info")
-            self.host.module_log.write(level, payload[1:].decode("utf-8", "replace"), env.function)
+            level = _LEVELS.get(payload[0], "Info")
+            _log(self.host, level, payload[1:].decode("utf-8", "replace"), env.function)
         elif kind == K_SCHEDULE:
             (n,) = struct.unpack_from("<H", payload)
             name = payload[2 : 2 + n].decode("utf-8", "replace")
@@ -304,7 +319,7 @@ class TsRunner:
             raise
 
     def _failure(self, kind: str, name: str, text: str) -> TsCallError:
-        self.host.module_log.write("error", f"{kind} {name} failed: {text}", name)
+        _log(self.host, "Error", f"{kind} {name} failed: {text}", name)
         return TsCallError(text)
 
     # -- reducers
@@ -359,7 +374,7 @@ class TsRunner:
             status, payload = self._call_main(request, env, sys)
         except OutOfEnergy as e:
             tx.rollback()
-            self.host.module_log.write("error", f"reducer {rd.name} ran out of energy", rd.name)
+            _log(self.host, "Error", f"reducer {rd.name} ran out of energy", rd.name)
             return CallResult("out_of_energy", REDUCER_OUT_OF_ENERGY, error=e)
         except NodeExited as e:
             tx.rollback()
@@ -455,7 +470,7 @@ class TsRunner:
             status, payload = self._run_procedure(proc, request, env, host, datastore)
             reuse = True
         except OutOfEnergy as e:
-            self.host.module_log.write("error", f"procedure {pd.name} ran out of energy", pd.name)
+            _log(self.host, "Error", f"procedure {pd.name} ran out of energy", pd.name)
             return CallResult(
                 "out_of_energy", PROCEDURE_OUT_OF_ENERGY, error=e, tx_results=host.tx_results
             )

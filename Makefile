@@ -55,7 +55,8 @@ test: lint typecheck pytest
 # run the chat module in both languages.  (`make test` runs all of these too.)
 test-ts: $(STAMP) node
 	$(BIN)/pytest tests/server/test_tsmodule_*.py tests/modules/test_schema_equality.py \
-		tests/conformance/test_ts_client_chat.py tests/e2e/test_client_e2e.py
+		tests/conformance/test_ts_client_chat.py tests/conformance/test_ts_v1_client_chat.py \
+		tests/e2e/test_client_e2e.py
 	$(BIN)/pytest tests/upstream --module-lang=ts
 
 # Local server + quickstart-chat module, generated bindings (into the gitignored

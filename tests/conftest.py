@@ -1,6 +1,6 @@
 """Options of the whole suite.
 
-``--module-lang=py|ts|both`` chooses which port of upstream's test modules the upstream scenario
+``--module-lang=py|ts|both`` (``python`` is ``py``) chooses which port of upstream's test modules the upstream scenario
 suite (``tests/upstream``) runs against: the Python ports in ``tests/modules`` (``py``), the
 TypeScript ports in ``tests/modules_ts``, run in Node by the local server (``ts``), or each
 scenario on both (``both``, the default where Node and the npm packages are installed).  A
@@ -17,7 +17,7 @@ import pytest
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--module-lang",
-        choices=("py", "ts", "both"),
+        choices=("py", "python", "ts", "both"),
         default=os.environ.get("SPACETIMEDB_MODULE_LANG") or None,
         help="run the upstream scenarios on the Python ports, the TypeScript ports or both "
         "(default: both where Node can run the TypeScript ports, else py; env "

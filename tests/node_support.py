@@ -65,6 +65,8 @@ def module_langs(config: pytest.Config) -> tuple[str, ...]:
             if node_missing() is not None and not os.environ.get("SPACETIMEDB_REQUIRE_NODE")
             else "both"
         )
+    if chosen == "python":
+        chosen = "py"
     return ("py", "ts") if chosen == "both" else (chosen,)
 
 

@@ -17,7 +17,9 @@ The package, each file importing only those above it in this list:
 - :mod:`.http_wire`: ``procedure_http_request`` through :class:`~..module.HttpClient`;
 - :mod:`.syscalls`: the datastore syscalls, answered on the datastore;
 - :mod:`.runner`: :class:`TsRunner`, one database's calls (main process, procedure pool, budget);
-- :mod:`.module`: :class:`TsModule` and :func:`load_ts_module`.
+- :mod:`.module`: :class:`TsModule` and :func:`load_ts_module`;
+- :mod:`.program`: published ``host_type=Js`` programs (upstream's CLI uploads), registered with
+  :func:`~..module_source.register_module_loader` when this package is imported.
 
 Example::
 
@@ -29,6 +31,18 @@ Example::
 
 from .bundle import TsModuleError, is_ts_module
 from .module import TsModule, load_ts_module
+from .program import HOST_TYPE_JS, load_js_program, register_js_loader
 from .runner import TsCallError, TsRunner
 
-__all__ = ["TsCallError", "TsModule", "TsModuleError", "TsRunner", "is_ts_module", "load_ts_module"]
+__all__ = [
+    "HOST_TYPE_JS",
+    "TsCallError",
+    "TsModule",
+    "TsModuleError",
+    "TsRunner",
+    "is_ts_module",
+    "load_js_program",
+    "load_ts_module",
+]
+
+register_js_loader()  # publishing accepts upstream's JavaScript bundles (host_type=Js)

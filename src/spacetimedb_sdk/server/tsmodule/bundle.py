@@ -302,7 +302,8 @@ _BUNDLE_LOCK = threading.Lock()
 _OUT_DIR: Path | None = None
 
 
-def _out_dir() -> Path:
+def out_dir() -> Path:
+    """The folder of this process's bundles (removed when it exits)."""
     global _OUT_DIR
     if _OUT_DIR is None:
         _OUT_DIR = Path(tempfile.mkdtemp(prefix="spacetimedb-py-ts-"))
@@ -319,7 +320,7 @@ def bundle_module(source: ModuleSource) -> Bundle:
         node = node_executable()
         ensure_dependencies(source)
         esbuild = find_esbuild(source)
-        out = _out_dir() / f"{len(_BUNDLES)}-{re.sub(r'[^A-Za-z0-9_.-]', '_', source.name)}.mjs"
+        out = out_dir() / f"{len(_BUNDLES)}-{re.sub(r'[^A-Za-z0-9_.-]', '_', source.name)}.mjs"
         options = {
             "esbuild": str(esbuild),
             "entry": str(source.entry),

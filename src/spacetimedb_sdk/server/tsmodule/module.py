@@ -258,7 +258,23 @@ def load_ts_module(
 
         module = load_ts_module("examples/quickstart-chat-ts")
     """
-    source = module_source(path)
+    return load_ts_source(module_source(path), on_output=on_output)
+
+
+def load_ts_source(
+    source: ModuleSource,
+    *,
+    reserve: bool = True,
+    on_output: Callable[[str], None] | None = None,
+) -> TsModule:
+    """:func:`load_ts_module` of a resolved :class:`~.bundle.ModuleSource`; ``reserve=False``
+    keeps no Node process in reserve beyond the one that described it (for a module nobody
+    closes, such as a published program: see :meth:`TsModule.spawn`).
+
+    Example::
+
+        module = load_ts_source(module_source("examples/quickstart-chat-ts"))
+    """
     bundle = bundle_module(source)
     lines: list[str] = []
     sink: Callable[[str], Any] = on_output or lines.append
@@ -270,4 +286,5 @@ def load_ts_module(
         proc.close()
         raise
     module._spare = proc
+    module._closed = not reserve  # no more spares are started (the one it has is handed out)
     return module

@@ -1,4 +1,4 @@
-"""Run Python modules as a SpacetimeDB-compatible server on this machine.
+"""Run Python or TypeScript modules as a SpacetimeDB-compatible server on this machine.
 
 :class:`LocalServer` serves databases over HTTP and WebSocket on ``127.0.0.1`` (a free port by
 default), for tests, notebooks and local development.  It starts with the database of the
@@ -42,11 +42,12 @@ from .module_source import (
     HOST_TYPE_PYTHON,
     ModuleLoadError,
     Program,
-    load_module,
     load_program,
     module_hash,
     program_hash,
 )
+from .module_source import load_module as load_python_module
+from .tsmodule import TsModule, is_ts_module, load_ts_module
 
 try:
     from aiohttp import web
@@ -76,11 +77,37 @@ log = get_logger("spacetimedb_sdk.server")
 _T = TypeVar("_T")
 
 
+def load_module(path: str | os.PathLike[str]) -> Module:
+    """The module at ``path``: a Python file defining a :class:`Module` (preferably as
+    ``module``), or a TypeScript module (a folder with ``package.json`` and ``src/index.ts``,
+    or a ``.ts``/``.js`` entry file), bundled and described by Node
+    (:func:`~.tsmodule.load_ts_module`).
+
+    Example::
+
+        module = load_module("examples/quickstart-chat/module.py")
+        ts_module = load_module("examples/quickstart-chat-ts")
+    """
+    if is_ts_module(path):
+        return load_ts_module(path)
+    return load_python_module(path)
+
+
+def _load_program(path: str | os.PathLike[str]) -> tuple[Module, str]:
+    """The module at ``path`` and the hash of its program (what an update compares): the
+    Python source, or the bundle a TypeScript module was made into."""
+    module = load_module(path)
+    if isinstance(module, TsModule):
+        return module, program_hash(module.program())
+    return module, program_hash(Path(path).read_bytes())
+
+
 class LocalServer:
     """A local SpacetimeDB-compatible server, starting with the database of one module.
 
-    ``module`` is a :class:`Module` or the path of a Python file defining one (``None``: start
-    with no database, as ``spacetime start`` does, and publish them);
+    ``module`` is a :class:`Module`, the path of a Python file defining one, or the path of a
+    TypeScript module (a module folder or entry file, run in Node: see ``docs/local-server.md``)
+    (``None``: start with no database, as ``spacetime start`` does, and publish them);
     ``database`` the name clients connect to (default: the module's name);
     ``port=0`` picks a free port.  ``ping_interval``/``idle_timeout`` are the
     WebSocket keep-alive timers (upstream: 15 s and 30 s).  ``reducer_timeout`` is
@@ -150,6 +177,7 @@ class LocalServer:
         )
         self._first: Identity | None = None
         self.module: Module | None = None
+        self._loaded: list[Module] = []  # modules loaded from paths: closed by stop()
         try:
             if module is not None:
                 self._add_first(module, database, clear)
@@ -169,8 +197,12 @@ class LocalServer:
         self, module: Module | str | os.PathLike[str], name: str | None, clear: bool
     ) -> None:
         """Host the database of the module the server starts with (from its data, if any)."""
-        self.module = module if isinstance(module, Module) else load_module(module)
-        digest = None if isinstance(module, Module) else program_hash(Path(module).read_bytes())
+        digest: str | None = None
+        if isinstance(module, Module):
+            self.module = module
+        else:
+            self.module, digest = _load_program(module)
+            self._loaded.append(self.module)
         defaults = self.control.defaults
         name = name or self.module.name
         identity = database_identity(self.issuer, name)
@@ -367,9 +399,13 @@ class LocalServer:
         if isinstance(module, Module):
             loaded, digest = module, module_hash(module)
         else:
-            source = await asyncio.to_thread(Path(module).read_bytes)
-            loaded, digest = await asyncio.to_thread(load_module, module), program_hash(source)
-            program = Program(HOST_TYPE_PYTHON, source)
+            loaded, digest = await asyncio.to_thread(_load_program, module)
+            self._loaded.append(loaded)
+            if not isinstance(loaded, TsModule):
+                # Kept for a restart on a data directory.  A TypeScript module's bundle is
+                # bound to this process's host, so it lives in memory only, as a Module does.
+                source = await asyncio.to_thread(Path(module).read_bytes)
+                program = Program(HOST_TYPE_PYTHON, source)
         control = self.control
         existing = control.find(name) if name is not None else None
         if existing is None:
@@ -467,6 +503,10 @@ class LocalServer:
             for db in self.databases:
                 await asyncio.get_running_loop().run_in_executor(None, db.close_storage)
             self.data.close()
+        # Modules this server loaded itself are its own to close (a TypeScript module keeps a
+        # Node process in reserve); one it was given belongs to the caller.
+        for module in self._loaded:
+            module.close()
 
     async def __aenter__(self) -> LocalServer:
         return await self.start_async()

@@ -3,7 +3,8 @@
 Upstream's publish uploads a compiled program and names its kind with ``host_type`` (``Wasm``
 or ``Js``).  This server runs modules written in Python, so its program is a Python module's
 **source text** (UTF-8, content type ``text/x-python``), with ``host_type=Python``; other kinds
-plug in with :func:`register_module_loader` (a TypeScript host registers ``Js``).  The hash of
+plug in with :func:`register_module_loader` (:mod:`.tsmodule.program` registers ``Js``, the
+JavaScript bundles upstream's CLI uploads for TypeScript modules).  The hash of
 the program (:func:`program_hash`) is what an update compares: publishing the same program
 again changes nothing, as upstream.
 
@@ -76,7 +77,7 @@ def register_module_loader(host_type: str, loader: ModuleLoader) -> None:
 
     Example::
 
-        register_module_loader("Js", load_typescript_bundle)
+        register_module_loader("Js", load_js_program)
     """
     _LOADERS[host_type] = loader
 

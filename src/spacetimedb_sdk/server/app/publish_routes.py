@@ -1,8 +1,9 @@
 """Publishing: ``POST /v1/database``, ``PUT /v1/database/{db}``, ``.../pre_publish``, ``.../reset``
 and ``DELETE /v1/database/{db}``, as upstream's ``client-api`` serves them.
 
-The program is a module's source (``host_type=Python``, content type ``text/x-python``; see
-:mod:`..module_source`).  Publishing:
+The program is a module's source (``host_type=Python``, content type ``text/x-python``), or a
+TypeScript module's JavaScript bundle as upstream's CLI uploads it (``host_type=Js``); see
+:mod:`..module_source`.  Publishing:
 
 * without a name (``POST``) creates a database with a fresh identity; with a name (``PUT``)
   registers an unknown name for the caller (401 ``{"PermissionDenied": {"name": …}}`` if someone

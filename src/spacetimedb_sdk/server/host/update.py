@@ -186,9 +186,11 @@ class ModuleUpdates(Lifecycle):
         """Make ``module`` and ``datastore`` this database's, with a new engine and timers."""
         variables = self.subscriptions.system.variables
         self.scheduler.stop()
+        old_runner = self.runner
         self.module = module
-        self.runner = module
         self.datastore = datastore
+        self.runner = module.new_runner(self)
+        old_runner.close()  # a TypeScript module's Node processes of the old program end
         self.subscriptions = SubscriptionManager(module, datastore)
         self.subscriptions.system.variables = variables
         self.subscriptions.system.clients = lambda: list(self.connected)
@@ -260,8 +262,11 @@ class ModuleUpdates(Lifecycle):
             program_hash=program_hash,
             limits=self.limits,
         )
-        fresh.start()  # runs init; raises if it fails (nothing here has changed then)
-        fresh.worker.shutdown()
+        try:
+            fresh.start()  # runs init; raises if it fails (nothing here has changed then)
+        finally:
+            fresh.worker.shutdown()
+            fresh.runner.close()  # this database makes a runner of its own when it adopts it
         self.worker.call(self._adopt_fresh, fresh)
 
     def _adopt_fresh(self, fresh: ModuleUpdates) -> None:

@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 NODE_STAMP := node/node_modules/.installed
 LINT_PATHS := src tests bench examples
 
-.PHONY: test lint typecheck pytest demo bench setup ext node node-if-available clean stress \
+.PHONY: test test-ts lint typecheck pytest demo bench setup ext node node-if-available clean stress \
 	stress-client-fuzz stress-ext-fuzz stress-server-fuzz stress-faults stress-durability
 
 setup: $(STAMP)
@@ -66,6 +66,15 @@ pytest: $(STAMP) $(EXT_STAMP) node-if-available
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# The TypeScript module host alone: its own tests, the schema of the TypeScript ports, the
+# upstream scenarios on the TypeScript port of sdk-test, and the conformance and e2e files that
+# run the chat module in both languages.  (`make test` runs all of these too.)
+test-ts: $(STAMP) node
+	$(BIN)/pytest tests/server/test_tsmodule_*.py tests/modules/test_schema_equality.py \
+		tests/conformance/test_ts_client_chat.py tests/conformance/test_ts_v1_client_chat.py \
+		tests/e2e/test_client_e2e.py
+	$(BIN)/pytest tests/upstream --module-lang=ts
 
 # Local server + quickstart-chat module, generated bindings (into the gitignored
 # examples/quickstart-chat/module_bindings/), two scripted chat clients; exits 0 when both

@@ -111,9 +111,19 @@ def test_serve_errors_are_one_error_line(cli: Cli, tmp_path: Path) -> None:
     assert (r.code, r.out) == (2, "")
     assert r.err == "error: no example module named 'nope' (available: quickstart-chat)\n"
     r = cli("serve")
-    assert (r.code, r.err) == (2, "error: serve needs a module: pass MODULE.py or --example NAME\n")
+    assert (r.code, r.err) == (
+        2,
+        "error: serve needs a module: pass a module PATH or --example NAME\n",
+    )
     r = cli("serve", str(tmp_path / "missing.py"))
     assert (r.code, r.err) == (2, f"error: no module file at {str(tmp_path / 'missing.py')!r}\n")
+    r = cli("serve", str(tmp_path / "missing.ts"))  # a TypeScript entry file
+    assert (r.code, r.err) == (2, f"error: no module file at {str(tmp_path / 'missing.ts')!r}\n")
+    (tmp_path / "empty-ts-module").mkdir()
+    (tmp_path / "empty-ts-module" / "package.json").write_text("{}")
+    r = cli("serve", str(tmp_path / "empty-ts-module"))
+    assert r.code == 2 and r.err.count("\n") == 1
+    assert "has no src/index.ts" in r.err
     not_a_module = tmp_path / "plain.py"
     not_a_module.write_text("x = 1\n")
     r = cli("serve", str(not_a_module))

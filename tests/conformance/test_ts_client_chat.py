@@ -1,6 +1,8 @@
 """The official TypeScript client (npm ``spacetimedb``) against our local server.
 
-``node/src/chat_client.mjs`` drives the quickstart-chat module served by
+``node/src/chat_client.mjs`` drives the quickstart-chat module, in Python
+(``examples/quickstart-chat``) and in TypeScript (``examples/quickstart-chat-ts``, run in Node by
+the server): every test runs on both (``[py]``, ``[ts]``), served by
 :class:`LocalServer` (in-process, on the test's event loop, so the server's own state can be
 checked: negotiated subprotocol, compression, frames sent) and, once, by the real
 ``spacetimedb-py serve`` command line. Two clients connect, subscribe, name themselves, chat,
@@ -24,15 +26,14 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from ts_chat_client import ROOT, TIMEOUT, TsChatClient
+from ts_chat_client import TIMEOUT, TsChatClient
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
-from node_support import requires_node
+from node_support import CHAT_PY, CHAT_TS, chat_module, requires_node, use_repo_node_modules
 from spacetimedb_sdk.protocol.framing import SUBPROTOCOL_V2, SUBPROTOCOL_V3, Compression
 from spacetimedb_sdk.server.local import LocalServer
 
-CHAT = ROOT / "examples" / "quickstart-chat" / "module.py"
 DB = "quickstart-chat"
 ALL_TABLES = ("SELECT * FROM user", "SELECT * FROM message")
 # Long enough that its TransactionUpdate passes the 1 KiB compression threshold.
@@ -227,9 +228,15 @@ async def chat_flow(
 # ---- in-process server --------------------------------------------------------------------
 
 
+@pytest.fixture(params=["py", "ts"])
+def lang(request: pytest.FixtureRequest) -> str:
+    """The language of the quickstart-chat module the test serves."""
+    return str(request.param)
+
+
 @contextlib.asynccontextmanager
-async def chat_server() -> AsyncIterator[LocalServer]:
-    async with LocalServer(CHAT, database=DB) as srv:
+async def chat_server(lang: str) -> AsyncIterator[LocalServer]:
+    async with LocalServer(chat_module(lang), database=DB) as srv:  # type: ignore[arg-type]
         yield srv
 
 
@@ -244,8 +251,10 @@ async def chat_server() -> AsyncIterator[LocalServer]:
     ],
     ids=["v3-none", "v3-gzip", "v3-brotli", "v2only-gzip", "mixed-brotli"],
 )
-async def test_chat_flow(compression: str, protocols: tuple[str, str], frames: FrameLog) -> None:
-    async with chat_server() as srv:
+async def test_chat_flow(
+    compression: str, protocols: tuple[str, str], frames: FrameLog, lang: str
+) -> None:
+    async with chat_server(lang) as srv:
         await chat_flow(srv.url, compression=compression, protocols=protocols, srv=srv)
     tag = COMPRESSIONS[compression].tag
     others = {c.tag for c in Compression} - {0, tag}
@@ -255,8 +264,8 @@ async def test_chat_flow(compression: str, protocols: tuple[str, str], frames: F
         assert frames.tags[tag] > 0, f"no {compression} frame was sent: {frames.tags}"
 
 
-async def test_subscription_error_text() -> None:
-    async with chat_server() as srv, TsChatClient.launch(srv.url, DB) as client:
+async def test_subscription_error_text(lang: str) -> None:
+    async with chat_server(lang) as srv, TsChatClient.launch(srv.url, DB) as client:
         error = await client.subscribe("bad", "SELECT * FROM mesage")
         assert (error["event"], error["id"]) == ("subscription_error", "bad")
         # Upstream's wording: the table error, then which statement failed.
@@ -268,8 +277,8 @@ async def test_subscription_error_text() -> None:
         )
 
 
-async def test_issued_token_gives_its_identity() -> None:
-    async with chat_server() as srv:
+async def test_issued_token_gives_its_identity(lang: str) -> None:
+    async with chat_server(lang) as srv:
         token = srv.issue_token("alice")
         async with TsChatClient.launch(srv.url, DB, token=token) as first:
             identity = first.identity
@@ -291,12 +300,14 @@ def cli_command() -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def cli_server() -> AsyncIterator[str]:
+async def cli_server(lang: str) -> AsyncIterator[str]:
     """``spacetimedb-py serve`` on a free port; yields its URL, stops it with SIGINT."""
+    if lang == "ts":
+        use_repo_node_modules()  # the subprocess inherits NODE_PATH
     proc = await asyncio.create_subprocess_exec(
         *cli_command(),
         "serve",
-        str(CHAT),
+        str(CHAT_TS if lang == "ts" else CHAT_PY),
         "--database",
         DB,
         "--port",
@@ -320,8 +331,8 @@ async def cli_server() -> AsyncIterator[str]:
             await asyncio.wait_for(proc.wait(), TIMEOUT)
 
 
-async def test_chat_flow_through_the_cli() -> None:
-    async with cli_server() as url:
+async def test_chat_flow_through_the_cli(lang: str) -> None:
+    async with cli_server(lang) as url:
         await chat_flow(url, compression="gzip")
         # The CLI's server prefers v3 too (checked after the flow, which wants a fresh database).
         offered = [Subprotocol(SUBPROTOCOL_V3), Subprotocol(SUBPROTOCOL_V2)]

@@ -4,7 +4,8 @@
 ``node/src/v1_chat_client.mjs`` drives the quickstart-chat module over protocol v1: subscribe
 (``SubscribeMulti``), call reducers (full updates for the caller, light ones for others, as
 upstream does for 2.x modules), the ``NoSuccessNotify`` flag, errors, gzip-compressed frames,
-unsubscribe, and a 1.x client and a 2.x client chatting with each other.
+unsubscribe, and a 1.x client and a 2.x client chatting with each other; each test serves the
+chat module written in Python and in TypeScript.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from typing import Any
 import pytest
 from ts_chat_client import ROOT, TsChatClient
 
-from node_support import requires_node
+from node_support import chat_module, requires_node
 from spacetimedb_sdk.protocol.v1 import SUBPROTOCOL_V1_BSATN
 from spacetimedb_sdk.server.local import LocalServer
 
-CHAT = ROOT / "examples" / "quickstart-chat" / "module.py"
 DB = "quickstart-chat"
 V1_CLIENT = ROOT / "node" / "src" / "v1_chat_client.mjs"
 ALL_TABLES = ("SELECT * FROM user", "SELECT * FROM message")
@@ -57,9 +57,15 @@ def launch_v1(
     )
 
 
+@pytest.fixture(params=["py", "ts"])
+def lang(request: pytest.FixtureRequest) -> str:
+    """The language of the quickstart-chat module the test serves (Python or TypeScript)."""
+    return str(request.param)
+
+
 @contextlib.asynccontextmanager
-async def chat_server() -> AsyncIterator[LocalServer]:
-    async with LocalServer(CHAT, database=DB) as srv:
+async def chat_server(lang: str) -> AsyncIterator[LocalServer]:
+    async with LocalServer(chat_module(lang), database=DB) as srv:  # type: ignore[arg-type]
         yield srv
 
 
@@ -73,8 +79,8 @@ async def call(c: TsChatClient, reducer: str, flags: str = "FullUpdate", **args:
 
 
 @pytest.mark.parametrize(("compression", "light"), [("none", False), ("gzip", True)])
-async def test_v1_chat_flow(compression: str, light: bool) -> None:
-    async with chat_server() as srv, contextlib.AsyncExitStack() as stack:
+async def test_v1_chat_flow(compression: str, light: bool, lang: str) -> None:
+    async with chat_server(lang) as srv, contextlib.AsyncExitStack() as stack:
         alice = await stack.enter_async_context(
             launch_v1(srv.url, "alice", compression=compression, light=light)
         )
@@ -129,9 +135,9 @@ async def test_v1_chat_flow(compression: str, light: bool) -> None:
     assert {c.label: c.stderr().count("Error") for c in (alice, bob)} == {"alice": 0, "bob": 0}
 
 
-async def test_v1_and_v2_clients_chat() -> None:
+async def test_v1_and_v2_clients_chat(lang: str) -> None:
     async with (
-        chat_server() as srv,
+        chat_server(lang) as srv,
         launch_v1(srv.url, "old") as old,
         TsChatClient.launch(srv.url, DB, compression="none", label="new") as new,
     ):
@@ -150,8 +156,8 @@ async def test_v1_and_v2_clients_chat() -> None:
         )
 
 
-async def test_v1_subscription_error_and_token() -> None:
-    async with chat_server() as srv:
+async def test_v1_subscription_error_and_token(lang: str) -> None:
+    async with chat_server(lang) as srv:
         token = srv.issue_token("carol")
         async with launch_v1(srv.url, "carol", token=token) as carol:
             assert carol.identity == srv.issuer.validate(token).identity.to_hex()

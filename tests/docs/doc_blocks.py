@@ -53,6 +53,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from node_support import use_repo_node_modules
+
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODULE = "examples/quickstart-chat/module.py"
 BLOCK_TIMEOUT = 15.0  # seconds, per block (and per command)
@@ -349,6 +351,9 @@ class FileRun:
         self._loop: _Loop | None = None
 
     def __enter__(self) -> FileRun:
+        # TypeScript modules in the docs (examples/quickstart-chat-ts) resolve the npm packages
+        # from node/, as they would from their own node_modules after `npm install`.
+        use_repo_node_modules()
         if self.doc.module is not None:
             from spacetimedb_sdk.server.local import LocalServer
 

@@ -1,5 +1,8 @@
 """The Python client against the local server, end to end (python-api.md §3–8).
 
+The tests on the quickstart-chat module run on it in Python and in TypeScript (``[py]``,
+``[ts]``: ``examples/quickstart-chat-ts``, run in Node by the server).
+
 Every wait is bounded (``asyncio.wait_for`` / ``result(timeout)``); nothing sleeps to
 wait for propagation: tests await the event that proves it.
 """
@@ -15,6 +18,7 @@ from typing import Any
 import pytest
 import sdk_module
 
+from node_support import chat_module, requires_node
 from spacetimedb_sdk import Identity
 from spacetimedb_sdk.client.events import Committed, Failed, ReducerEvent, Transaction
 from spacetimedb_sdk.connection import DbConnection, Pending
@@ -37,9 +41,10 @@ async def wait(aw: Any, timeout: float = T) -> Any:
     return await asyncio.wait_for(aw, timeout)
 
 
-@pytest.fixture
-async def chat() -> AsyncIterator[LocalServer]:
-    async with LocalServer(CHAT, database="quickstart-chat") as srv:
+@pytest.fixture(params=["py", pytest.param("ts", marks=requires_node())])
+async def chat(request: pytest.FixtureRequest) -> AsyncIterator[LocalServer]:
+    module = CHAT if request.param == "py" else chat_module("ts")
+    async with LocalServer(module, database="quickstart-chat") as srv:  # type: ignore[arg-type]
         yield srv
 
 

@@ -50,6 +50,8 @@ class FaultProxy:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        #: Set when a connection is first cut (inside the stream or at connect).
+        self.has_cut = asyncio.Event()
 
     @property
     def url(self) -> str:
@@ -65,6 +67,21 @@ class FaultProxy:
     def unleash(self) -> None:
         """Faults from now on."""
         self.faulty = True
+
+    async def calm_after_a_cut(self, done: asyncio.Event, timeout: float) -> None:
+        """Stay faulty until a connection was cut or ``done`` is set, then :meth:`calm`.
+
+        A writer may finish long before its bytes have passed the proxy (on a busy machine the
+        server sends late), so calming as soon as the writer is done could let most of the
+        stream through calm, and no cut would be tested.
+        """
+        waits = [asyncio.ensure_future(e.wait()) for e in (self.has_cut, done)]
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+        self.calm()
 
     async def __aenter__(self) -> FaultProxy:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
@@ -99,6 +116,7 @@ class FaultProxy:
         try:
             if self.faulty and rng.random() < 0.08:
                 self.counts["cut at connect"] += 1
+                self.has_cut.set()
                 return
             try:
                 server_r, server_w = await asyncio.open_connection(*self.target)
@@ -117,6 +135,7 @@ class FaultProxy:
             await asyncio.gather(up, down, cutting, return_exceptions=True)
             if cut.is_set():
                 self.counts["cut"] += 1
+                self.has_cut.set()
         finally:
             for w in (client_w, server_w):
                 if w is not None:

@@ -4,7 +4,7 @@ A seeded :class:`~fault_proxy.FaultProxy` sits between the client and the local 
 cuts connections (inside frames too), stalls, delays and splits what passes.  Meanwhile a
 writer commits transactions on the server (inserts, updates and deletes of a few hundred rows,
 one to three per transaction), and the server may drop the client for falling behind.  When the
-writer is done it commits a marker, the proxy calms down, and the client is given time to come
+writer is done it commits a marker, the proxy calms down (once it has cut a connection), and the client is given time to come
 back and catch up (until it has seen the marker).  Then:
 
 * the client's cache holds exactly the server's rows;
@@ -143,7 +143,7 @@ async def test_the_cache_survives_a_faulty_network(seed: int) -> None:
                 )
                 proxy.unleash()
                 await asyncio.to_thread(_write, srv, seed, TRANSACTIONS)
-                proxy.calm()
+                await proxy.calm_after_a_cut(replay.marker_seen, SETTLE_TIMEOUT)
                 await asyncio.wait_for(replay.marker_seen.wait(), SETTLE_TIMEOUT)
                 server_rows = {row.id: _row(row) for row in srv.db.rows("entry")}
                 cached = {r.id: _row(r) for r in table}

@@ -26,6 +26,7 @@ import httpx
 import pytest
 from schema_summary import first_difference, summarize
 
+from node_support import TS_MODULES, chat_module, load_once, requires_node
 from spacetimedb_sdk.schema import ModuleSchema
 from spacetimedb_sdk.server.local import LocalServer
 
@@ -103,8 +104,10 @@ def expected_summary(port: str) -> dict[str, Any]:
     return summary
 
 
-def served_summary(port: str) -> dict[str, Any]:
-    with LocalServer(HERE / f"{port}.py") as srv:
+def served_summary(port: str | Any) -> dict[str, Any]:
+    """The served schema of a port (by name), or of a module or module path."""
+    module = HERE / f"{port}.py" if isinstance(port, str) else port
+    with LocalServer(module) as srv:
         response = httpx.get(
             f"{srv.url}/v1/database/{srv.database}/schema", params={"version": 10}, timeout=10
         )
@@ -147,3 +150,25 @@ def test_summary_ignores_type_order_but_not_names() -> None:
     assert "InsertViewPkPlayer" not in summary["types"]  # the library's parameter structs
     renamed = json.loads(json.dumps(summary).replace("ViewPkMembershipSecondary", "Other"))
     assert first_difference(summary, renamed) is not None
+
+
+# ---- the TypeScript ports -----------------------------------------------------------------
+
+
+@requires_node()
+def test_the_typescript_port_of_sdk_test_serves_its_twins_schema() -> None:
+    # tests/modules_ts/sdk-test follows the TypeScript twin itself: no differences to apply.
+    expected = summarize(
+        ModuleSchema.from_bsatn((MODULEDEFS / "sdk-test-ts.v10.bsatn").read_bytes())
+    )
+    served = served_summary(load_once(TS_MODULES / "sdk-test"))
+    difference = first_difference(expected, served)
+    assert difference is None, difference
+
+
+@requires_node()
+def test_the_typescript_chat_serves_the_python_chats_schema() -> None:
+    difference = first_difference(
+        served_summary(chat_module("py")), served_summary(chat_module("ts"))
+    )
+    assert difference is None, difference

@@ -146,12 +146,16 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     yield inst
 
 
+TS_HOST = ("host.mjs", "build.mjs", "polyfills.mjs")
+
+
 def test_sdist_holds_the_source_without_tests(installed: Installed) -> None:
     (sdist,) = installed.dist.glob("*.tar.gz")
     with tarfile.open(sdist) as tar:
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
     assert {"LICENSE", "CHANGELOG.md", "README.md", "pyproject.toml"} <= names
     assert "src/spacetimedb_sdk/server/examples/quickstart_chat.py" in names
+    assert {f"src/spacetimedb_sdk/server/tsmodule/js/{n}" for n in TS_HOST} <= names
     stray = sorted(n for n in names if re.match(r"(tests|bench|node|\.ci)(/|$)", n))
     assert stray == []
 
@@ -167,6 +171,8 @@ def test_wheel_ships_the_example_and_the_license(installed: Installed) -> None:
         names = set(whl.namelist())
         meta = whl.read(f"spacetimedb_sdk-{__version__}.dist-info/METADATA").decode()
     assert "spacetimedb_sdk/server/examples/quickstart_chat.py" in names
+    # The TypeScript module host's Node side: a TS module cannot run without it.
+    assert {f"spacetimedb_sdk/server/tsmodule/js/{n}" for n in TS_HOST} <= names
     assert f"spacetimedb_sdk-{__version__}.dist-info/licenses/LICENSE" in names
     assert "License-Expression: Apache-2.0" in meta
     assert "Classifier: Typing :: Typed" in meta

@@ -302,3 +302,13 @@ def test_variant_named_after_its_payload_type_means_the_type() -> None:
     assert [v.name for v in variants] == ["Identity", "Count"]
     assert variants[0].algebraic_type == AlgebraicType.identity()
     assert Payload.Identity(Identity.ZERO).value == Identity.ZERO  # type: ignore[attr-defined]
+
+
+def test_sql_of_a_per_caller_view_counts_the_callers_rows_for_the_row_limit() -> None:
+    # The row-limit estimate of a non-owner's /sql computes a per-caller view for that caller
+    # (it once asked for the view without a caller and failed).
+    with LocalServer(views_module()) as srv:
+        assert srv.db.call_reducer("add", 1, "ann", 3).ok
+        caller = Identity(7)
+        [result] = srv.db.sql("SELECT * FROM mine", sender=caller)
+        assert result["rows"] == [[1, "ann", 3]]

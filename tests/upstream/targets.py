@@ -18,11 +18,16 @@ from types import ModuleType
 
 import pytest
 
+from node_support import use_repo_node_modules
 from spacetimedb_sdk.cli import main as cli_main
 from spacetimedb_sdk.server import Module
 from spacetimedb_sdk.server.local import LocalServer, load_module
 
 MODULES_DIR = Path(__file__).resolve().parents[1] / "modules"
+TS_MODULES_DIR = Path(__file__).resolve().parents[1] / "modules_ts"
+
+#: port -> the folder of its TypeScript port in tests/modules_ts (run in Node by the server)
+TS_PORTS: dict[str, str] = {"sdk_test": "sdk-test"}
 
 #: port -> (upstream module folder, generate private items, as upstream's test.rs does)
 UPSTREAM_MODULES: dict[str, tuple[str, bool]] = {
@@ -135,14 +140,20 @@ def generate_bindings(url: str, database: str, out_dir: Path, include_private: b
         raise RuntimeError(f"spacetimedb-py {' '.join(args)} exited with {status}")
 
 
-_PORTS: dict[str, Module] = {}
+_PORTS: dict[tuple[str, str], Module] = {}
 
 
-def port_module(port: str) -> Module:
-    """The port's :class:`Module`, loaded once (each server gets its own empty database)."""
-    found = _PORTS.get(port)
+def port_module(port: str, lang: str = "py") -> Module:
+    """The port's :class:`Module` in ``lang`` (``py``, or ``ts`` for its TypeScript port),
+    loaded once (each server gets its own empty database)."""
+    found = _PORTS.get((port, lang))
     if found is None:
-        found = _PORTS[port] = load_module(MODULES_DIR / f"{port}.py")
+        if lang == "ts":
+            use_repo_node_modules()
+            path = TS_MODULES_DIR / TS_PORTS[port]
+        else:
+            path = MODULES_DIR / f"{port}.py"
+        found = _PORTS[(port, lang)] = load_module(path)
     return found
 
 
@@ -151,18 +162,18 @@ class Bindings:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._loaded: dict[str, ModuleType] = {}
+        self._loaded: dict[tuple[str, str], ModuleType] = {}
 
-    def get(self, port: str) -> ModuleType:
-        found = self._loaded.get(port)
+    def get(self, port: str, lang: str = "py") -> ModuleType:
+        found = self._loaded.get((port, lang))
         if found is not None:
             return found
-        package = f"bindings_{port}"
+        package = f"bindings_{port}" + ("" if lang == "py" else f"_{lang}")
         _, include_private = UPSTREAM_MODULES[port]
         if REAL is not None:
             generate_bindings(REAL.url, publish(REAL, port), self.root / package, include_private)
         else:
-            with LocalServer(port_module(port)) as srv:
+            with LocalServer(port_module(port, lang)) as srv:
                 generate_bindings(srv.url, srv.database, self.root / package, include_private)
-        found = self._loaded[port] = importlib.import_module(package)
+        found = self._loaded[(port, lang)] = importlib.import_module(package)
         return found

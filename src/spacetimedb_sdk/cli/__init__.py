@@ -2,8 +2,9 @@
 
 Subcommands (``spacetimedb-py COMMAND --help`` for each; also ``python -m spacetimedb_sdk``):
 
-* ``serve MODULE.py`` (or ``--example quickstart-chat``) — serve a Python module as a local
-  SpacetimeDB database, print its URL and the owner's token, and run until Ctrl-C.
+* ``serve PATH`` (or ``--example quickstart-chat``) — serve a Python module file or a TypeScript
+  module (folder or entry file, run in Node) as a local SpacetimeDB database, print its URL and
+  the owner's token, and run until Ctrl-C.
 * ``generate`` — write typed bindings for a module (see :mod:`spacetimedb_sdk.codegen.cli`).
 * ``describe`` — the schema of a database: a summary, ``--json`` or ``--raw``.
 * ``sql SQL`` — run a statement over HTTP; a table, or ``--json`` (one object per row).

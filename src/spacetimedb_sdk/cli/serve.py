@@ -1,4 +1,7 @@
-"""``spacetimedb-py serve MODULE.py`` (or ``--example NAME``): a local database until Ctrl-C.
+"""``spacetimedb-py serve PATH`` (or ``--example NAME``): a local database until Ctrl-C.
+
+``PATH`` is a Python module file, or a TypeScript module: a folder in the layout
+``spacetime init --lang typescript`` creates, or a ``.ts``/``.js`` entry file, run in Node.
 
 Separate from the client commands: it runs a server (:mod:`spacetimedb_sdk.server`)
 rather than talking to one, and shares none of their options; its errors are the same
@@ -20,6 +23,7 @@ import dataclasses
 import signal
 from typing import TYPE_CHECKING
 
+from ..errors import SpacetimeDBError
 from .options import EXIT_ERROR, EXIT_USAGE, CliError, print_error
 
 if TYPE_CHECKING:
@@ -31,14 +35,19 @@ if TYPE_CHECKING:
 def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = commands.add_parser(
         "serve",
-        help="serve a Python module as a local SpacetimeDB database",
-        description="Serve MODULE.py (which defines `module = Module(...)`), or a module "
-        "shipped with the package (--example quickstart-chat), over the SpacetimeDB HTTP "
-        "and WebSocket API until interrupted. Needs the [server] extra.",
+        help="serve a Python or TypeScript module as a local SpacetimeDB database",
+        description="Serve a module over the SpacetimeDB HTTP and WebSocket API until "
+        "interrupted: a Python file defining `module = Module(...)`, a TypeScript module "
+        "(a folder with package.json and src/index.ts, or a .ts/.js entry file; it runs in "
+        "Node 20 or newer, and its npm dependencies are installed if missing), or a module "
+        "shipped with the package (--example quickstart-chat). Needs the [server] extra.",
     )
     source = serve.add_mutually_exclusive_group()
     source.add_argument(
-        "module_file", metavar="MODULE.py", nargs="?", help="the Python file defining `module`"
+        "module_file",
+        metavar="PATH",
+        nargs="?",
+        help="a Python file defining `module`, or a TypeScript module folder or entry file",
     )
     source.add_argument(
         "--example",
@@ -148,11 +157,9 @@ def _local_server(args: argparse.Namespace) -> LocalServer:
     elif args.module_file is not None:
         module = args.module_file
     else:
-        raise CliError("serve needs a module: pass MODULE.py or --example NAME", EXIT_USAGE)
+        raise CliError("serve needs a module: pass a module PATH or --example NAME", EXIT_USAGE)
     if args.clear and args.data_dir is None:
         raise CliError("--clear empties a data directory: pass --data-dir DIR too", EXIT_USAGE)
-    from ..server.durability import DataDirError
-
     try:
         return LocalServer(
             module,
@@ -167,7 +174,7 @@ def _local_server(args: argparse.Namespace) -> LocalServer:
         )
     except FileNotFoundError as e:
         raise CliError(str(e), EXIT_USAGE) from None
-    except (OSError, ImportError, DataDirError) as e:
+    except (OSError, ImportError, SpacetimeDBError) as e:  # a TS module, a data directory
         raise CliError(str(e)) from None
 
 

@@ -1,4 +1,4 @@
-"""``python -m spacetimedb_sdk.server MODULE.py [...]`` is ``spacetimedb-py serve MODULE.py [...]``."""
+"""``python -m spacetimedb_sdk.server PATH [...]`` is ``spacetimedb-py serve PATH [...]``."""
 
 from __future__ import annotations
 

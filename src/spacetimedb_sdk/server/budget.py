@@ -42,8 +42,9 @@ rules guarantee it:
   writes) disarm the budget around themselves (:func:`shielded`) and re-arm afterwards, raising
   :class:`OutOfEnergy` synchronously if the deadline passed meanwhile.
 
-The TypeScript module host (a Node process) enforces the same budget by killing its process; it
-needs none of this, only :attr:`CallBudget.seconds`.
+The TypeScript module host (a Node process) enforces the same budget by killing its process
+(:meth:`CallBudget.run_stoppable`): the watchdog calls the host's ``stop`` instead of raising in
+the thread, which is blocked reading from that process and fails when it dies.
 
 Example::
 
@@ -101,14 +102,16 @@ class OutOfEnergy(BaseException):
 
 
 class _Call:
-    """One armed module call: its deadline, and whether the watchdog interrupted it."""
+    """One armed module call: its deadline, whether the watchdog interrupted it, and how to stop
+    it when it runs outside this interpreter (``stop``, see :meth:`CallBudget.run_stoppable`)."""
 
-    __slots__ = ("deadline", "expired", "last_injection")
+    __slots__ = ("deadline", "expired", "last_injection", "stop")
 
-    def __init__(self, deadline: float) -> None:
+    def __init__(self, deadline: float, stop: Callable[[], None] | None = None) -> None:
         self.deadline = deadline
         self.expired = False
         self.last_injection = 0.0
+        self.stop = stop
 
 
 class CallBudget:
@@ -187,6 +190,28 @@ class CallBudget:
             raise error
         return value  # type: ignore[return-value]
 
+    def run_stoppable(self, fn: Callable[..., _T], stop: Callable[[], None], *args: Any) -> _T:
+        """``fn(*args)`` under the budget, for module code running in another process.
+
+        Past the deadline the watchdog calls ``stop()`` once (from its own thread; it kills the
+        process) instead of interrupting this thread; ``fn``, blocked on that process, then
+        fails, and that failure becomes :class:`OutOfEnergy`.  Nested calls run under the
+        outer call's deadline, as with :meth:`run`.
+        """
+        if self.seconds is None or self._call is not None:
+            return fn(*args)
+        call = _Call(time.monotonic() + self.seconds, stop)
+        self._call = call
+        try:
+            value = fn(*args)
+        except BaseException as e:
+            self._call = None
+            if call.expired:
+                raise OutOfEnergy() from e
+            raise
+        self._call = None
+        return value
+
     # -- settling after a disarm
 
     def _settle(self, call: _Call) -> None:
@@ -230,6 +255,11 @@ class CallBudget:
             return None
         if now < call.deadline:
             return call.deadline
+        if call.stop is not None:  # module code in another process: stop that process, once
+            if not call.expired:
+                call.expired = True
+                call.stop()
+            return None
         if call.expired and now - call.last_injection < self.tick:
             return call.last_injection + self.tick
         self._busy = True  # announce first, then re-read: the other half of the handshake

@@ -259,6 +259,9 @@ class Control:
         """``db.name`` is its first name (its identity in hex when it has none)."""
         names = self._names.get(db.identity)
         db.name = names[0] if names else db.identity.to_hex()
+        if db.storage is not None:  # a restart finds it under the same names
+            db.storage.name, db.storage.names = db.name, list(names or [])
+            db.storage.save_meta()
 
     # -- energy (upstream's standalone keeps balances it never charges)
 

@@ -1,4 +1,4 @@
-"""Run Python modules as a SpacetimeDB-compatible server on this machine.
+"""Run Python or TypeScript modules as a SpacetimeDB-compatible server on this machine.
 
 :class:`LocalServer` serves databases over HTTP and WebSocket on ``127.0.0.1`` (a free port by
 default), for tests, notebooks and local development.  It starts with the database of the
@@ -32,12 +32,22 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from .._log import get_logger
 from ..sats.values import Identity
 from .budget import DEFAULT_BUDGET_SECONDS
 from .extra import missing_extra
 from .limits import DatabaseStats, ServerLimits
 from .module import HttpPolicy, Module
-from .module_source import load_module, module_hash, program_hash
+from .module_source import (
+    HOST_TYPE_PYTHON,
+    ModuleLoadError,
+    Program,
+    load_program,
+    module_hash,
+    program_hash,
+)
+from .module_source import load_module as load_python_module
+from .tsmodule import TsModule, is_ts_module, load_ts_module
 
 try:
     from aiohttp import web
@@ -45,7 +55,7 @@ try:
     from .app import ServerSettings, create_app
     from .auth import TokenIssuer
     from .control import Control, DatabaseDefaults
-    from .durability import DataDir
+    from .durability import DataDir, DataDirError
     from .host import Database, database_identity
     from .publishing import (
         MigrationPolicy,
@@ -62,14 +72,42 @@ except ImportError as e:  # without the [server] extra: one clear error, not a d
 
 __all__ = ["LocalServer", "load_module"]
 
+log = get_logger("spacetimedb_sdk.server")
+
 _T = TypeVar("_T")
+
+
+def load_module(path: str | os.PathLike[str]) -> Module:
+    """The module at ``path``: a Python file defining a :class:`Module` (preferably as
+    ``module``), or a TypeScript module (a folder with ``package.json`` and ``src/index.ts``,
+    or a ``.ts``/``.js`` entry file), bundled and described by Node
+    (:func:`~.tsmodule.load_ts_module`).
+
+    Example::
+
+        module = load_module("examples/quickstart-chat/module.py")
+        ts_module = load_module("examples/quickstart-chat-ts")
+    """
+    if is_ts_module(path):
+        return load_ts_module(path)
+    return load_python_module(path)
+
+
+def _load_program(path: str | os.PathLike[str]) -> tuple[Module, str]:
+    """The module at ``path`` and the hash of its program (what an update compares): the
+    Python source, or the bundle a TypeScript module was made into."""
+    module = load_module(path)
+    if isinstance(module, TsModule):
+        return module, program_hash(module.program())
+    return module, program_hash(Path(path).read_bytes())
 
 
 class LocalServer:
     """A local SpacetimeDB-compatible server, starting with the database of one module.
 
-    ``module`` is a :class:`Module` or the path of a Python file defining one (``None``: start
-    with no database, as ``spacetime start`` does, and publish them);
+    ``module`` is a :class:`Module`, the path of a Python file defining one, or the path of a
+    TypeScript module (a module folder or entry file, run in Node: see ``docs/local-server.md``)
+    (``None``: start with no database, as ``spacetime start`` does, and publish them);
     ``database`` the name clients connect to (default: the module's name);
     ``port=0`` picks a free port.  ``ping_interval``/``idle_timeout`` are the
     WebSocket keep-alive timers (upstream: 15 s and 30 s).  ``reducer_timeout`` is
@@ -139,9 +177,12 @@ class LocalServer:
         )
         self._first: Identity | None = None
         self.module: Module | None = None
+        self._loaded: list[Module] = []  # modules loaded from paths: closed by stop()
         try:
             if module is not None:
                 self._add_first(module, database, clear)
+            if self.data is not None:
+                self._restore_published(self.data)
         except BaseException:
             if self.data is not None:
                 self.data.close()
@@ -156,8 +197,12 @@ class LocalServer:
         self, module: Module | str | os.PathLike[str], name: str | None, clear: bool
     ) -> None:
         """Host the database of the module the server starts with (from its data, if any)."""
-        self.module = module if isinstance(module, Module) else load_module(module)
-        digest = None if isinstance(module, Module) else program_hash(Path(module).read_bytes())
+        digest: str | None = None
+        if isinstance(module, Module):
+            self.module = module
+        else:
+            self.module, digest = _load_program(module)
+            self._loaded.append(self.module)
         defaults = self.control.defaults
         name = name or self.module.name
         identity = database_identity(self.issuer, name)
@@ -176,8 +221,48 @@ class LocalServer:
             identity=identity,
             storage=storage,
         )
-        self.control.add(db, [db.name])
+        # A loaded database keeps the names it had (PUT .../names may have added some).
+        names = storage.names if storage is not None and db.restored is not None else [db.name]
+        if storage is not None:  # the module given at start wins over one published to it
+            storage.forget_program()
+        self.control.add(db, names)
         self._first = db.identity
+
+    def _restore_published(self, data: DataDir) -> None:
+        """Host again the databases published to this data directory (from their programs)."""
+        defaults = self.control.defaults
+        for meta in data.databases():
+            identity = Identity.from_hex(str(meta["identity"]))
+            if identity == self._first:
+                continue
+            storage = data.database(identity, str(meta["name"]))
+            program = storage.program()
+            if program is None:
+                log.info(
+                    "database %r in %s is not served: it was the database of a module given at "
+                    "start; serve that module on this data directory to use it",
+                    meta["name"],
+                    data.path,
+                )
+                continue
+            try:
+                module = load_program(program[0], program[1], label=str(meta["name"]))
+                db = Database(
+                    module,
+                    name=str(meta["name"]),
+                    issuer=self.issuer,
+                    reducer_timeout=defaults.reducer_timeout,
+                    http_policy=defaults.http_policy,
+                    identity=identity,
+                    owner_identity=Identity.from_hex(str(meta["owner_identity"])),
+                    program_hash=storage.program_hash,
+                    limits=defaults.limits,
+                    storage=storage,
+                )
+            except (ModuleLoadError, DataDirError) as e:
+                log.error("database %r in %s cannot be served: %s", meta["name"], data.path, e)
+                continue
+            self.control.add(db, storage.names)
 
     def __repr__(self) -> str:
         where = self.url if self._port is not None else "not started"
@@ -310,11 +395,17 @@ class LocalServer:
 
             scores = await srv.publish_async("scores.py", "scores")
         """
+        program: Program | None = None
         if isinstance(module, Module):
             loaded, digest = module, module_hash(module)
         else:
-            source = await asyncio.to_thread(Path(module).read_bytes)
-            loaded, digest = await asyncio.to_thread(load_module, module), program_hash(source)
+            loaded, digest = await asyncio.to_thread(_load_program, module)
+            self._loaded.append(loaded)
+            if not isinstance(loaded, TsModule):
+                # Kept for a restart on a data directory.  A TypeScript module's bundle is
+                # bound to this process's host, so it lives in memory only, as a Module does.
+                source = await asyncio.to_thread(Path(module).read_bytes)
+                program = Program(HOST_TYPE_PYTHON, source)
         control = self.control
         existing = control.find(name) if name is not None else None
         if existing is None:
@@ -326,14 +417,15 @@ class LocalServer:
                 owner=self.owner_identity,
                 owner_token=self._owner_token,
                 names=names,
+                program=program,
             )
         if clear:
-            await reset_database(control, existing, loaded, digest)
+            await reset_database(control, existing, loaded, digest, program)
             return existing
         policy = MigrationPolicy.compatible()
         if break_clients:
             policy = MigrationPolicy.allow_breaking(migration_token(existing, digest))
-        await update_database(control, existing, loaded, digest, policy)
+        await update_database(control, existing, loaded, digest, policy, program)
         return existing
 
     def publish(
@@ -411,6 +503,10 @@ class LocalServer:
             for db in self.databases:
                 await asyncio.get_running_loop().run_in_executor(None, db.close_storage)
             self.data.close()
+        # Modules this server loaded itself are its own to close (a TypeScript module keeps a
+        # Node process in reserve); one it was given belongs to the caller.
+        for module in self._loaded:
+            module.close()
 
     async def __aenter__(self) -> LocalServer:
         return await self.start_async()

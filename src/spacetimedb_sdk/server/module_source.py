@@ -3,7 +3,8 @@
 Upstream's publish uploads a compiled program and names its kind with ``host_type`` (``Wasm``
 or ``Js``).  This server runs modules written in Python, so its program is a Python module's
 **source text** (UTF-8, content type ``text/x-python``), with ``host_type=Python``; other kinds
-plug in with :func:`register_module_loader` (a TypeScript host registers ``Js``).  The hash of
+plug in with :func:`register_module_loader` (:mod:`.tsmodule.program` registers ``Js``, the
+JavaScript bundles upstream's CLI uploads for TypeScript modules).  The hash of
 the program (:func:`program_hash`) is what an update compares: publishing the same program
 again changes nothing, as upstream.
 
@@ -27,6 +28,7 @@ import sys
 import types
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SpacetimeDBError
@@ -75,7 +77,7 @@ def register_module_loader(host_type: str, loader: ModuleLoader) -> None:
 
     Example::
 
-        register_module_loader("Js", load_typescript_bundle)
+        register_module_loader("Js", load_js_program)
     """
     _LOADERS[host_type] = loader
 
@@ -107,6 +109,26 @@ def load_program(host_type: str, program: bytes, *, label: str = "module") -> Mo
             "host_type=Python)"
         )
     return loader(program, label)
+
+
+@dataclass(frozen=True)
+class Program:
+    """A published program: its kind (``host_type``) and its bytes, kept so that a server on a
+    data directory can load it again after a restart.
+
+    Example::
+
+        >>> Program("Python", b"...").host_type
+        'Python'
+    """
+
+    host_type: str
+    source: bytes
+
+    @property
+    def hash(self) -> str:
+        """Its :func:`program_hash`."""
+        return program_hash(self.source)
 
 
 def program_hash(program: bytes) -> str:

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from ..errors import SpacetimeDBError
@@ -37,6 +38,7 @@ from .host import Database
 from .host.update import UpdateOutcome
 from .migration import MigrationPlan
 from .module import Module
+from .module_source import Program
 
 
 class PolicyRefused(SpacetimeDBError):
@@ -123,15 +125,25 @@ async def create_database(
     owner_token: str | None = None,
     identity: Identity | None = None,
     names: Sequence[str] = (),
+    program: Program | None = None,
 ) -> Database:
     """Create and host a database for ``module`` (fresh identity unless given); its ``init`` runs
-    first and :class:`InitFailed` leaves nothing behind."""
+    first and :class:`InitFailed` leaves nothing behind.
+
+    With a data directory, a database published as a ``program`` keeps its data there (and the
+    program, to be loaded again after a restart); one published as a module object lives in
+    memory, as the server has nothing to load it from later.
+    """
     defaults = control.defaults
     identity = identity or defaults.new_identity()
+    name = names[0] if names else identity.to_hex()
     async with control.exclusive(identity):
+        storage = defaults.storage(identity, name) if program is not None else None
+        if storage is not None:
+            storage.names = list(names)
         db = Database(
             module,
-            name=names[0] if names else identity.to_hex(),
+            name=name,
             issuer=defaults.issuer,
             owner_token=owner_token,
             reducer_timeout=defaults.reducer_timeout,
@@ -140,7 +152,12 @@ async def create_database(
             owner_identity=owner,
             program_hash=program_hash,
             limits=defaults.limits,
+            storage=storage,
         )
+        if storage is not None and program is not None:
+            await asyncio.to_thread(
+                storage.save_program, program.host_type, program.source, program_hash
+            )
         loop = asyncio.get_running_loop()
         try:
             await asyncio.to_thread(db.start, loop)
@@ -157,6 +174,7 @@ async def update_database(
     module: Module,
     program_hash: str,
     policy: MigrationPolicy | None = None,
+    program: Program | None = None,
 ) -> UpdateOutcome:
     """Hot-swap ``db``'s module (see the module docstring for what refuses it)."""
     async with control.exclusive(db.identity):
@@ -164,14 +182,39 @@ async def update_database(
             return UpdateOutcome.NO_UPDATE_NEEDED
         plan = await asyncio.to_thread(db.plan_update, module)
         check_policy(db, plan, policy or MigrationPolicy.compatible(), program_hash)
-        return await db.update_module_async(module, plan, program_hash)
+        async with _keeping_program(db, program, program_hash):
+            return await db.update_module_async(module, plan, program_hash)
+
+
+@asynccontextmanager
+async def _keeping_program(
+    db: Database, program: Program | None, new_hash: str | None
+) -> AsyncIterator[None]:
+    """With a data directory: keep the new program before the swap (a restart during the swap
+    then migrates the old data to it, as the swap does), the old one again if the swap fails."""
+    storage = db.storage
+    if storage is None or program is None or new_hash is None:
+        yield
+        return
+    old, old_hash = await asyncio.to_thread(storage.program), db.program_hash
+    await asyncio.to_thread(storage.save_program, program.host_type, program.source, new_hash)
+    try:
+        yield
+    except BaseException:
+        if old is not None:
+            await asyncio.to_thread(storage.save_program, old[0], old[1], old_hash)
+        raise
 
 
 async def reset_database(
-    control: Control, db: Database, module: Module | None, program_hash: str | None
+    control: Control,
+    db: Database,
+    module: Module | None,
+    program_hash: str | None,
+    program: Program | None = None,
 ) -> None:
     """Start ``db`` afresh (``clear``) with ``module`` (``None``: the one it runs)."""
-    async with control.exclusive(db.identity):
+    async with control.exclusive(db.identity), _keeping_program(db, program, program_hash):
         try:
             await asyncio.to_thread(db.reset, module or db.module, program_hash or db.program_hash)
         except SpacetimeDBError as e:

@@ -1,8 +1,9 @@
 """Publishing: ``POST /v1/database``, ``PUT /v1/database/{db}``, ``.../pre_publish``, ``.../reset``
 and ``DELETE /v1/database/{db}``, as upstream's ``client-api`` serves them.
 
-The program is a module's source (``host_type=Python``, content type ``text/x-python``; see
-:mod:`..module_source`).  Publishing:
+The program is a module's source (``host_type=Python``, content type ``text/x-python``), or a
+TypeScript module's JavaScript bundle as upstream's CLI uploads it (``host_type=Js``); see
+:mod:`..module_source`.  Publishing:
 
 * without a name (``POST``) creates a database with a fresh identity; with a name (``PUT``)
   registers an unknown name for the caller (401 ``{"PermissionDenied": {"name": …}}`` if someone
@@ -36,7 +37,13 @@ from ..control import Control
 from ..host import Database
 from ..migration import IncompatibleMigration, MigrationFailed, format_plan
 from ..module import Module
-from ..module_source import HOST_TYPE_PYTHON, ModuleLoadError, load_program, program_hash
+from ..module_source import (
+    HOST_TYPE_PYTHON,
+    ModuleLoadError,
+    Program,
+    load_program,
+    program_hash,
+)
 from ..publishing import (
     InitFailed,
     MigrationPolicy,
@@ -156,12 +163,15 @@ async def _publish(request: web.Request, auth: _Auth, target: str | None) -> web
                 owner_token=auth.token,
                 identity=identity,
                 names=control.names_of(identity),
+                program=Program(_host_type(request), program),
             )
         except InitFailed as e:
             return _text(500, str(e))
         return _success(name, db, "created")
     try:
-        await update_database(control, existing, module, digest, migration)
+        await update_database(
+            control, existing, module, digest, migration, Program(_host_type(request), program)
+        )
     except IncompatibleMigration as e:
         return _text(400, f"Database update rejected: {e}")
     except (PolicyRefused, MigrationFailed) as e:
@@ -176,11 +186,13 @@ async def _reset(
     _replicas(request)
     module = None
     digest = None
+    kept = None
     if program:
         module = await _load(request, program, db.name)
         digest = program_hash(program)
+        kept = Program(_host_type(request), program)
     try:
-        await reset_database(request.app[_STATE].control, db, module, digest)
+        await reset_database(request.app[_STATE].control, db, module, digest, kept)
     except InitFailed as e:
         return _text(500, str(e))
     target = name_or_identity(request) if "db" in request.match_info else None

@@ -8,8 +8,11 @@
       server.json           {"format": 1, "owner_subject": ...}: the owner identity's token subject
       server.lock           held (flock) by the server using DIR; names its process id
       databases/<database identity, hex>/
-        database.json       {"format", "name", "identity", "owner_identity"}: written once the
-                            database exists (its init reducer succeeded)
+        database.json       {"format", "name", "names", "identity", "owner_identity"} and, for
+                            a published database, {"program_hash", "host_type"}: written once
+                            the database exists (its init reducer succeeded), again on renames
+        program             the program published to it (absent for the database of the
+                            module the server starts with): loaded again on start
         clog/<offset>.stlog     commit-log segments (:mod:`.commitlog`)
         snapshots/<offset>.stsnap   snapshots with the schema they follow (:mod:`.snapshots`)
 

@@ -46,6 +46,7 @@ from .state import Capture, Restored, StateCodec, client_key, encode_variable
 log = get_logger("spacetimedb_sdk.server")
 
 META_FILE = "database.json"
+PROGRAM_FILE = "program"
 CLOG = "clog"
 SNAPSHOTS = "snapshots"
 FORMAT = 1
@@ -62,6 +63,12 @@ class DatabaseStorage:
         self._codec: StateCodec | None = None
         self._logs_clients = False
         self._staged: Changes | None = None
+        # What database.json records (set by whoever creates, publishes or renames it).
+        self.names: list[str] = [name]
+        self.host_type: str | None = None
+        self.program_hash: str | None = None
+        self._identity: Identity | None = None
+        self._owner: Identity | None = None
 
     def __repr__(self) -> str:
         return f"DatabaseStorage({str(self.folder)!r})"
@@ -91,15 +98,52 @@ class DatabaseStorage:
         """Record that the database exists (after ``init``): later starts load it instead."""
         if self.durability is not None:
             self.durability.wait_durable()
-        doc = {
+        self._identity, self._owner = identity, owner
+        self.save_meta()
+
+    def save_meta(self) -> None:
+        """Write ``database.json`` (names, owner, program) for a database that exists."""
+        if self._identity is None or self._owner is None:
+            return  # not created yet: created() writes it
+        doc: dict[str, Any] = {
             "format": FORMAT,
             "name": self.name,
-            "identity": identity.to_hex(),
-            "owner_identity": owner.to_hex(),
+            "names": self.names,
+            "identity": self._identity.to_hex(),
+            "owner_identity": self._owner.to_hex(),
         }
-        atomic_write(
-            self.folder / META_FILE, json.dumps(doc, indent=2).encode() + b"\n", mode=0o600
-        )
+        if self.program_hash is not None:
+            doc.update(program_hash=self.program_hash, host_type=self.host_type)
+        atomic_write(self.folder / META_FILE, json.dumps(doc, indent=2).encode() + b"\n")
+
+    def save_program(self, host_type: str, program: bytes, program_hash: str) -> None:
+        """Keep the program a published database runs, so a restart can load it again."""
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        atomic_write(self.folder / PROGRAM_FILE, program)
+        self.host_type, self.program_hash = host_type, program_hash
+        self.save_meta()
+
+    def forget_program(self) -> None:
+        """The database now runs a module given at start, not the program published to it."""
+        if self.program_hash is None:
+            return
+        self.host_type = self.program_hash = None
+        self.save_meta()
+        (self.folder / PROGRAM_FILE).unlink(missing_ok=True)
+
+    def program(self) -> tuple[str, bytes] | None:
+        """``(host_type, program)`` of a published database, ``None`` for one served from a
+        module given at start."""
+        meta = self.meta()
+        path = self.folder / PROGRAM_FILE
+        if meta is None or meta.get("host_type") is None or not path.is_file():
+            return None
+        return str(meta["host_type"]), path.read_bytes()
+
+    def destroy(self) -> None:
+        """The database is deleted: close the storage and delete its folder."""
+        self.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     # -- opening
 
@@ -112,9 +156,11 @@ class DatabaseStorage:
         codec = self._codec = StateCodec(module)
         self._logs_clients = module.lifecycle_reducer("OnDisconnect") is not None
         schema = schema_json(module)
-        if self.meta() is None:
+        meta = self.meta()
+        if meta is None:
             self._create(codec, schema, datastore)
             return None
+        self._remember(meta)
         try:
             return self._load(module, codec, schema, datastore)
         except CorruptDataError as e:
@@ -122,6 +168,20 @@ class DatabaseStorage:
                 f"the data of database {self.name!r} in {str(self.folder)!r} cannot be loaded: {e}. "
                 f"Restore the folder from a backup, or {CLEAR_HINT}"
             ) from None
+
+    def _remember(self, meta: dict[str, Any]) -> None:
+        try:
+            self._identity = Identity.from_hex(str(meta["identity"]))
+            self._owner = Identity.from_hex(str(meta["owner_identity"]))
+        except (KeyError, ValueError) as e:
+            raise DataDirError(
+                f"{str(self.folder / META_FILE)!r} is damaged ({e}); restore it from a backup"
+            ) from None
+        names = meta.get("names")
+        if isinstance(names, list) and all(isinstance(n, str) for n in names):
+            self.names = names
+        if isinstance(meta.get("program_hash"), str) and isinstance(meta.get("host_type"), str):
+            self.program_hash, self.host_type = meta["program_hash"], meta["host_type"]
 
     def _create(self, codec: StateCodec, schema: bytes, datastore: Datastore) -> None:
         # Never created, or its init never finished: whatever is there is not a database yet.
@@ -198,10 +258,9 @@ class DatabaseStorage:
         )
         codec.sync_sequences(datastore)
         if changed:
-            # Everything from here on follows the new schema: a new segment and a snapshot now.
-            commit_log.start_segment(schema_hash(schema))
-            capture = codec.capture(datastore, restored.variables, restored.clients)
-            self.durability.write_snapshot(capture, commit_log.next_offset, keep=1)
+            self._rewrite(
+                codec, schema, codec.capture(datastore, restored.variables, restored.clients)
+            )
             log.info("database %s: its stored data now follows the module's new schema", self.name)
         log.info(
             "database %s: loaded the snapshot at transaction %d and %d logged transactions after it",
@@ -210,6 +269,31 @@ class DatabaseStorage:
             len(records),
         )
         return restored
+
+    def _rewrite(self, codec: StateCodec, schema: bytes, capture: Capture) -> None:
+        """From here on everything follows ``schema``: a new segment and, at once, a snapshot of
+        ``capture`` in it; older snapshots and segments (another schema) are deleted."""
+        durability = self.durability
+        assert durability is not None
+        durability.codec, durability.schema = codec, schema
+        durability.log.start_segment(schema_hash(schema))
+        durability.write_snapshot(capture, durability.log.next_offset, keep=1)
+
+    def adopt(
+        self,
+        module: Module,
+        datastore: Datastore,
+        variables: Mapping[str, SumValue],
+        clients: Iterable[tuple[Identity, ConnectionId]],
+    ) -> None:
+        """The database now runs ``module`` over ``datastore`` (a hot swap or a reset, on the
+        database thread): the data directory follows, with a snapshot of that state now."""
+        if self.durability is None:
+            raise DurabilityFailed(f"the storage of database {self.name!r} is not open")
+        codec = self._codec = StateCodec(module)
+        self._logs_clients = module.lifecycle_reducer("OnDisconnect") is not None
+        codec.sync_sequences(datastore)
+        self._rewrite(codec, schema_json(module), self.capture_of(datastore, variables, clients))
 
     def set_capture(self, capture: Callable[[], Capture]) -> None:
         """Where snapshots get the state from (the host's, on its database thread)."""

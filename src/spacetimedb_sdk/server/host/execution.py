@@ -102,7 +102,6 @@ class Execution:
         self.module = module
         self.limits = limits or ServerLimits()
         self.counters = LimitCounters()
-        self.runner: ModuleRunner = module
         self.name = name or module.name
         self.issuer = issuer or TokenIssuer.generate()
         if owner_identity is not None:
@@ -120,6 +119,7 @@ class Execution:
         self.log_sink: LogSink = _CurrentLog(self)
         self.worker = DatabaseThread(self.name, reducer_timeout, self.log_sink)
         self.datastore = module.new_datastore()
+        self.runner: ModuleRunner = module.new_runner(self)
         self.subscriptions = SubscriptionManager(module, self.datastore)
         self._canonical_ts: Typespace | None = None
         self.scheduler = Scheduler(self)
@@ -294,6 +294,25 @@ class Execution:
                     msg = shared[key] = m.TransactionUpdate(sets)
                 client.send(msg)
         return mine
+
+    def schedule_immediate(self, reducer: str, args: bytes) -> None:
+        """Call ``reducer`` with BSATN ``args`` right after the current job, as the database
+        (a module's ``volatile_nonatomic_schedule_immediate``; any thread)."""
+        rd = self.module.reducer_def(reducer, source=True)
+        if rd is None:
+            self.log.system("Error", f"schedule_immediate: no reducer named {reducer!r}")
+            return
+        try:
+            decoded = self.module.args_codec(rd).decode(args)
+        except ValueError as e:
+            self.log.system("Error", f"schedule_immediate({reducer!r}): bad arguments: {e}")
+            return
+        self.worker.post(self._immediate, rd, decoded)
+
+    def _immediate(self, rd: ReducerDef, args: Mapping[str, Any]) -> None:
+        result = self._call_reducer(rd, args, self.identity, None, AuthCtx.internal())
+        if not result.ok:
+            log.info("reducer %s scheduled immediately failed: %s", rd.name, result.message)
 
     # -- scheduled functions (called by the Scheduler on the database thread)
 

@@ -80,6 +80,7 @@ class Lifecycle(Execution):
         self.scheduler.stop()
         for client in list(self.clients):
             client.close(1001, "module exited")
+        self.runner.close()
 
     # -- connections
 

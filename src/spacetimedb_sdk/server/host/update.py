@@ -18,7 +18,8 @@ created in a scratch database, whose ``init`` must succeed, as upstream checks a
 it takes over; then the database drops its data, subscriptions and log, closes every client
 with 1001 ``module exited`` and adopts the scratch database's state.
 
-Every step runs on the database thread, so no transaction sees half a swap.
+Every step runs on the database thread, so no transaction sees half a swap.  With a data
+directory the stored data follows at once: a snapshot of the new state, in the new schema.
 
 Example::
 
@@ -170,6 +171,7 @@ class ModuleUpdates(Lifecycle):
                 self.log.system("Info", text.format(step.name))
         old_sets = self._subscribed_rows()
         self._adopt(module, datastore)
+        self._storage_follows()
         self.program_hash = program_hash
         if plan.breaks_clients:
             self._disconnect_everyone(run_disconnected=True)
@@ -184,9 +186,11 @@ class ModuleUpdates(Lifecycle):
         """Make ``module`` and ``datastore`` this database's, with a new engine and timers."""
         variables = self.subscriptions.system.variables
         self.scheduler.stop()
+        old_runner = self.runner
         self.module = module
-        self.runner = module
         self.datastore = datastore
+        self.runner = module.new_runner(self)
+        old_runner.close()  # a TypeScript module's Node processes of the old program end
         self.subscriptions = SubscriptionManager(module, datastore)
         self.subscriptions.system.variables = variables
         self.subscriptions.system.clients = lambda: list(self.connected)
@@ -194,6 +198,13 @@ class ModuleUpdates(Lifecycle):
         self.scheduler = Scheduler(self)
         if self._serving:
             self.scheduler.start()
+
+    def _storage_follows(self) -> None:
+        """With a data directory: the stored data follows the adopted module and state."""
+        if self.storage is not None:
+            self.storage.adopt(
+                self.module, self.datastore, self.subscriptions.system.variables, self.connected
+            )
 
     def _subscribed_rows(self) -> list[tuple[ClientConnection, int, list[str], m.QueryRows]]:
         out = []
@@ -251,8 +262,11 @@ class ModuleUpdates(Lifecycle):
             program_hash=program_hash,
             limits=self.limits,
         )
-        fresh.start()  # runs init; raises if it fails (nothing here has changed then)
-        fresh.worker.shutdown()
+        try:
+            fresh.start()  # runs init; raises if it fails (nothing here has changed then)
+        finally:
+            fresh.worker.shutdown()
+            fresh.runner.close()  # this database makes a runner of its own when it adopts it
         self.worker.call(self._adopt_fresh, fresh)
 
     def _adopt_fresh(self, fresh: ModuleUpdates) -> None:
@@ -261,14 +275,18 @@ class ModuleUpdates(Lifecycle):
         old_log, self.log = self.log, fresh.log
         old_log.close()  # its followers end, as upstream's do when the replica goes
         self._adopt(fresh.module, fresh.datastore)
+        self._storage_follows()
         self.program_hash = self.initial_program = fresh.program_hash
 
     # -- deletion
 
     def delete(self) -> None:
-        """Stop for good: clients are told the module exited, log followers end."""
+        """Stop for good: clients are told the module exited, log followers end, and its
+        stored data (with a data directory) is deleted."""
         self.stop()
         self.log.close()
+        if self.storage is not None:
+            self.worker.call(self.storage.destroy)
 
 
 def _difference(qs: int, before: m.QueryRows, after: m.QueryRows) -> m.QuerySetUpdate | None:

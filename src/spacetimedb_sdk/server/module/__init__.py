@@ -75,7 +75,7 @@ from .http_policy import HttpPolicy
 from .module import Module, ViewOutOfEnergy
 from .procedure_host import InlineProcedureHost, ProcedureAborted, ProcedureHost
 from .query import Query
-from .runner import ModuleRunner
+from .runner import ModuleRunner, RunnerHost
 
 __all__ = [
     "INTERNAL_ERROR_MESSAGE",
@@ -102,6 +102,7 @@ __all__ = [
     "Query",
     "ReducerContext",
     "ReducerDef",
+    "RunnerHost",
     "SenderError",
     "Table",
     "ViewContext",

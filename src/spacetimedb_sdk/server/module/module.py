@@ -44,6 +44,7 @@ from .query import From, Query
 
 if TYPE_CHECKING:
     from ...sats.bsatn import Codec
+    from .runner import ModuleRunner, RunnerHost
 
 log = get_logger("spacetimedb_sdk.server")
 
@@ -100,6 +101,13 @@ class Module(ModuleDeclarations):
         return describe_v10(self)
 
     # -- calls (this class is the Python module runner: see :class:`.runner.ModuleRunner`)
+
+    def new_runner(self, host: RunnerHost) -> ModuleRunner:
+        """The runner of this module for one database: a Python module is its own."""
+        return self
+
+    def close(self) -> None:
+        """Nothing to release: a Python module runs in the server's own process."""
 
     def call_reducer(
         self,

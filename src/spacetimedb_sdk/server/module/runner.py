@@ -22,13 +22,14 @@ Contract of each method:
   subscription engine and ``/sql`` call it on the database thread whenever a view's rows are
   needed (subscribing, after each commit).
 
-The host passes the same object as the module description (tables, reducers, codecs) and as
-the runner, so a module in another language is one object with :class:`~.module.Module`'s
-description methods and these three calls.
+Each database asks its module for a runner (``module.new_runner(database)``, a
+:class:`RunnerHost`) and closes it when it stops (:meth:`ModuleRunner.close`).  A Python module is
+its own runner; a TypeScript module (``server.tsmodule``) is a :class:`~.module.Module` for its
+description (tables, reducers, codecs) whose runner owns the database's Node processes.
 
 Example::
 
-    runner: ModuleRunner = module      # a Module is its own runner
+    runner: ModuleRunner = module.new_runner(database)   # a Python Module returns itself
     result = runner.call_reducer(datastore, "send_message", ["hi"], sender=me)
 """
 
@@ -40,10 +41,26 @@ from typing import Any, Protocol
 from ...sats.values import ConnectionId, Identity, Timestamp
 from ..datastore import Datastore
 from .auth_ctx import AuthCtx
+from .console import LogSink
 from .contexts import CallResult
 from .definitions import ProcedureDef, ReducerDef, ViewDef
 from .procedure_host import ProcedureHost
 from .query import Query
+
+
+class RunnerHost(Protocol):
+    """What a runner may ask of the database it runs for."""
+
+    name: str
+    identity: Identity
+    log_sink: LogSink
+    datastore: Datastore
+
+    def schedule_immediate(self, reducer: str, args: bytes) -> None:
+        """Call ``reducer`` (canonical or source name) with BSATN ``args`` as soon as the
+        current job is done, as the database itself (upstream's
+        ``volatile_nonatomic_schedule_immediate``)."""
+        ...
 
 
 class ModuleRunner(Protocol):
@@ -84,4 +101,8 @@ class ModuleRunner(Protocol):
         self, datastore: Datastore, view: str | ViewDef, *, sender: Identity | None = None
     ) -> list[Any] | Query[Any]:
         """Evaluate a view over the current state (a query view: return its query)."""
+        ...
+
+    def close(self) -> None:
+        """The database stopped: release what the runner holds (it may be used again later)."""
         ...

@@ -30,6 +30,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ...sats.values import Identity
 from ..datastore import TableStore
 from ..sql.ast import CmpOp
 from ..sql.eval import Fragment
@@ -66,12 +67,14 @@ def check_row_limit(
     is_owner: bool,
     limit: int | None = None,
     default: int | None = None,
+    sender: Identity | None = None,
 ) -> None:
     """Raise :class:`RowLimitExceeded` when a non-owner's query is estimated over ``row_limit``.
 
     ``limit`` is a ``/sql`` ``LIMIT`` (pushed into a bare scan, as upstream); ``default`` the
     limit when ``st_var`` has no ``row_limit`` (the local server's
-    :attr:`~..limits.ServerLimits.sql_row_limit`, for ad-hoc queries).
+    :attr:`~..limits.ServerLimits.sql_row_limit`, for ad-hoc queries); ``sender`` the caller,
+    whose rows of per-caller views are counted.
     """
     if is_owner:
         return
@@ -82,14 +85,20 @@ def check_row_limit(
         return
     estimate = 0
     for fragment in fragments:
-        estimate += estimate_scanned(catalog, fragment, limit=limit)
+        estimate += estimate_scanned(catalog, fragment, limit=limit, sender=sender)
     if estimate > row_limit:
         raise RowLimitExceeded(estimate, row_limit)
 
 
-def estimate_scanned(catalog: _Catalog, fragment: Fragment, *, limit: int | None = None) -> int:
-    """Upstream's ``estimate_rows_scanned`` for the plan of ``fragment``."""
-    stats = _Stats(catalog, fragment)
+def estimate_scanned(
+    catalog: _Catalog,
+    fragment: Fragment,
+    *,
+    limit: int | None = None,
+    sender: Identity | None = None,
+) -> int:
+    """Upstream's ``estimate_rows_scanned`` for the plan of ``fragment`` (as ``sender``)."""
+    stats = _Stats(catalog, fragment, sender)
     local, residual = _split_filters(fragment)
     node = stats.leaf(0, local.get(0, []))
     if limit is not None and node.bare_scan and len(fragment.tables) == 1:
@@ -140,9 +149,10 @@ def _equality_column(expr: Expr) -> int | None:
 class _Stats:
     """Row counts and index statistics of the fragment's tables."""
 
-    def __init__(self, catalog: _Catalog, fragment: Fragment) -> None:
+    def __init__(self, catalog: _Catalog, fragment: Fragment, sender: Identity | None) -> None:
         self.catalog = catalog
         self.fragment = fragment
+        self.sender = sender
 
     def _store(self, j: int) -> TableStore | None:
         table = self.catalog.table(self.fragment.tables[j])
@@ -155,7 +165,9 @@ class _Stats:
         if store is not None:
             return int(store.count())
         # A view or system table: upstream materializes it; count its current rows.
-        return len(self.catalog.call_view(self.catalog.source_id(self.fragment.tables[j], None)))
+        # A per-caller view has the caller's rows.
+        sid = self.catalog.source_id(self.fragment.tables[j], self.sender)
+        return len(self.catalog.call_view(sid))
 
     def _indexes(self, j: int) -> list[tuple[tuple[int, ...], bool, str]]:
         store = self._store(j)

@@ -83,7 +83,7 @@ class SubscriptionManager(DeltaEvaluation):
         if sub in self._sets:
             raise DuplicateQuerySet(query_set_id)
         chosen = list(compiled.values())
-        self._check_row_limit(chosen, is_owner)
+        self._check_row_limit(chosen, sender, is_owner)
         created: list[_SourceId] = []
         try:
             for query in chosen:
@@ -118,7 +118,7 @@ class SubscriptionManager(DeltaEvaluation):
             query = self._query(sql, sender, is_owner)
             compiled.setdefault(query.key, query)
         chosen = list(compiled.values())
-        self._check_row_limit(chosen, is_owner)
+        self._check_row_limit(chosen, sender, is_owner)
         return [PreparedQuery(q.sql, q.table, q.is_event) for q in chosen]
 
     def rows_of(self, client: Hashable, query_set_id: int) -> m.QueryRows:
@@ -131,11 +131,11 @@ class SubscriptionManager(DeltaEvaluation):
             raise UnknownQuerySet(query_set_id)
         return self._query_rows(queries)
 
-    def _check_row_limit(self, queries: list[_Query], is_owner: bool) -> None:
+    def _check_row_limit(self, queries: list[_Query], sender: Identity, is_owner: bool) -> None:
         """Refuse a non-owner's new queries estimated to scan more than ``row_limit`` rows."""
         fragments = [cf.fragment for query in queries for cf in query.fragments]
         try:
-            check_row_limit(self._catalog, fragments, is_owner=is_owner)
+            check_row_limit(self._catalog, fragments, is_owner=is_owner, sender=sender)
         except RowLimitExceeded as e:
             raise SubscriptionFailure(str(e)) from None
 
@@ -211,7 +211,7 @@ class SubscriptionManager(DeltaEvaluation):
         frags, table, _, _ = self._plan(sql, is_owner, with_sql=False)
         catalog = self._catalog
         try:
-            check_row_limit(catalog, frags, is_owner=is_owner, default=row_limit)
+            check_row_limit(catalog, frags, is_owner=is_owner, default=row_limit, sender=sender)
         except RowLimitExceeded as e:
             raise SubscriptionFailure(str(e), over_limit=True) from None
         rows: list[Any] = []

@@ -217,7 +217,12 @@ def _select_tuples(
         # Upstream pushes a LIMIT into a bare `SELECT *` scan only.
         limit = plan.limit if isinstance(plan.projection, StarProjection) else None
         check_row_limit(
-            catalog, fragments, is_owner=is_owner, limit=limit, default=limits.sql_row_limit
+            catalog,
+            fragments,
+            is_owner=is_owner,
+            limit=limit,
+            default=limits.sql_row_limit,
+            sender=caller,
         )
         for frag in fragments:
             infos = [catalog.info(n) for n in frag.tables]

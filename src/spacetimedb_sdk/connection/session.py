@@ -229,7 +229,7 @@ class Session:
         """Forget ``transport``: what its reader reports from now on is stale."""
         if self._transport is transport:
             self._transport = None
-            self._enqueue(None)
+            self._conn._driver.call_soon(self._enqueue, None)
 
     def flush(self) -> None:
         """Hand the core's outgoing frames to the writer task (from any thread)."""
@@ -321,7 +321,9 @@ class Session:
         conn = self._conn
         if self.closed.done() or (transport is not None and transport is not self._transport):
             return
-        self._enqueue(None)
+        # In tick mode this runs on the thread that ticks, not the network loop: the writer's
+        # queue belongs to the network loop, so it is told from there.
+        conn._driver.call_soon(self._enqueue, None)
         self._transport = None
         policy = conn._config.reconnect
         if not self.ever_connected:

@@ -11,6 +11,8 @@ import importlib
 
 import pytest
 
+from docs.api_reference import entries, has_example
+
 # (module path, names the contract names there)
 CONTRACT: list[tuple[str, tuple[str, ...]]] = [
     (
@@ -188,3 +190,149 @@ def test_connect_timeout_error_is_a_connect_error_and_a_timeout_error() -> None:
 
     assert issubclass(ConnectTimeoutError, ConnectError)
     assert issubclass(ConnectTimeoutError, TimeoutError)
+
+
+# ---- a docstring with an example on every public name -----------------------------------------
+
+# Every package whose ``__all__`` is public API beyond the client surface that docs/api.md
+# renders (tests/docs/test_api_reference.py checks that one).
+DOCUMENTED_PACKAGES = [
+    "spacetimedb_sdk.errors",
+    "spacetimedb_sdk.client.changes",
+    "spacetimedb_sdk.sats",
+    "spacetimedb_sdk.sats.bsatn",
+    "spacetimedb_sdk.sats.sats_json",
+    "spacetimedb_sdk.schema",
+    "spacetimedb_sdk.query",
+    "spacetimedb_sdk.codegen",
+    "spacetimedb_sdk.codegen.runtime",
+    "spacetimedb_sdk.server",
+    "spacetimedb_sdk.server.module",
+]
+
+# Names documented before the rule covered these packages and still without an example.  The
+# list only shrinks: a name added to an ``__all__`` (or a public method added to a class) must
+# come with an example, and a name given one must leave the list.
+WITHOUT_EXAMPLE_YET = {
+    "spacetimedb_sdk.sats.AlgebraicType.from_json",
+    "spacetimedb_sdk.sats.AlgebraicType.product",
+    "spacetimedb_sdk.sats.AlgebraicType.sum",
+    "spacetimedb_sdk.sats.AlgebraicType.unit",
+    "spacetimedb_sdk.sats.AlgebraicType.array",
+    "spacetimedb_sdk.sats.AlgebraicType.ref",
+    "spacetimedb_sdk.sats.AlgebraicType.option",
+    "spacetimedb_sdk.sats.AlgebraicType.result",
+    "spacetimedb_sdk.sats.AlgebraicType.identity",
+    "spacetimedb_sdk.sats.AlgebraicType.connection_id",
+    "spacetimedb_sdk.sats.AlgebraicType.timestamp",
+    "spacetimedb_sdk.sats.AlgebraicType.time_duration",
+    "spacetimedb_sdk.sats.AlgebraicType.uuid",
+    "spacetimedb_sdk.sats.AlgebraicType.schedule_at",
+    "spacetimedb_sdk.sats.AlgebraicType.to_json",
+    "spacetimedb_sdk.sats.AlgebraicType.is_option",
+    "spacetimedb_sdk.sats.AlgebraicType.is_result",
+    "spacetimedb_sdk.sats.AlgebraicType.is_schedule_at",
+    "spacetimedb_sdk.sats.AlgebraicType.is_unit",
+    "spacetimedb_sdk.sats.AlgebraicType.special_kind",
+    "spacetimedb_sdk.sats.AlgebraicType.to_bsatn",
+    "spacetimedb_sdk.sats.AlgebraicType.from_bsatn",
+    "spacetimedb_sdk.sats.ArrayType",
+    "spacetimedb_sdk.sats.ArrayType.to_json",
+    "spacetimedb_sdk.sats.ArrayType.is_bytes",
+    "spacetimedb_sdk.sats.PrimitiveType",
+    "spacetimedb_sdk.sats.PrimitiveType.to_json",
+    "spacetimedb_sdk.sats.ProductType",
+    "spacetimedb_sdk.sats.ProductType.to_json",
+    "spacetimedb_sdk.sats.ProductType.is_unit",
+    "spacetimedb_sdk.sats.ProductType.special_kind",
+    "spacetimedb_sdk.sats.ProductType.names",
+    "spacetimedb_sdk.sats.ProductTypeElement",
+    "spacetimedb_sdk.sats.ProductTypeElement.to_json",
+    "spacetimedb_sdk.sats.RefType",
+    "spacetimedb_sdk.sats.RefType.to_json",
+    "spacetimedb_sdk.sats.SatsType",
+    "spacetimedb_sdk.sats.SumType",
+    "spacetimedb_sdk.sats.SumType.to_json",
+    "spacetimedb_sdk.sats.SumType.is_option",
+    "spacetimedb_sdk.sats.SumType.is_result",
+    "spacetimedb_sdk.sats.SumType.is_schedule_at",
+    "spacetimedb_sdk.sats.SumType.is_plain_enum",
+    "spacetimedb_sdk.sats.SumType.variant_index",
+    "spacetimedb_sdk.sats.SumTypeVariant",
+    "spacetimedb_sdk.sats.SumTypeVariant.to_json",
+    "spacetimedb_sdk.sats.Typespace.from_json",
+    "spacetimedb_sdk.sats.Typespace.to_json",
+    "spacetimedb_sdk.sats.Typespace.resolve",
+    "spacetimedb_sdk.sats.type_of_annotation",
+    "spacetimedb_sdk.sats.bsatn.Codec.encode",
+    "spacetimedb_sdk.sats.bsatn.Codec.write",
+    "spacetimedb_sdk.sats.bsatn.Codec.decode",
+    "spacetimedb_sdk.sats.bsatn.Codec.read",
+    "spacetimedb_sdk.sats.bsatn.Codec.decode_rows",
+    "spacetimedb_sdk.schema.CaseConversionPolicy.convert",
+    "spacetimedb_sdk.schema.CaseConversionPolicy.convert_variant",
+    "spacetimedb_sdk.schema.CaseConversionPolicy.convert_type",
+    "spacetimedb_sdk.schema.ModuleSchema.reducer",
+    "spacetimedb_sdk.schema.ModuleSchema.procedure",
+    "spacetimedb_sdk.schema.ModuleSchema.view",
+    "spacetimedb_sdk.schema.ModuleSchema.table_or_view",
+    "spacetimedb_sdk.schema.ModuleSchema.type_def",
+    "spacetimedb_sdk.schema.ModuleSchema.type_name_of",
+    "spacetimedb_sdk.schema.ModuleSchema.lifecycle_reducer",
+    "spacetimedb_sdk.schema.RawModuleDef.ty",
+    "spacetimedb_sdk.schema.ReducerSchema.is_client_callable",
+    "spacetimedb_sdk.schema.TableSchema.is_public",
+    "spacetimedb_sdk.schema.TableSchema.primary_key_column",
+    "spacetimedb_sdk.schema.TableSchema.unique_columns",
+    "spacetimedb_sdk.schema.TableSchema.auto_inc_columns",
+    "spacetimedb_sdk.schema.ViewSchema.column",
+    "spacetimedb_sdk.query.BoolExpr.tables",
+    "spacetimedb_sdk.query.BoolExpr.to_sql",
+    "spacetimedb_sdk.query.BoolExpr.negated",
+    "spacetimedb_sdk.query.BoolExpr.and_",
+    "spacetimedb_sdk.query.BoolExpr.or_",
+    "spacetimedb_sdk.query.BoolExpr.not_",
+    "spacetimedb_sdk.query.Column.to_sql",
+    "spacetimedb_sdk.query.Column.eq",
+    "spacetimedb_sdk.query.Column.ne",
+    "spacetimedb_sdk.query.Column.lt",
+    "spacetimedb_sdk.query.Column.lte",
+    "spacetimedb_sdk.query.Column.gt",
+    "spacetimedb_sdk.query.Column.gte",
+    "spacetimedb_sdk.query.FromQuery.where",
+    "spacetimedb_sdk.query.FromQuery.right_semijoin",
+    "spacetimedb_sdk.query.FromQuery.left_semijoin",
+    "spacetimedb_sdk.query.FromQuery.to_sql",
+    "spacetimedb_sdk.query.Query.to_sql",
+    "spacetimedb_sdk.query.SemijoinQuery.where",
+    "spacetimedb_sdk.query.SemijoinQuery.to_sql",
+    "spacetimedb_sdk.query.TableRef.table_name",
+    "spacetimedb_sdk.query.TableRef.columns",
+    "spacetimedb_sdk.query.TableRef.col",
+    "spacetimedb_sdk.query.TableRef.where",
+    "spacetimedb_sdk.query.TableRef.right_semijoin",
+    "spacetimedb_sdk.query.TableRef.left_semijoin",
+    "spacetimedb_sdk.query.TableRef.to_sql",
+    "spacetimedb_sdk.codegen.GenerateResult",
+    "spacetimedb_sdk.codegen.runtime.BTreeIndexAccessor.filter",
+    "spacetimedb_sdk.codegen.runtime.TypedSubscriptionBuilder.add_query",
+    "spacetimedb_sdk.codegen.runtime.TypedTableHandle.iter",
+    "spacetimedb_sdk.codegen.runtime.TypedTableHandle.on_insert",
+    "spacetimedb_sdk.codegen.runtime.TypedTableHandle.on_delete",
+    "spacetimedb_sdk.codegen.runtime.TypedTableHandle.on_update",
+    "spacetimedb_sdk.codegen.runtime.UniqueIndexAccessor.find",
+}
+
+
+def _lacking_an_example() -> set[str]:
+    return {e.qualname for e in entries(DOCUMENTED_PACKAGES) if not has_example(e.doc)}
+
+
+def test_every_public_name_and_method_has_an_example() -> None:
+    new = sorted(_lacking_an_example() - WITHOUT_EXAMPLE_YET)
+    assert new == [], "add a docstring with an `Example::` block to: " + ", ".join(new)
+
+
+def test_the_list_of_names_without_an_example_only_shrinks() -> None:
+    documented = sorted(WITHOUT_EXAMPLE_YET - _lacking_an_example())
+    assert documented == [], f"these have an example now; drop them from the list: {documented}"

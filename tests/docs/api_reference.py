@@ -61,11 +61,12 @@ class Entry:
     heading: str
     obj: Any
     level: int  # 3 for module-level names, 4 for members
+    inherited: str = ""  # an override without a docstring shows its base method's, as help() does
 
     @property
     def doc(self) -> str:
         target = self.obj.fget if isinstance(self.obj, property) else self.obj
-        return inspect.getdoc(target) or ""
+        return inspect.getdoc(target) or self.inherited
 
 
 def _is_protocol(cls: type) -> bool:
@@ -76,6 +77,17 @@ def _annotation(ann: Any) -> str:
     if ann is inspect.Parameter.empty:
         return ""
     return ann if isinstance(ann, str) else inspect.formatannotation(ann)
+
+
+def has_example(doc: str) -> bool:
+    """Whether a docstring has an example: a doctest, or an ``Example::`` literal block.
+
+    Example::
+
+        >>> has_example("Do it.\n\nExample::\n\n    do_it()"), has_example("Do it.")
+        (True, False)
+    """
+    return ">>>" in doc or re.search(r"Example[^\n]*::\n\n +\S", doc) is not None
 
 
 def signature(obj: Any, name: str) -> str:
@@ -113,10 +125,11 @@ def signature(obj: Any, name: str) -> str:
     return f"{name}({', '.join(parts)})" + (f" -> {ret}" if ret else "")
 
 
-def entries() -> Iterator[Entry]:
-    """Every documented callable of :data:`MODULES`, each once (at its first public home)."""
+def entries(modules: list[str] | None = None) -> Iterator[Entry]:
+    """Every documented callable of ``modules`` (default :data:`MODULES`), each once (at its
+    first public home)."""
     seen: set[int] = set()
-    for module_name in MODULES:
+    for module_name in MODULES if modules is None else modules:
         module = importlib.import_module(module_name)
         for name in module.__all__:
             obj = getattr(module, name)
@@ -150,12 +163,26 @@ def _members(cls: type, qual: str, name: str) -> Iterator[Entry]:
             continue
         done.add(member)
         target = value.__func__ if isinstance(value, classmethod | staticmethod) else value
+        base = _base_doc(cls, member)
         if isinstance(target, property):
-            yield Entry(f"{qual}.{member}", f"{name}.{member} (property)", target, 4)
+            yield Entry(f"{qual}.{member}", f"{name}.{member} (property)", target, 4, base)
         elif inspect.isfunction(target):
             shown = name if member == "__call__" else f"{name}.{member}"
             prefix = "async " if inspect.iscoroutinefunction(target) else ""
-            yield Entry(f"{qual}.{member}", prefix + signature(target, shown), target, 4)
+            yield Entry(f"{qual}.{member}", prefix + signature(target, shown), target, 4, base)
+
+
+def _base_doc(cls: type, member: str) -> str:
+    # The docstring of the nearest base class member of that name (an override's contract).
+    for base in cls.__mro__[1:]:
+        value = vars(base).get(member)
+        if value is None:
+            continue
+        value = value.__func__ if isinstance(value, classmethod | staticmethod) else value
+        value = value.fget if isinstance(value, property) else value
+        if inspect.isfunction(value) and (doc := inspect.getdoc(value)):
+            return doc
+    return ""
 
 
 _ROLE = re.compile(r":(?:class|meth|func|attr|mod|data|exc):`~?\.*([^`]+)`")

@@ -273,7 +273,12 @@ class LocalServer:
 
     @property
     def db(self) -> Database:
-        """The database the server started with (its module's)."""
+        """The database the server started with (its module's).
+
+        Example::
+
+            assert srv.db.call_reducer("add_task", "buy milk").ok
+        """
         db = self.control.by_identity(self._first) if self._first is not None else None
         if db is None:
             raise LookupError(
@@ -310,48 +315,89 @@ class LocalServer:
         return db
 
     def names_of(self, db: Database) -> list[str]:
-        """Every name of a hosted database (upstream's databases may have several)."""
+        """Every name of a hosted database (upstream's databases may have several).
+
+        Example::
+
+            srv.names_of(srv.db)   # ['todo']
+        """
         return self.control.names_of(db.identity)
 
     # -- addresses and credentials
 
     @property
     def database(self) -> str:
-        """The name clients use in URLs for the first database."""
+        """The name clients use in URLs for the first database.
+
+        Example::
+
+            DbConnection.builder().with_uri(srv.url).with_database_name(srv.database)
+        """
         return self.db.name
 
     @property
     def port(self) -> int:
-        """The bound TCP port (after start)."""
+        """The bound TCP port (after start).
+
+        Example::
+
+            srv = LocalServer(module, port=0).start()   # port 0: any free port
+            srv.port
+        """
         if self._port is None:
             raise RuntimeError("the server is not started")
         return self._port
 
     @property
     def url(self) -> str:
-        """``http://HOST:PORT``, the base URL for HTTP and WebSocket clients."""
+        """``http://HOST:PORT``, the base URL for HTTP and WebSocket clients.
+
+        Example::
+
+            http = HttpClient(srv.url)
+        """
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        """``ws://HOST:PORT/v1/database/NAME/subscribe`` (of the first database)."""
+        """``ws://HOST:PORT/v1/database/NAME/subscribe`` (of the first database).
+
+        Example::
+
+            srv.ws_url   # 'ws://127.0.0.1:3000/v1/database/todo/subscribe'
+        """
         return "ws" + self.url[4:] + f"/v1/database/{self.database}/subscribe"
 
     @property
     def owner_token(self) -> str:
         """A token for the owner of the first database and of what :meth:`publish` creates
-        (private functions, DML over ``/sql``, publishing, logs)."""
+        (private functions, DML over ``/sql``, publishing, logs).
+
+        Example::
+
+            HttpClient(srv.url, token=srv.owner_token).sql(srv.database, "DELETE FROM task")
+        """
         return self._owner_token
 
     @property
     def owner_identity(self) -> Identity:
-        """The identity of :attr:`owner_token`."""
+        """The identity of :attr:`owner_token`.
+
+        Example::
+
+            assert srv.db.call_reducer("add_task", "x", sender=srv.owner_identity).ok
+        """
         return self.issuer.validate(self._owner_token).identity
 
     @property
     def limits(self) -> ServerLimits:
-        """The limits the server enforces (:class:`~.limits.ServerLimits`)."""
+        """The limits the server enforces (:class:`~.limits.ServerLimits`).
+
+        Example::
+
+            srv.limits.sql_row_limit   # 100_000 unless LocalServer(limits=ServerLimits(...))
+        """
         return self._limits
 
     def stats(self) -> DatabaseStats:
@@ -467,7 +513,12 @@ class LocalServer:
     # -- asyncio form
 
     async def start_async(self) -> LocalServer:
-        """Start serving on the running event loop (``async with`` does this)."""
+        """Start serving on the running event loop (``async with`` does this).
+
+        Example::
+
+            srv = await LocalServer("todo.py").start_async()
+        """
         if self._runner is not None:
             raise RuntimeError("the server is already started")
         if self.data is not None and self.data.closed:
@@ -493,7 +544,12 @@ class LocalServer:
         return self
 
     async def stop_async(self) -> None:
-        """Close every connection (1001 "module exited") and stop listening."""
+        """Close every connection (1001 "module exited") and stop listening.
+
+        Example::
+
+            await srv.stop_async()
+        """
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
@@ -522,7 +578,12 @@ class LocalServer:
     # -- synchronous form (own loop in a thread)
 
     def start(self, timeout: float = 30.0) -> LocalServer:
-        """Start serving from a background thread running its own event loop."""
+        """Start serving from a background thread running its own event loop.
+
+        Example::
+
+            srv = LocalServer("todo.py").start()
+        """
         if self._thread is not None:
             raise RuntimeError("the server is already started")
         started = threading.Event()
@@ -557,7 +618,12 @@ class LocalServer:
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop the server started with :meth:`start` and join its thread."""
+        """Stop the server started with :meth:`start` and join its thread.
+
+        Example::
+
+            srv.stop()
+        """
         thread, loop = self._thread, self._loop
         if thread is None or loop is None:
             return

@@ -49,7 +49,12 @@ class Datastore:
         self.last_result: TxResult | None = None
 
     def store(self, table: str) -> TableStore:
-        """A table by canonical name or accessor."""
+        """A table by canonical name or accessor.
+
+        Example::
+
+            len(datastore.store("task").rows)
+        """
         store = self.stores.get(table) or self._by_accessor.get(table)
         if store is None:
             raise KeyError(f"no table named {table!r}")
@@ -57,11 +62,23 @@ class Datastore:
 
     @property
     def active(self) -> Transaction | None:
-        """The open transaction, if any."""
+        """The open transaction, if any.
+
+        Example::
+
+            assert datastore.active is None   # nothing open between reducer calls
+        """
         return self._active
 
     def begin(self) -> Transaction:
-        """Open the (single) mutable transaction."""
+        """Open the (single) mutable transaction.
+
+        Example::
+
+            tx = datastore.begin()
+            tx.db.task.insert(Task(id=0, owner=alice, text="buy milk", done=False))
+            tx.commit()
+        """
         if self._active is not None:
             raise DatastoreError("a transaction is already open; commit or roll it back first")
         self._active = Transaction(self)
@@ -70,7 +87,14 @@ class Datastore:
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
         """Run a block in a transaction: commit on success (result in :attr:`last_result`),
-        roll back if it raises."""
+        roll back if it raises.
+
+        Example::
+
+            with datastore.transaction() as tx:
+                tx.db.task.insert(Task(id=0, owner=alice, text="buy milk", done=False))
+            datastore.last_result.inserts["task"]
+        """
         tx = self.begin()
         try:
             yield tx
@@ -87,6 +111,10 @@ class Datastore:
         For rebuilding a database from its commit log: no constraint checks and no sequences
         (the rows were valid when first committed, and carry their sequence values).  A delete
         of a row that is not there means the log does not match the state: ``DatastoreError``.
+
+        Example::
+
+            datastore.replay("task", deletes=[], inserts=[Task(id=1, owner=alice, text="x", done=False)])
         """
         if self._active is not None:
             raise DatastoreError("cannot replay rows while a transaction is open")
@@ -118,5 +146,10 @@ class Datastore:
             store._add(store.row_key(row), row)
 
     def read_view(self) -> DbView:
-        """A read-only ``db`` over the current state (for views and tests)."""
+        """A read-only ``db`` over the current state (for views and tests).
+
+        Example::
+
+            tasks = list(datastore.read_view().task.owner.filter(alice))
+        """
         return DbView(self, None)

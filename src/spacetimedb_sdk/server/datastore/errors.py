@@ -14,7 +14,15 @@ from ...errors import SpacetimeDBError
 
 
 class DatastoreError(SpacetimeDBError):
-    """A table operation failed (constraint, missing row, misuse of a transaction)."""
+    """A table operation failed (constraint, missing row, misuse of a transaction).
+
+    Example::
+
+        try:
+            datastore.begin()
+        except DatastoreError as e:   # a transaction is already open
+            print(e)
+    """
 
 
 class UniqueConstraintViolation(DatastoreError):
@@ -22,6 +30,13 @@ class UniqueConstraintViolation(DatastoreError):
 
     The message is upstream's: ``Unique constraint violation '<index>' in table
     '<table>': column(s): '["<col>"]' value: <SATN of the value>``.
+
+    Example::
+
+        try:
+            ctx.db.user.insert(User(identity=ctx.sender, name=name, online=True))
+        except UniqueConstraintViolation as e:
+            raise SenderError(f"already registered ({e.constraint_name})") from None
     """
 
     def __init__(self, constraint: str, table: str, columns: Sequence[str], value: str) -> None:
@@ -37,7 +52,15 @@ class UniqueConstraintViolation(DatastoreError):
 
 
 class NoSuchRow(DatastoreError):
-    """``update`` found no row with the given primary key (upstream errno ``NO_SUCH_ROW``)."""
+    """``update`` found no row with the given primary key (upstream errno ``NO_SUCH_ROW``).
+
+    Example::
+
+        try:
+            ctx.db.task.id.update(Task(id=999, owner=ctx.sender, text="x", done=False))
+        except NoSuchRow:
+            raise SenderError("no task 999") from None
+    """
 
     MESSAGE = "The row was not found, e.g., in an update call"
 
@@ -46,7 +69,12 @@ class NoSuchRow(DatastoreError):
 
 
 class AutoIncOverflow(DatastoreError):
-    """An auto-increment sequence ran past its column type (errno ``AUTO_INC_OVERFLOW``)."""
+    """An auto-increment sequence ran past its column type (errno ``AUTO_INC_OVERFLOW``).
+
+    Example::
+
+        ctx.db.ticket.insert(Ticket(id=0))   # raises AutoIncOverflow after 255 tickets with ``id: U8``
+    """
 
     MESSAGE = "The auto-increment sequence overflowed"
 

@@ -68,6 +68,11 @@ class TableSchema:
 
     ``row_type`` is the module-side product (element names = Python attributes);
     ``columns`` carry the canonical names too.
+
+    Example::
+
+        schema = module.table_schema("task")
+        schema.name, schema.accessor, [c.name for c in schema.columns]   # ('task', 'task', ['id', ...])
     """
 
     accessor: str
@@ -86,12 +91,22 @@ class TableSchema:
     default_values: Mapping[int, Any] = field(default_factory=dict)
 
     def column_by_attr(self, attr: str) -> ColumnSchema:
-        """The column whose Python attribute is ``attr``."""
+        """The column whose Python attribute is ``attr``.
+
+        Example::
+
+            module.table_schema("task").column_by_attr("owner").col_id   # 1
+        """
         for c in self.columns:
             if c.attr == attr:
                 return c
         raise KeyError(attr)
 
     def constraint_name(self, cols: tuple[int, ...]) -> str:
-        """The canonical unique-constraint name ``{table}_{cols}_key``."""
+        """The canonical unique-constraint name ``{table}_{cols}_key``.
+
+        Example::
+
+            module.table_schema("task").constraint_name((0,))   # 'task_id_key'
+        """
         return f"{self.name}_{'_'.join(self.columns[c].name for c in cols)}_key"

@@ -41,17 +41,32 @@ class TxResult:
     them; only tables with changes appear.  A row updated through its primary key
     shows up as a delete of the old row plus an insert of the new one.  Event-table
     rows appear in ``inserts`` only.
+
+    Example::
+
+        result = module.call_reducer(datastore, "add_task", ["buy milk"], sender=alice)
+        result.tx.inserts["task"]   # [Task(id=1, owner=..., text='buy milk', done=False)]
     """
 
     inserts: dict[str, list[Any]] = field(default_factory=dict)
     deletes: dict[str, list[Any]] = field(default_factory=dict)
 
     def is_empty(self) -> bool:
-        """Whether the transaction changed nothing."""
+        """Whether the transaction changed nothing.
+
+        Example::
+
+            assert datastore.begin().commit().is_empty()
+        """
         return not self.inserts and not self.deletes
 
     def tables(self) -> list[str]:
-        """Names of the tables with changes, inserts' tables first."""
+        """Names of the tables with changes, inserts' tables first.
+
+        Example::
+
+            result.tx.tables()   # ['task']
+        """
         return list(dict.fromkeys([*self.inserts, *self.deletes]))
 
 
@@ -66,6 +81,12 @@ class Transaction:
 
     Use :meth:`Datastore.begin`, then table writes through :attr:`db` (or the
     methods below), then :meth:`commit` or :meth:`rollback`.
+
+    Example::
+
+        tx = datastore.begin()
+        tx.db.task.insert(Task(id=0, owner=alice, text="buy milk", done=False))
+        changes = tx.commit()
     """
 
     def __init__(self, datastore: TransactionOwner) -> None:
@@ -122,15 +143,30 @@ class Transaction:
 
         Auto-increment columns holding ``0`` get their next sequence value.  Inserting
         a row identical to a present one is a no-op (set semantics).
+
+        Example::
+
+            stored = tx.insert("task", Task(id=0, owner=alice, text="buy milk", done=False))
+            stored.id   # 1: the sequence's value replaced the 0
         """
         return self._shielded(self._insert, table, row)
 
     def delete(self, table: str, row: Any) -> bool:
-        """Delete the row equal to ``row``; ``False`` if there was none."""
+        """Delete the row equal to ``row``; ``False`` if there was none.
+
+        Example::
+
+            assert tx.delete("task", stored)
+        """
         return self._shielded(self._delete, table, row)
 
     def delete_where(self, table: str, index: str, prefix: Sequence[Any], rng: Range | None) -> int:
-        """Delete the rows an index scan finds; returns how many were deleted."""
+        """Delete the rows an index scan finds; returns how many were deleted.
+
+        Example::
+
+            tx.delete_where("task", "owner", [alice], None)   # every task of alice
+        """
         return self._shielded(self._delete_where, table, index, prefix, rng)
 
     def update(self, table: str, index: str, row: Any) -> Any:
@@ -139,11 +175,20 @@ class Transaction:
         Raises :class:`NoSuchRow` if there is none; other unique indexes are checked
         before anything changes.  The changeset gets a delete of the old row and an
         insert of the new one (nothing if they are equal).
+
+        Example::
+
+            tx.update("task", "id", dataclasses.replace(stored, done=True))
         """
         return self._shielded(self._update, table, index, row)
 
     def clear(self, table: str) -> int:
-        """Delete every row of ``table``; returns how many there were."""
+        """Delete every row of ``table``; returns how many there were.
+
+        Example::
+
+            tx.clear("task")
+        """
         return self._shielded(self._clear, table)
 
     def _insert(self, table: str, row: Any) -> Any:
@@ -215,7 +260,14 @@ class Transaction:
     # -- end
 
     def commit(self) -> TxResult:
-        """Make the writes permanent and return the net changeset."""
+        """Make the writes permanent and return the net changeset.
+
+        Example::
+
+            tx = datastore.begin()
+            tx.db.task.insert(Task(id=0, owner=alice, text="buy milk", done=False))
+            tx.commit().inserts["task"]   # [Task(id=1, ...)]
+        """
         self._check_open()
         result = TxResult()
         for name, ch in self._changes.items():
@@ -230,7 +282,14 @@ class Transaction:
         return result
 
     def rollback(self) -> None:
-        """Undo every write of this transaction (sequences keep their advance)."""
+        """Undo every write of this transaction (sequences keep their advance).
+
+        Example::
+
+            tx = datastore.begin()
+            tx.clear("task")
+            tx.rollback()   # the tasks are back
+        """
         self._check_open()
         touched: set[str] = set()
         for store, was_insert, rk, row, order in reversed(self._undo):

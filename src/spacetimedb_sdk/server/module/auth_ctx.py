@@ -53,17 +53,35 @@ class JwtClaims:
 
     @property
     def subject(self) -> str:
-        """The ``sub`` claim."""
+        """The ``sub`` claim.
+
+        Example::
+
+            >>> AuthCtx.from_jwt_payload('{"iss": "https://auth.example.com", "sub": "alice"}').jwt.subject
+            'alice'
+        """
         return str(self.payload["sub"])
 
     @property
     def issuer(self) -> str:
-        """The ``iss`` claim."""
+        """The ``iss`` claim.
+
+        Example::
+
+            >>> AuthCtx.from_jwt_payload('{"iss": "https://auth.example.com", "sub": "alice"}').jwt.issuer
+            'https://auth.example.com'
+        """
         return str(self.payload["iss"])
 
     @property
     def audience(self) -> list[str]:
-        """The ``aud`` claim as a list (a single string becomes one element; absent: empty)."""
+        """The ``aud`` claim as a list (a single string becomes one element; absent: empty).
+
+        Example::
+
+            >>> AuthCtx.from_jwt_payload('{"iss": "i", "sub": "s", "aud": "game"}').jwt.audience
+            ['game']
+        """
         aud = self.payload.get("aud")
         if aud is None:
             return []
@@ -75,7 +93,13 @@ class JwtClaims:
 
     @property
     def identity(self) -> Identity:
-        """The identity these claims authenticate (derived from ``iss`` and ``sub``)."""
+        """The identity these claims authenticate (derived from ``iss`` and ``sub``).
+
+        Example::
+
+            if ctx.sender_auth.jwt is not None:
+                assert ctx.sender_auth.jwt.identity == ctx.sender
+        """
         from ..auth import identity_from_claims  # needs the [server] extra's blake3
 
         return identity_from_claims(self.issuer, self.subject)
@@ -101,29 +125,60 @@ class AuthCtx:
 
     @classmethod
     def internal(cls) -> AuthCtx:
-        """A call the database made itself (``init``, scheduled functions): no token."""
+        """A call the database made itself (``init``, scheduled functions): no token.
+
+        Example::
+
+            >>> AuthCtx.internal().is_internal
+            True
+        """
         return cls(True, None)
 
     @classmethod
     def from_jwt_payload(cls, payload: str) -> AuthCtx:
-        """A caller with these claims (a JSON object); handy in unit tests of reducers."""
+        """A caller with these claims (a JSON object); handy in unit tests of reducers.
+
+        Example::
+
+            auth = AuthCtx.from_jwt_payload('{"iss": "https://auth.example.com", "sub": "alice"}')
+            module.call_reducer(datastore, "add_task", ["x"], sender=auth.jwt.identity, auth=auth)
+        """
         return cls(False, JwtClaims(payload))
 
     @classmethod
     def from_token(cls, token: str | None) -> AuthCtx:
-        """A client's context from the token it connected with (``None``: a caller without one)."""
+        """A client's context from the token it connected with (``None``: a caller without one).
+
+        Example::
+
+            >>> AuthCtx.from_token(None).has_jwt
+            False
+        """
         if token is None:
             return cls(False, None)
         return cls(False, JwtClaims(_payload_of(token)))
 
     @property
     def has_jwt(self) -> bool:
-        """Whether the caller presented a token."""
+        """Whether the caller presented a token.
+
+        Example::
+
+            if not ctx.sender_auth.has_jwt:
+                raise SenderError("sign in first")
+        """
         return self._jwt is not None
 
     @property
     def jwt(self) -> JwtClaims | None:
-        """The caller's claims, or ``None`` (internal calls, callers without a token)."""
+        """The caller's claims, or ``None`` (internal calls, callers without a token).
+
+        Example::
+
+            claims = ctx.sender_auth.jwt
+            if claims is None or claims.issuer != "https://auth.example.com":
+                raise SenderError("unknown issuer")
+        """
         return self._jwt
 
 

@@ -43,7 +43,13 @@ _MISSING: Any = _Missing()
 
 @dataclass(frozen=True)
 class ColumnSpec:
-    """The options of one column, as given to :func:`column`."""
+    """The options of one column, as given to :func:`column`.
+
+    Example::
+
+        >>> column(primary_key=True, auto_inc=True)
+        ColumnSpec(primary_key=True, unique=True, auto_inc=True, index=None, default=<no default>)
+    """
 
     primary_key: bool = False
     unique: bool = False
@@ -82,7 +88,13 @@ def column(
 
 @dataclass(frozen=True)
 class IndexSpec:
-    """A table-level index, as given to :func:`index`."""
+    """A table-level index, as given to :func:`index`.
+
+    Example::
+
+        >>> index("by_owner_done", btree=["owner", "done"])
+        IndexSpec(accessor='by_owner_done', algorithm='btree', columns=('owner', 'done'))
+    """
 
     accessor: str
     algorithm: str

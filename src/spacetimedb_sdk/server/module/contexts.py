@@ -62,7 +62,12 @@ class _CallContext:
 
     @property
     def random(self) -> random.Random:
-        """A PRNG seeded from the call's timestamp (deterministic per call, as upstream)."""
+        """A PRNG seeded from the call's timestamp (deterministic per call, as upstream).
+
+        Example::
+
+            roll = ctx.random.randint(1, 6)
+        """
         if self._random is None:
             self._random = random.Random(self.timestamp.micros)
         return self._random
@@ -71,11 +76,21 @@ class _CallContext:
 
     @property
     def database_identity(self) -> Identity:
-        """The database's identity (upstream's name for :attr:`identity`)."""
+        """The database's identity (upstream's name for :attr:`identity`).
+
+        Example::
+
+            assert ctx.database_identity == ctx.identity
+        """
         return self.identity
 
     def new_uuid_v4(self) -> uuid.UUID:
-        """A random (version 4) UUID from :attr:`random`."""
+        """A random (version 4) UUID from :attr:`random`.
+
+        Example::
+
+            ctx.db.session.insert(Session(id=ctx.new_uuid_v4(), owner=ctx.sender))
+        """
         if self._uuids is None:
             self._uuids = UuidSource()
         return self._uuids.v4(self.random)
@@ -84,6 +99,10 @@ class _CallContext:
         """A time-ordered (version 7) UUID: :attr:`timestamp`, a counter, random bits.
 
         The UUIDs one call makes sort in the order it made them.
+
+        Example::
+
+            ctx.db.event.insert(Event(id=ctx.new_uuid_v7(), text=text))   # sorts by creation time
         """
         if self._uuids is None:
             self._uuids = UuidSource()
@@ -185,7 +204,13 @@ class ProcedureContext(_CallContext):
 
     @property
     def tx_results(self) -> list[TxResult]:
-        """The changes of the transactions this procedure committed so far."""
+        """The changes of the transactions this procedure committed so far.
+
+        Example::
+
+            ctx.with_tx(lambda tx: tx.db.task.insert(Task(id=0, owner=ctx.sender, text="x", done=False)))
+            len(ctx.tx_results)   # 1
+        """
         return self._host.tx_results
 
     def _refuse_in_tx(self) -> None:
@@ -242,7 +267,14 @@ class ProcedureContext(_CallContext):
 
 class ViewContext:
     """What a per-caller view receives: ``sender``, a read-only ``db`` and ``from_``, the
-    tables to build a query from (a view annotated ``-> Query[Row]`` returns one)."""
+    tables to build a query from (a view annotated ``-> Query[Row]`` returns one).
+
+    Example::
+
+        @module.view
+        def my_tasks(ctx: ViewContext) -> list[Task]:
+            return list(ctx.db.task.owner.filter(ctx.sender))
+    """
 
     __slots__ = ("db", "from_", "sender")
 
@@ -254,7 +286,14 @@ class ViewContext:
 
 class AnonymousViewContext:
     """What an anonymous view receives: a read-only ``db`` and ``from_`` (see
-    :class:`ViewContext`)."""
+    :class:`ViewContext`).
+
+    Example::
+
+        @module.view(anonymous=True)
+        def open_tasks(ctx: AnonymousViewContext) -> Query[Task]:
+            return ctx.from_.task.where(lambda t: t.done == False)  # noqa: E712
+    """
 
     __slots__ = ("db", "from_")
 
@@ -275,6 +314,11 @@ class CallResult:
     exception) or ``"out_of_energy"`` (the call ran past its time budget and was
     stopped).  ``tx`` is the committed changeset (reducers), ``tx_results`` those of
     a procedure's ``with_tx`` calls, ``return_value`` a procedure's result.
+
+    Example::
+
+        result = module.call_reducer(datastore, "add_task", [""], sender=alice)
+        result.status, result.message   # ('err', 'A task needs some text')
     """
 
     status: CallStatus
@@ -286,5 +330,10 @@ class CallResult:
 
     @property
     def ok(self) -> bool:
-        """Whether the call succeeded."""
+        """Whether the call succeeded.
+
+        Example::
+
+            assert srv.db.call_reducer("add_task", "buy milk").ok
+        """
         return self.status == "ok"

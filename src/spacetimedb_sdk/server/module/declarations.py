@@ -36,6 +36,11 @@ class ModuleDeclarations:
 
     ``case_conversion`` is upstream's ``CaseConversionPolicy``: ``"snake_case"`` (the
     default) or ``None`` (canonical names = source names).
+
+    Example::
+
+        module = Module("todo", case_conversion=None)   # Module is the ModuleDeclarations you use
+        module.canonical("addTask")                      # 'addTask'
     """
 
     def __init__(
@@ -54,7 +59,12 @@ class ModuleDeclarations:
     # -- naming
 
     def canonical(self, source: str) -> str:
-        """The canonical name of a table, column or function declared as ``source``."""
+        """The canonical name of a table, column or function declared as ``source``.
+
+        Example::
+
+            Module("todo").canonical("addTask")   # 'add_task' (snake case, upstream's default)
+        """
         return to_snake_case(source) if self.case_conversion == "snake_case" else source
 
     def _changed(self) -> None:
@@ -156,7 +166,16 @@ class ModuleDeclarations:
         return cast(_C, row_cls)
 
     def add_type(self, cls: _C) -> _C:
-        """Register a dataclass, enum or ``sum_type`` class even if no table uses it."""
+        """Register a dataclass, enum or ``sum_type`` class even if no table uses it.
+
+        Example::
+
+            @module.add_type
+            @dataclasses.dataclass
+            class Point:
+                x: F32
+                y: F32
+        """
         self._extra_types.append(cls)
         self._changed()
         return cls
@@ -203,17 +222,41 @@ class ModuleDeclarations:
         self._changed()
 
     def init(self, fn: _F) -> _F:
-        """Declare the ``init`` lifecycle reducer (runs when the database is created)."""
+        """Declare the ``init`` lifecycle reducer (runs when the database is created).
+
+        Example::
+
+            @module.init
+            def init(ctx: ReducerContext) -> None:
+                ctx.db.config.insert(Config(id=0, motd="Welcome"))
+        """
         self._add_reducer(fn, None, "Init")
         return fn
 
     def client_connected(self, fn: _F) -> _F:
-        """Declare the reducer run when a client connects (raising rejects the client)."""
+        """Declare the reducer run when a client connects (raising rejects the client).
+
+        Example::
+
+            @module.client_connected
+            def on_connect(ctx: ReducerContext) -> None:
+                if ctx.db.banned.identity.find(ctx.sender) is not None:
+                    raise SenderError("banned")
+        """
         self._add_reducer(fn, None, "OnConnect")
         return fn
 
     def client_disconnected(self, fn: _F) -> _F:
-        """Declare the reducer run when a client disconnects."""
+        """Declare the reducer run when a client disconnects.
+
+        Example::
+
+            @module.client_disconnected
+            def on_disconnect(ctx: ReducerContext) -> None:
+                user = ctx.db.user.identity.find(ctx.sender)
+                if user is not None:
+                    ctx.db.user.identity.update(dataclasses.replace(user, online=False))
+        """
         self._add_reducer(fn, None, "OnDisconnect")
         return fn
 
@@ -293,34 +336,64 @@ class ModuleDeclarations:
         return wrap(fn) if fn is not None else wrap
 
     def client_visibility_filter(self, sql: str) -> None:
-        """Add a row-level-security filter, e.g. ``"SELECT * FROM user WHERE identity = :sender"``."""
+        """Add a row-level-security filter, e.g. ``"SELECT * FROM user WHERE identity = :sender"``.
+
+        Example::
+
+            module.client_visibility_filter("SELECT * FROM task WHERE owner = :sender")
+        """
         self.row_level_security.append(sql)
         self._changed()
 
     # -- the built definition
 
     def build(self) -> _Built:
-        """Resolve annotations, assign types and names, and validate; cached until changed."""
+        """Resolve annotations, assign types and names, and validate; cached until changed.
+
+        Example::
+
+            module.build()   # raises SchemaError now rather than when the server starts
+        """
         if self._built is None:
             self._built = _Builder(self).build()
         return self._built
 
     @property
     def typespace(self) -> Typespace:
-        """The module typespace (source names, as the module publishes it)."""
+        """The module typespace (source names, as the module publishes it).
+
+        Example::
+
+            len(module.typespace)   # one type per table row, dataclass and enum
+        """
         return self.build().typespace
 
     @property
     def classes(self) -> dict[int, type]:
-        """Typespace ref → Python class, for ``bsatn.codec_for(..., classes=...)``."""
+        """Typespace ref → Python class, for ``bsatn.codec_for(..., classes=...)``.
+
+        Example::
+
+            codec = bsatn.codec_for(RefType(0), module.typespace, classes=module.classes)
+        """
         return self.build().classes
 
     def table_schemas(self) -> list[TableSchema]:
-        """Every table, in declaration order."""
+        """Every table, in declaration order.
+
+        Example::
+
+            [t.name for t in module.table_schemas()]   # ['task', ...]
+        """
         return list(self.build().tables)
 
     def table_schema(self, name: str) -> TableSchema:
-        """A table by canonical name or accessor."""
+        """A table by canonical name or accessor.
+
+        Example::
+
+            module.table_schema("task").primary_key   # 0: the column index of ``id``
+        """
         for t in self.build().tables:
             if name in (t.name, t.accessor):
                 return t
@@ -328,25 +401,45 @@ class ModuleDeclarations:
 
     @property
     def reducers(self) -> list[ReducerDef]:
-        """Every reducer, in declaration order (their ids)."""
+        """Every reducer, in declaration order (their ids).
+
+        Example::
+
+            [r.name for r in module.reducers]   # ['add_task', 'complete']
+        """
         self.build()
         return list(self._reducers)
 
     @property
     def procedures(self) -> list[ProcedureDef]:
-        """Every procedure, in declaration order."""
+        """Every procedure, in declaration order.
+
+        Example::
+
+            [p.name for p in module.procedures]
+        """
         self.build()
         return list(self._procedures)
 
     @property
     def views(self) -> list[ViewDef]:
-        """Every view, in declaration order."""
+        """Every view, in declaration order.
+
+        Example::
+
+            [v.name for v in module.views]
+        """
         self.build()
         return list(self._views)
 
     def reducer_def(self, name: str, *, source: bool = False) -> ReducerDef | None:
         """A reducer by canonical name (what clients send); ``source=True`` also matches
-        the Python function's name (for fixtures and tests, never for the wire)."""
+        the Python function's name (for fixtures and tests, never for the wire).
+
+        Example::
+
+            module.reducer_def("add_task").params   # the product type of its arguments
+        """
         self.build()
         return next(
             (r for r in self._reducers if name == r.name or (source and name == r.source_name)),
@@ -354,7 +447,12 @@ class ModuleDeclarations:
         )
 
     def procedure_def(self, name: str, *, source: bool = False) -> ProcedureDef | None:
-        """A procedure by canonical name (``source=True``: or its Python name)."""
+        """A procedure by canonical name (``source=True``: or its Python name).
+
+        Example::
+
+            module.procedure_def("fetch_price") is not None
+        """
         self.build()
         return next(
             (p for p in self._procedures if name == p.name or (source and name == p.source_name)),
@@ -362,18 +460,34 @@ class ModuleDeclarations:
         )
 
     def view_def(self, name: str) -> ViewDef | None:
-        """A view by canonical name."""
+        """A view by canonical name.
+
+        Example::
+
+            module.view_def("my_tasks").is_anonymous   # False: it gets a ViewContext
+        """
         self.build()
         return next((v for v in self._views if v.name == name), None)
 
     def lifecycle_reducer(
         self, lifecycle: Literal["Init", "OnConnect", "OnDisconnect"]
     ) -> ReducerDef | None:
-        """The reducer registered for a lifecycle event, if any."""
+        """The reducer registered for a lifecycle event, if any.
+
+        Example::
+
+            init = module.lifecycle_reducer("Init")   # None when the module declares no @module.init
+        """
         self.build()
         return next((r for r in self._reducers if r.lifecycle == lifecycle), None)
 
     def new_datastore(self) -> Datastore:
-        """An empty datastore with this module's tables."""
+        """An empty datastore with this module's tables.
+
+        Example::
+
+            datastore = module.new_datastore()
+            module.call_reducer(datastore, "add_task", ["water the plants"], sender=Identity.ZERO)
+        """
         built = self.build()
         return Datastore(built.tables, built.typespace, built.classes)

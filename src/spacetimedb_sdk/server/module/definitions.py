@@ -33,7 +33,13 @@ class _TableDecl:
 
 @dataclass
 class ReducerDef:
-    """A reducer: names, the Python function, its parameter product and lifecycle."""
+    """A reducer: names, the Python function, its parameter product and lifecycle.
+
+    Example::
+
+        rd = module.reducer_def("add_task")
+        rd.name, rd.source_name, rd.params.names()   # ('add_task', 'add_task', ['text'])
+    """
 
     source_name: str
     name: str
@@ -46,7 +52,12 @@ class ReducerDef:
 
 @dataclass
 class ProcedureDef:
-    """A procedure: like a reducer, with a return type and no implicit transaction."""
+    """A procedure: like a reducer, with a return type and no implicit transaction.
+
+    Example::
+
+        module.procedure_def("add").return_type   # PrimitiveType(kind='U32')
+    """
 
     source_name: str
     name: str
@@ -64,6 +75,11 @@ class ViewDef:
     ``declared_primary_key`` is the attribute given as ``primary_key=`` (procedural views);
     ``primary_key`` the column position the built view has as its key: the declared one, or for
     a query view (``is_query``, returning ``Query[Row]``) the key of the table it returns rows of.
+
+    Example::
+
+        vd = module.view_def("my_tasks")
+        vd.is_anonymous, vd.is_query   # (False, False)
     """
 
     source_name: str

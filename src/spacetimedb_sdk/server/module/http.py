@@ -120,12 +120,24 @@ class HttpHeaders(Sequence[tuple[str, str]]):
         return hash(self._items)
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        """The first value of header ``name``, or ``default``."""
+        """The first value of header ``name``, or ``default``.
+
+        Example::
+
+            >>> HttpHeaders({"Content-Type": "text/plain"}).get("content-type")
+            'text/plain'
+        """
         lower = name.lower()
         return next((v for k, v in self._items if k.lower() == lower), default)
 
     def get_all(self, name: str) -> list[str]:
-        """Every value of header ``name``, in order."""
+        """Every value of header ``name``, in order.
+
+        Example::
+
+            >>> HttpHeaders([("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")]).get_all("set-cookie")
+            ['a=1', 'b=2']
+        """
         lower = name.lower()
         return [v for k, v in self._items if k.lower() == lower]
 
@@ -169,15 +181,33 @@ class HttpResponse:
 
     @property
     def ok(self) -> bool:
-        """Whether the status is 2xx."""
+        """Whether the status is 2xx.
+
+        Example::
+
+            >>> HttpResponse(204).ok, HttpResponse(404).ok
+            (True, False)
+        """
         return 200 <= self.status < 300
 
     def text(self) -> str:
-        """The body as UTF-8, invalid bytes replaced (upstream ``into_string_lossy``)."""
+        """The body as UTF-8, invalid bytes replaced (upstream ``into_string_lossy``).
+
+        Example::
+
+            >>> HttpResponse(200, body=bytes([104, 105, 255])).text() == "hi" + chr(0xFFFD)
+            True
+        """
         return self.body.decode("utf-8", errors="replace")
 
     def json(self) -> Any:
-        """The body parsed as JSON."""
+        """The body parsed as JSON.
+
+        Example::
+
+            >>> HttpResponse(200, body=b'[1, 2]').json()
+            [1, 2]
+        """
         return json.loads(self.body)
 
 
@@ -210,7 +240,12 @@ class HttpClient:
         headers: Mapping[str, str] | Sequence[tuple[str, str]] = (),
         timeout: float | TimeDuration | _dt.timedelta | None = None,
     ) -> HttpResponse:
-        """``GET url`` and wait for the whole response; raises :class:`HttpError`."""
+        """``GET url`` and wait for the whole response; raises :class:`HttpError`.
+
+        Example::
+
+            price = ctx.http.get("https://example.com/price", timeout=5).json()["usd"]
+        """
         return self.send(HttpRequest("GET", url, headers, b"", timeout))
 
     def fetch(
@@ -222,11 +257,22 @@ class HttpClient:
         body: bytes | str | None = None,
         timeout: float | TimeDuration | _dt.timedelta | None = None,
     ) -> HttpResponse:
-        """Any request, in the shape of the TypeScript module library's ``ctx.http.fetch``."""
+        """Any request, in the shape of the TypeScript module library's ``ctx.http.fetch``.
+
+        Example::
+
+            ctx.http.fetch("https://example.com/hook", method="POST", body='{"event": "signup"}',
+                           headers={"Content-Type": "application/json"})
+        """
         return self.send(HttpRequest(method, url, headers, body or b"", timeout))
 
     def send(self, request: HttpRequest) -> HttpResponse:
-        """Send ``request``, follow redirects, and return the response; raises :class:`HttpError`."""
+        """Send ``request``, follow redirects, and return the response; raises :class:`HttpError`.
+
+        Example::
+
+            response = ctx.http.send(HttpRequest("PUT", "https://example.com/doc/1", body=b"v2", timeout=10))
+        """
         if self._before is not None:
             self._before()
         deadline = time.monotonic() + self._timeout(request.timeout)

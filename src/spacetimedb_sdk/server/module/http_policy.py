@@ -96,7 +96,13 @@ class HttpPolicy:
     max_redirects: int = MAX_REDIRECTS
 
     def is_blocked(self, address: str) -> bool:
-        """Whether connecting to this IP address (text form) is refused."""
+        """Whether connecting to this IP address (text form) is refused.
+
+        Example::
+
+            >>> HttpPolicy().is_blocked("127.0.0.1"), HttpPolicy(allow_loopback=True).is_blocked("127.0.0.1")
+            (True, False)
+        """
         ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
         if isinstance(ip, ipaddress.IPv4Address):
             if ip in _V4_LOOPBACK:

@@ -79,35 +79,66 @@ class Module(ModuleDeclarations):
         return bsatn.codec_for(ref, built.typespace, classes=built.classes)
 
     def args_codec(self, function: ReducerDef | ProcedureDef) -> Codec:
-        """The codec of a reducer's or procedure's arguments (decodes to a dict by name)."""
+        """The codec of a reducer's or procedure's arguments (decodes to a dict by name).
+
+        Example::
+
+            codec = module.args_codec(module.reducer_def("add_task"))
+            codec.decode(codec.encode({"text": "buy milk"}))   # {'text': 'buy milk'}
+        """
         from ...sats import bsatn
 
         built = self.build()
         return bsatn.codec_for(function.params, built.typespace, classes=built.classes)
 
     def return_codec(self, procedure: ProcedureDef) -> Codec:
-        """The codec of a procedure's return value."""
+        """The codec of a procedure's return value.
+
+        Example::
+
+            module.return_codec(module.procedure_def("add")).encode(5)   # b'\x05\x00\x00\x00'
+        """
         from ...sats import bsatn
 
         built = self.build()
         return bsatn.codec_for(procedure.return_type, built.typespace, classes=built.classes)
 
     def describe_v9(self) -> dict[str, Any]:
-        """The ``RawModuleDefV9`` JSON the server serves at ``/schema?version=9``."""
+        """The ``RawModuleDefV9`` JSON the server serves at ``/schema?version=9``.
+
+        Example::
+
+            [t["name"] for t in module.describe_v9()["tables"]]   # ['task']
+        """
         return describe_v9(self)
 
     def describe_v10(self) -> dict[str, Any]:
-        """The ``RawModuleDefV10`` JSON the server serves at ``/schema?version=10``."""
+        """The ``RawModuleDefV10`` JSON the server serves at ``/schema?version=10``.
+
+        Example::
+
+            ModuleSchema.from_json(module.describe_v10())   # what a client loads from /schema
+        """
         return describe_v10(self)
 
     # -- calls (this class is the Python module runner: see :class:`.runner.ModuleRunner`)
 
     def new_runner(self, host: RunnerHost) -> ModuleRunner:
-        """The runner of this module for one database: a Python module is its own."""
+        """The runner of this module for one database: a Python module is its own.
+
+        Example::
+
+            assert module.new_runner(host) is module
+        """
         return self
 
     def close(self) -> None:
-        """Nothing to release: a Python module runs in the server's own process."""
+        """Nothing to release: a Python module runs in the server's own process.
+
+        Example::
+
+            module.close()   # a no-op, part of the ModuleRunner protocol
+        """
 
     def call_reducer(
         self,
@@ -129,6 +160,12 @@ class Module(ModuleDeclarations):
         A reducer returns ``None``; returning ``Err(e)`` fails it like ``SenderError(e)``
         (upstream's ``Result<(), E>``), any other value is an error (reducers cannot return
         values upstream).
+
+        Example::
+
+            datastore = module.new_datastore()
+            result = module.call_reducer(datastore, "add_task", {"text": "buy milk"}, sender=alice)
+            assert result.ok and len(result.tx.inserts["task"]) == 1
         """
         rd = reducer if isinstance(reducer, ReducerDef) else self.reducer_def(reducer)
         if rd is None:
@@ -181,6 +218,11 @@ class Module(ModuleDeclarations):
         thread).  An exception becomes ``internal_error`` with ``"<ExceptionType>: <text>"``
         as the message (upstream reports a procedure's own error text); a transaction over
         budget ends the procedure with ``"out_of_energy"``.
+
+        Example::
+
+            result = module.call_procedure(datastore, "add", [2, 3], sender=alice)
+            result.return_value   # 5
         """
         pd = procedure if isinstance(procedure, ProcedureDef) else self.procedure_def(procedure)
         if pd is None:
@@ -208,6 +250,10 @@ class Module(ModuleDeclarations):
         :class:`~.query.Query` a query view returns (the caller runs it).
 
         Raises :class:`ViewOutOfEnergy` when it runs past the time budget.
+
+        Example::
+
+            rows = module.call_view(datastore, "my_tasks", sender=alice)
         """
         vd = view if isinstance(view, ViewDef) else self.view_def(view)
         if vd is None:

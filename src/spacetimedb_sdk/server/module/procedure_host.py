@@ -39,7 +39,14 @@ class ProcedureAborted(BaseException):
 
 
 class ProcedureHost(Protocol):
-    """The database as a procedure sees it (see the module docstring)."""
+    """The database as a procedure sees it (see the module docstring).
+
+    Example::
+
+        datastore = module.new_datastore()
+        host: ProcedureHost = InlineProcedureHost(datastore)
+        module.call_procedure(datastore, "add", [2, 3], sender=alice, host=host)
+    """
 
     http_policy: HttpPolicy
     tx_results: list[TxResult]
@@ -75,12 +82,22 @@ class InlineProcedureHost:
         self.tx_results: list[TxResult] = []
 
     def run_tx(self, body: Callable[[Transaction], tuple[_T, bool]]) -> _T:
-        """Run ``body`` in a transaction now (see :class:`ProcedureHost`)."""
+        """Run ``body`` in a transaction now (see :class:`ProcedureHost`).
+
+        Example::
+
+            count = host.run_tx(lambda tx: (tx.db.task.count(), False))   # read, then roll back
+        """
         value, _ = run_tx_on(self.datastore, body, self.tx_results.append)
         return value
 
     def sleep_until(self, deadline: Timestamp) -> Timestamp:
-        """Sleep this thread until ``deadline``."""
+        """Sleep this thread until ``deadline``.
+
+        Example::
+
+            woke = host.sleep_until(Timestamp.now() + TimeDuration.from_seconds(0.5))
+        """
         delay = (deadline.micros - Timestamp.now().micros) / 1e6
         if delay > 0:
             time.sleep(delay)

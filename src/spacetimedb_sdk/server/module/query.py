@@ -143,11 +143,21 @@ class Query(Generic[_T]):
 
     @property
     def table(self) -> TableSchema:
-        """The table whose rows the query returns."""
+        """The table whose rows the query returns.
+
+        Example::
+
+            query.table.name   # 'player'
+        """
         raise NotImplementedError
 
     def to_sql(self) -> str:
-        """The query as SQL."""
+        """The query as SQL.
+
+        Example::
+
+            query.to_sql()   # 'SELECT * FROM "player" WHERE "player"."level" >= 2'
+        """
         raise NotImplementedError
 
 

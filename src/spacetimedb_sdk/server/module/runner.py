@@ -49,7 +49,12 @@ from .query import Query
 
 
 class RunnerHost(Protocol):
-    """What a runner may ask of the database it runs for."""
+    """What a runner may ask of the database it runs for.
+
+    Example::
+
+        host.schedule_immediate("send_reminder", module.args_codec(rd).encode({"user_id": 7}))
+    """
 
     name: str
     identity: Identity
@@ -64,7 +69,13 @@ class RunnerHost(Protocol):
 
 
 class ModuleRunner(Protocol):
-    """How the host calls a module's code (see the module docstring)."""
+    """How the host calls a module's code (see the module docstring).
+
+    Example::
+
+        runner: ModuleRunner = module.new_runner(host)   # a Python Module is its own runner
+        result = runner.call_reducer(datastore, "add_task", ["buy milk"], sender=alice)
+    """
 
     def call_reducer(
         self,

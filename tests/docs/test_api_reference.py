@@ -33,6 +33,7 @@ DOCTESTED = [
     "spacetimedb_sdk.server.module.http",
     "spacetimedb_sdk.server.module.http_policy",
     "spacetimedb_sdk.server.module.auth_ctx",
+    "spacetimedb_sdk.query.expressions",
 ]
 
 

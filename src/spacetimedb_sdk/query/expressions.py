@@ -51,15 +51,33 @@ class BoolExpr:
 
     @property
     def tables(self) -> frozenset[str]:
-        """The (wire) names of the tables whose columns the condition reads."""
+        """The (wire) names of the tables whose columns the condition reads.
+
+        Example::
+
+            >>> (Column("person", "age", "age", AlgebraicType.U32) > 20).tables
+            frozenset({'person'})
+        """
         raise NotImplementedError
 
     def to_sql(self) -> str:
-        """The condition as SQL text (without ``WHERE``)."""
+        """The condition as SQL text (without ``WHERE``).
+
+        Example::
+
+            >>> (Column("person", "age", "age", AlgebraicType.U32) > 20).to_sql()
+            '"person"."age" > 20'
+        """
         raise NotImplementedError
 
     def negated(self) -> BoolExpr:
-        """The opposite condition, with the negation pushed down to the comparisons."""
+        """The opposite condition, with the negation pushed down to the comparisons.
+
+        Example::
+
+            >>> (Column("person", "age", "age", AlgebraicType.U32) > 20).negated().to_sql()
+            '"person"."age" <= 20'
+        """
         raise NotImplementedError
 
     def __and__(self, other: BoolExpr | Column[bool]) -> BoolExpr:
@@ -78,15 +96,35 @@ class BoolExpr:
         return self.negated()
 
     def and_(self, other: BoolExpr | Column[bool]) -> BoolExpr:
-        """``self & other`` (the TypeScript SDK's ``.and``)."""
+        """``self & other`` (the TypeScript SDK's ``.and``).
+
+        Example::
+
+            >>> age = Column("person", "age", "age", AlgebraicType.U32)
+            >>> age.gt(20).and_(age.lt(30)).to_sql()
+            '("person"."age" > 20) AND ("person"."age" < 30)'
+        """
         return and_(self, other)
 
     def or_(self, other: BoolExpr | Column[bool]) -> BoolExpr:
-        """``self | other`` (the TypeScript SDK's ``.or``)."""
+        """``self | other`` (the TypeScript SDK's ``.or``).
+
+        Example::
+
+            >>> age = Column("person", "age", "age", AlgebraicType.U32)
+            >>> age.lt(18).or_(age.gt(65)).to_sql()
+            '("person"."age" < 18) OR ("person"."age" > 65)'
+        """
         return or_(self, other)
 
     def not_(self) -> BoolExpr:
-        """``~self`` (the TypeScript SDK's ``.not``)."""
+        """``~self`` (the TypeScript SDK's ``.not``).
+
+        Example::
+
+            >>> Column("person", "age", "age", AlgebraicType.U32).eq(1).not_().to_sql()
+            '"person"."age" <> 1'
+        """
         return self.negated()
 
     def __bool__(self) -> bool:
@@ -226,7 +264,13 @@ class Column(Generic[V]):
         self.join_indexed = join_indexed
 
     def to_sql(self) -> str:
-        """``"table"."column"``."""
+        """``"table"."column"``.
+
+        Example::
+
+            >>> Column("person", "age", "age", AlgebraicType.U32).to_sql()
+            '"person"."age"'
+        """
         return f"{quote_identifier(self.table)}.{quote_identifier(self.name)}"
 
     def __repr__(self) -> str:
@@ -269,27 +313,63 @@ class Column(Generic[V]):
     __hash__ = None  # type: ignore[assignment]
 
     def eq(self, other: V | Column[V]) -> BoolExpr:
-        """``self == other``."""
+        """``self == other``.
+
+        Example::
+
+            >>> print(Column("person", "name", "name", AlgebraicType.STRING).eq("Bob").to_sql())
+            "person"."name" = 'Bob'
+        """
         return self._compare("=", other)
 
     def ne(self, other: V | Column[V]) -> BoolExpr:
-        """``self != other`` (SQL ``<>``)."""
+        """``self != other`` (SQL ``<>``).
+
+        Example::
+
+            >>> print(Column("person", "name", "name", AlgebraicType.STRING).ne("Bob").to_sql())
+            "person"."name" <> 'Bob'
+        """
         return self._compare("<>", other)
 
     def lt(self, other: V | Column[V]) -> BoolExpr:
-        """``self < other``."""
+        """``self < other``.
+
+        Example::
+
+            >>> Column("person", "age", "age", AlgebraicType.U32).lt(18).to_sql()
+            '"person"."age" < 18'
+        """
         return self._compare("<", other)
 
     def lte(self, other: V | Column[V]) -> BoolExpr:
-        """``self <= other``."""
+        """``self <= other``.
+
+        Example::
+
+            >>> Column("person", "age", "age", AlgebraicType.U32).lte(18).to_sql()
+            '"person"."age" <= 18'
+        """
         return self._compare("<=", other)
 
     def gt(self, other: V | Column[V]) -> BoolExpr:
-        """``self > other``."""
+        """``self > other``.
+
+        Example::
+
+            >>> Column("person", "age", "age", AlgebraicType.U32).gt(18).to_sql()
+            '"person"."age" > 18'
+        """
         return self._compare(">", other)
 
     def gte(self, other: V | Column[V]) -> BoolExpr:
-        """``self >= other``."""
+        """``self >= other``.
+
+        Example::
+
+            >>> Column("person", "age", "age", AlgebraicType.U32).gte(18).to_sql()
+            '"person"."age" >= 18'
+        """
         return self._compare(">=", other)
 
     def __invert__(self: Column[bool]) -> BoolExpr:

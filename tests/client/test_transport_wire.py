@@ -139,3 +139,38 @@ async def test_keepalive_gives_up_on_a_silent_server(monkeypatch: pytest.MonkeyP
         # as it did with the websockets connection (the close came from our side).
         assert await asyncio.wait_for(t.recv(), T) is None
         assert t.close_code == 1006  # no close frame ever came back
+
+
+async def test_an_http_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    tunnels: list[bytes] = []
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await reader.readuntil(b"\r\n\r\n")
+        tunnels.append(request.split(b"\r\n", 1)[0])
+        host, port = request.split(b" ")[1].decode().rsplit(":", 1)
+        up_reader, up_writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send(b"through the proxy")
+        await ws.close()
+
+    proxy_server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    async with proxy_server, ws_server(handler) as url:
+        proxy_port = proxy_server.sockets[0].getsockname()[1]
+        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{proxy_port}")
+        monkeypatch.delenv("no_proxy", raising=False)
+        t = await open_transport(url)
+        assert await asyncio.wait_for(t.recv(), T) == b"through the proxy"
+        assert await asyncio.wait_for(t.recv(), T) is None
+    port = url.split(":")[2].split("/")[0]
+    assert tunnels == [f"CONNECT 127.0.0.1:{port} HTTP/1.1".encode()]

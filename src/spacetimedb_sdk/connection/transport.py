@@ -25,11 +25,13 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
+from websockets.asyncio.client import connect_http_proxy, connect_socks_proxy
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.frames import Frame, Opcode
 from websockets.http11 import USER_AGENT
 from websockets.protocol import State
+from websockets.proxy import get_proxy, parse_proxy
 from websockets.typing import Subprotocol
 from websockets.uri import WebSocketURI, parse_uri
 
@@ -479,13 +481,31 @@ async def _handshake(
     if wsuri.secure:
         # Without a custom context, verify with the default one (as websockets does).
         tls = ssl_context or ssl.create_default_context()
-    _, ws = await loop.create_connection(
-        lambda: _WireProtocol(protocol, loop),
-        wsuri.host,
-        wsuri.port,
-        ssl=tls,
-        server_hostname=wsuri.host if tls is not None else None,
-    )
+    hostname = wsuri.host if tls is not None else None
+    ws = _WireProtocol(protocol, loop)
+    proxy = get_proxy(wsuri)  # HTTP(S)_PROXY / ALL_PROXY / NO_PROXY, as websockets honours them
+    if proxy is None:
+        await loop.create_connection(
+            lambda: ws, wsuri.host, wsuri.port, ssl=tls, server_hostname=hostname
+        )
+    elif parse_proxy(proxy).scheme.startswith("socks"):
+        sock = await connect_socks_proxy(parse_proxy(proxy), wsuri)
+        await loop.create_connection(lambda: ws, sock=sock, ssl=tls, server_hostname=hostname)
+    else:
+        via = parse_proxy(proxy)
+        tunnel = await connect_http_proxy(
+            via, wsuri, user_agent_header=USER_AGENT, ssl=via.scheme == "https" or None
+        )
+        tunnel.set_protocol(ws)
+        if tls is not None:
+            try:
+                upgraded = await loop.start_tls(tunnel, ws, tls, server_hostname=hostname)
+            except BaseException:
+                tunnel.abort()
+                raise
+            assert upgraded is not None
+            tunnel = upgraded
+        ws.connection_made(tunnel)
     opened.append(ws)
     request = protocol.connect()
     if token:

@@ -536,3 +536,41 @@ def _no_pandas(real: Any) -> Any:
         return real(name, *args, **kwargs)
 
     return fake
+
+
+async def test_async_callback_holds_back_later_messages(chat: LocalServer) -> None:
+    """Messages are applied one at a time, in order, even when an ``async`` row callback
+    waits: the frames behind it stay unapplied until it is done."""
+    alice, bob = await connect(chat), await connect(chat)
+    try:
+        gate = asyncio.Event()
+        order: list[tuple[str, str, int]] = []
+        started: asyncio.Queue[str] = asyncio.Queue()
+        done: asyncio.Queue[str] = asyncio.Queue()
+
+        async def on_insert(ctx: Any, row: Any) -> None:
+            order.append(("start", row.text, bob.db.message.count()))
+            started.put_nowait(row.text)
+            if row.text == "one":
+                await gate.wait()
+            order.append(("end", row.text, bob.db.message.count()))
+            done.put_nowait(row.text)
+
+        bob.db.message.on_insert(on_insert)
+        await wait(bob.subscription_builder().subscribe("SELECT * FROM message"))
+        for text in ("one", "two", "three"):
+            await wait(alice.reducers.send_message(text=text))
+        assert await wait(started.get()) == "one"
+        gate.set()
+        assert [await wait(done.get()) for _ in range(3)] == ["one", "two", "three"]
+        assert order == [
+            ("start", "one", 1),
+            ("end", "one", 1),
+            ("start", "two", 2),
+            ("end", "two", 2),
+            ("start", "three", 3),
+            ("end", "three", 3),
+        ]
+    finally:
+        await wait(alice.disconnect())
+        await wait(bob.disconnect())

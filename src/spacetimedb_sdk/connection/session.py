@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from typing import Any, Protocol
 
 from .._log import get_logger
@@ -124,6 +124,9 @@ class Session:
             transport.abort()
             raise
         self._transport = transport
+        if type(conn._driver).received is Driver.received:
+            # Frames applied as they come: let the socket's callback apply them directly.
+            transport.set_frame_handler(self._frame_now)
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._reader(transport)),
@@ -168,6 +171,18 @@ class Session:
         if error is not None:
             self._close_in_background(transport, error)
         await driver.received(self, ("closed", (transport, error)))
+
+    def _frame_now(self, frame: bytes) -> Awaitable[None] | None:
+        """Apply ``frame`` synchronously; what an ``async`` callback still awaits (or an
+        error) is returned for the reader task, which awaits it before the next frame."""
+        coro = self.process_frame(frame)
+        try:
+            step = coro.send(None)
+        except StopIteration:
+            return None  # the usual case: nothing in the handling had to wait
+        except Exception as e:
+            return _raising(e)
+        return _Resumed(coro, step)
 
     async def _writer(self, transport: WebSocketTransport) -> None:
         assert self._send_queue is not None
@@ -412,6 +427,43 @@ class Session:
             await self.end(None, "disconnected while reconnecting")
         else:
             await self.end(error, f"the connection closed and cannot be reopened: {error}")
+
+
+class _Resumed:
+    """Awaits the rest of a coroutine that was stepped once by hand (:meth:`Session._frame_now`).
+
+    It passes what the coroutine yields (the future it waits on) up to the awaiting task and
+    the task's answers back down, exactly as ``await`` on the coroutine would have.
+
+    Example::
+
+        step = coro.send(None)         # ran until its first real wait
+        await _Resumed(coro, step)     # runs the rest in the current task
+    """
+
+    def __init__(self, coro: Coroutine[Any, Any, None], step: Any) -> None:
+        self._coro = coro
+        self._step = step
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro, step = self._coro, self._step
+        while True:
+            try:
+                answer = yield step
+            except BaseException as e:  # a cancellation or error thrown into the waiting task
+                try:
+                    step = coro.throw(e)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    step = coro.send(answer)
+                except StopIteration:
+                    return
+
+
+async def _raising(error: Exception) -> None:
+    raise error
 
 
 __all__ = ["Session", "SessionOwner"]

@@ -93,13 +93,16 @@ def load_module(path: str | os.PathLike[str]) -> Module:
     return load_python_module(path)
 
 
-def _load_program(path: str | os.PathLike[str]) -> tuple[Module, str]:
-    """The module at ``path`` and the hash of its program (what an update compares): the
-    Python source, or the bundle a TypeScript module was made into."""
+def _load_program(path: str | os.PathLike[str]) -> tuple[Module, str, Program | None]:
+    """The module at ``path``, the hash of its program (what an update compares: the Python
+    source, or the bundle a TypeScript module was made into) and the program a data directory
+    keeps for a restart (``None`` for a TypeScript module: its bundle is bound to this
+    process's host, so it lives in memory only, as a :class:`Module` object does)."""
     module = load_module(path)
     if isinstance(module, TsModule):
-        return module, program_hash(module.program())
-    return module, program_hash(Path(path).read_bytes())
+        return module, program_hash(module.program()), None
+    source = Path(path).read_bytes()
+    return module, program_hash(source), Program(HOST_TYPE_PYTHON, source)
 
 
 class LocalServer:
@@ -201,7 +204,7 @@ class LocalServer:
         if isinstance(module, Module):
             self.module = module
         else:
-            self.module, digest = _load_program(module)
+            self.module, digest, _ = _load_program(module)
             self._loaded.append(self.module)
         defaults = self.control.defaults
         name = name or self.module.name
@@ -445,13 +448,8 @@ class LocalServer:
         if isinstance(module, Module):
             loaded, digest = module, module_hash(module)
         else:
-            loaded, digest = await asyncio.to_thread(_load_program, module)
+            loaded, digest, program = await asyncio.to_thread(_load_program, module)
             self._loaded.append(loaded)
-            if not isinstance(loaded, TsModule):
-                # Kept for a restart on a data directory.  A TypeScript module's bundle is
-                # bound to this process's host, so it lives in memory only, as a Module does.
-                source = await asyncio.to_thread(Path(module).read_bytes)
-                program = Program(HOST_TYPE_PYTHON, source)
         control = self.control
         existing = control.find(name) if name is not None else None
         if existing is None:

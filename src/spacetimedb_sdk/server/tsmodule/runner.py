@@ -106,6 +106,17 @@ _I64 = struct.Struct("<q")
 _LEVELS = {0: "Error", 1: "Warn", 2: "Info", 3: "Debug", 4: "Trace", 101: "Panic"}
 
 
+def _call_request(
+    kind: int, fn_id: int, sender: Identity, conn: int, timestamp: Timestamp | None, args: bytes
+) -> bytes:
+    """The frame that asks the module to run reducer or procedure ``fn_id`` for ``sender``."""
+    ts = timestamp if timestamp is not None else Timestamp.now()
+    head = _CALL_HEAD.pack(
+        fn_id, sender.value.to_bytes(32, "little"), conn.to_bytes(16, "little"), ts.micros
+    )
+    return frame(kind, head + args)
+
+
 class HostedModule(Protocol):
     """What a runner needs of its module (a :class:`~.module.TsModule`)."""
 
@@ -355,17 +366,14 @@ class TsRunner:
         rd = reducer if isinstance(reducer, ReducerDef) else self.module.reducer_def(reducer)
         if rd is None:
             raise KeyError(f"no such reducer: {reducer!r}")
-        ts = timestamp if timestamp is not None else Timestamp.now()
         conn = connection_id.value if connection_id is not None else 0
-        request = frame(
+        request = _call_request(
             K_CALL_REDUCER,
-            _CALL_HEAD.pack(
-                self.module.reducer_id(rd),
-                sender.value.to_bytes(32, "little"),
-                conn.to_bytes(16, "little"),
-                ts.micros,
-            )
-            + self._args(rd, args),
+            self.module.reducer_id(rd),
+            sender,
+            conn,
+            timestamp,
+            self._args(rd, args),
         )
         sys = self.syscalls(datastore)
         tx = datastore.begin()
@@ -451,17 +459,14 @@ class TsRunner:
         if pd is None:
             raise KeyError(f"no such procedure: {procedure!r}")
         host = host if host is not None else InlineProcedureHost(datastore)
-        ts = timestamp if timestamp is not None else Timestamp.now()
         conn = connection_id.value if connection_id is not None else 0
-        request = frame(
+        request = _call_request(
             K_CALL_PROCEDURE,
-            _CALL_HEAD.pack(
-                self.module.procedure_id(pd),
-                sender.value.to_bytes(32, "little"),
-                conn.to_bytes(16, "little"),
-                ts.micros,
-            )
-            + self._args(pd, args),
+            self.module.procedure_id(pd),
+            sender,
+            conn,
+            timestamp,
+            self._args(pd, args),
         )
         env = CallEnv(None, procedure=True, auth=auth, connection_id=conn, function=pd.name)
         proc = self._checkout()

@@ -538,6 +538,25 @@ def _no_pandas(real: Any) -> Any:
     return fake
 
 
+async def test_async_callbacks_run_inside_a_task(chat: LocalServer) -> None:
+    """An ``async`` callback may use what needs a task (``asyncio.timeout``,
+    ``current_task``), though the transport applies frames in its socket callback."""
+    alice = await connect(chat)
+    try:
+        seen: asyncio.Queue[tuple[str, bool]] = asyncio.Queue()
+
+        async def on_insert(ctx: Any, row: Any) -> None:
+            async with asyncio.timeout(10):
+                seen.put_nowait((row.text, asyncio.current_task() is not None))
+
+        alice.db.message.on_insert(on_insert)
+        await wait(alice.subscription_builder().subscribe("SELECT * FROM message"))
+        await wait(alice.reducers.send_message(text="in a task"))
+        assert await wait(seen.get()) == ("in a task", True)
+    finally:
+        await wait(alice.disconnect())
+
+
 async def test_async_callback_holds_back_later_messages(chat: LocalServer) -> None:
     """Messages are applied one at a time, in order, even when an ``async`` row callback
     waits: the frames behind it stay unapplied until it is done."""

@@ -13,8 +13,9 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import inspect
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import Any, TypeGuard
 
 from .._log import get_logger
@@ -44,6 +45,7 @@ class UserCallbacks:
         try:
             result = cb(*args)
             if _awaitable_callback_result(result):
+                await _in_a_task()
                 await result
         except Exception as e:
             self.failed(e)
@@ -66,10 +68,31 @@ class UserCallbacks:
         for aw in awaitables:
             if not _awaitable_callback_result(aw):
                 continue
+            await _in_a_task()
             try:
                 await aw
             except Exception as e:
                 self.failed(e)
+
+
+class _Yield:
+    """A bare ``yield`` to whatever runs the coroutine (what ``asyncio.sleep(0)`` does)."""
+
+    def __await__(self) -> Generator[None, None, None]:
+        yield
+
+
+async def _in_a_task() -> None:
+    """Make sure user code is awaited inside a task.
+
+    The transport applies a frame inside its socket callback, stepping the frame's coroutine by
+    hand (``Session._frame_now``), so that coroutine starts in no task, where an ``async``
+    callback's ``asyncio.timeout()``, ``asyncio.current_task()`` and the like would fail. A bare
+    yield there hands the rest of it to the reader task (which resumes it at once, before any
+    later frame); inside a task this costs nothing.
+    """
+    if asyncio.current_task() is None:
+        await _Yield()
 
 
 def _awaitable_callback_result(result: object) -> TypeGuard[Awaitable[Any]]:

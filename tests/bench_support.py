@@ -7,6 +7,7 @@ Example::
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,14 +17,29 @@ BENCH = ROOT / "bench"
 
 
 def run_bench(script: str, *args: str, timeout: float = 100) -> list[str]:
-    """The benchmark's stdout lines; fails with its stderr if it exits non-zero."""
-    proc = subprocess.run(
+    """The benchmark's stdout lines; fails with its stderr if it exits non-zero.
+
+    One that overruns ``timeout`` is interrupted (SIGINT), so the failure shows where it was
+    stuck (its traceback), then killed if it does not stop.
+    """
+    proc = subprocess.Popen(
         [sys.executable, str(BENCH / script), *args],
         cwd=ROOT,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
-        check=False,
     )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.splitlines()
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+        try:
+            stdout, stderr = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
+        raise AssertionError(
+            f"{script} ran over {timeout} s; its output:\n{stdout}\n{stderr}"
+        ) from None
+    assert proc.returncode == 0, stderr
+    return stdout.splitlines()

@@ -53,6 +53,13 @@ async def test_create_task(conn: DbConnection) -> None:
     assert texts(conn) == ["from a task"]  # the caller's rows are in once it resolves
 
 
+async def test_a_task_of_a_call_is_named_after_the_call(conn: DbConnection) -> None:
+    # What asyncio's repr and "Task exception was never retrieved" show.
+    task = asyncio.create_task(conn.reducers.send_message(text="named"))
+    assert "coro=<Pending(reducer send_message)()>" in repr(task)
+    await asyncio.wait_for(task, T)
+
+
 async def test_create_task_of_a_failing_reducer_raises_its_error(conn: DbConnection) -> None:
     task = asyncio.create_task(conn.reducers.set_name(name=""))
     with pytest.raises(ReducerError, match="Names must not be empty"):

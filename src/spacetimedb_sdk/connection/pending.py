@@ -99,6 +99,17 @@ class Pending(Coroutine[Any, Any, T]):
 
     # ---- the coroutine protocol (what asyncio.create_task drives) ----------------------------
 
+    @property
+    def __name__(self) -> str:
+        """The call, as a task's repr and asyncio's warnings name it (``<Pending ...>``).
+
+        Example::
+
+            conn.reducers.send_message(text="hi").__name__   # 'Pending(reducer send_message)'
+        """
+        return f"Pending({self._what})"
+
+
     def _run(self) -> Generator[Any, None, T]:
         if self._runner is None:
             self._runner = self.__await__()

@@ -14,7 +14,7 @@ import sys
 from setuptools import Distribution, Extension, setup
 
 HERE = "src/spacetimedb_sdk/_speedups/"
-SOURCES = [HERE + name for name in ("bsatn_module.c", "bsatn_program.c", "bsatn_decode.c")]
+SOURCES = [HERE + name for name in ("bsatn_module.c", "bsatn_program.c", "bsatn_decode.c", "bsatn_frames.c")]
 # -O2 is the default; the warnings catch mistakes early, not at a user's install.
 EXTRA = ["-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"]
 

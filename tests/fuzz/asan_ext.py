@@ -27,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEEDUPS = Path("spacetimedb_sdk") / "_speedups"
-SOURCES = ("bsatn_module.c", "bsatn_program.c", "bsatn_decode.c")
+SOURCES = ("bsatn_module.c", "bsatn_program.c", "bsatn_decode.c", "bsatn_frames.c")
 DEFAULT_TESTS = ["tests/sats/test_bsatn_extension.py", "tests/protocol/test_rows_extension.py"]
 FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
 

@@ -73,6 +73,9 @@ extern PyTypeObject bsatn_ProgramType;
 int bsatn_bytes(PyObject *o, const unsigned char **buf, Py_ssize_t *len);
 int bsatn_nargs(const char *name, Py_ssize_t nargs, Py_ssize_t want);
 
+/* bsatn_frames.c */
+extern PyMethodDef bsatn_frames_methods[];
+
 /* bsatn_decode.c */
 PyObject *bsatn_dec(St *s, Py_ssize_t index);
 int bsatn_skip(St *s, Py_ssize_t index);

@@ -11,7 +11,8 @@
  *
  * Rules kept throughout: every length is checked against the bytes left before it is used;
  * a count is checked against the bytes left before a list is allocated for it; every
- * reference taken is released on every path.  This file: row-list slicing and the module. */
+ * reference taken is released on every path.  This file: row-list slicing and the module; bsatn_frames.c reads the commonest
+ * server message. */
 
 #include "bsatn.h"
 
@@ -180,7 +181,8 @@ PyInit__bsatn(void)
         PyModule_AddObjectRef(m, "TooDeep", bsatn_TooDeep) < 0 ||
         PyModule_AddObjectRef(m, "Program", (PyObject *)&bsatn_ProgramType) < 0 ||
         PyModule_AddIntConstant(m, "MAX_DEPTH", MAX_DEPTH) < 0 ||
-        PyModule_AddIntConstant(m, "MAX_ZERO_SIZE_ELEMENTS", MAX_ZERO_SIZE_ELEMENTS) < 0)
+        PyModule_AddIntConstant(m, "MAX_ZERO_SIZE_ELEMENTS", MAX_ZERO_SIZE_ELEMENTS) < 0 ||
+        PyModule_AddFunctions(m, bsatn_frames_methods) < 0)
         goto fail;
     return m;
 fail:

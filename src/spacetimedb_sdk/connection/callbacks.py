@@ -62,12 +62,22 @@ class UserCallbacks:
 
     async def fire(self, conn: EventSource, changes: PendingChanges | None, event: Any) -> None:
         """Run the row callbacks of one applied message, each with an ``EventContext(conn, event)``."""
-        if not changes:
-            return
+        if changes:
+            await self.finish(self.fire_now(conn, changes, event))
+
+    def fire_now(
+        self, conn: EventSource, changes: PendingChanges, event: Any
+    ) -> list[Awaitable[Any]]:
+        """:meth:`fire`'s synchronous part: run the row callbacks, and return what ``async``
+        ones returned, for :meth:`finish` (in order, before anything later is handled)."""
         awaitables = changes.fire(lambda: EventContext(conn, event), on_error=self.failed)
+        if not awaitables:
+            return awaitables
+        return [aw for aw in awaitables if _awaitable_callback_result(aw)]
+
+    async def finish(self, awaitables: list[Awaitable[Any]]) -> None:
+        """Await what ``async`` row callbacks returned (see :meth:`fire_now`), in a task."""
         for aw in awaitables:
-            if not _awaitable_callback_result(aw):
-                continue
             await _in_a_task()
             try:
                 await aw

@@ -109,7 +109,6 @@ class Pending(Coroutine[Any, Any, T]):
         """
         return f"Pending({self._what})"
 
-
     def _run(self) -> Generator[Any, None, T]:
         if self._runner is None:
             self._runner = self.__await__()

@@ -174,15 +174,37 @@ class Session:
 
     def _frame_now(self, frame: bytes) -> Awaitable[None] | None:
         """Apply ``frame`` synchronously; what an ``async`` callback still awaits (or an
-        error) is returned for the reader task, which awaits it before the next frame."""
-        coro = self.process_frame(frame)
+        error) is returned for the reader task, which awaits it before the next frame.
+
+        Transactions whose callbacks are plain functions (the commonest frames) are applied
+        and fired right here, without a coroutine; anything else goes on in :meth:`dispatch`.
+        """
+        conn = self._conn
         try:
-            step = coro.send(None)
-        except StopIteration:
-            return None  # the usual case: nothing in the handling had to wait
-        except Exception as e:
+            try:
+                with conn._lock:
+                    events = conn._core.receive_frame(frame)
+            except ProtocolError as e:
+                return _stepped(self._frame_failed(e))
+            self.flush()
+            fire_now = conn._callbacks.fire_now
+            for i, ev in enumerate(events):
+                if type(ev) is not core_events.TransactionApplied:
+                    return _stepped(self.dispatch(events[i:]))
+                if ev.changes:
+                    waiting = fire_now(conn, ev.changes, Transaction())
+                    if waiting:
+                        return _stepped(self._finish(waiting, events[i + 1 :]))
+            return None
+        except Exception as e:  # must not escape into the socket's callback
             return _raising(e)
-        return _Resumed(coro, step)
+
+    async def _finish(
+        self, waiting: list[Awaitable[Any]], events: Sequence[core_events.Event]
+    ) -> None:
+        """Await ``async`` row callbacks, then dispatch the frame's remaining events."""
+        await self._conn._callbacks.finish(waiting)
+        await self.dispatch(events)
 
     async def _writer(self, transport: WebSocketTransport) -> None:
         assert self._send_queue is not None
@@ -207,20 +229,18 @@ class Session:
             await self.after_close(error, transport)
 
     async def process_frame(self, frame: bytes) -> None:
-        conn = self._conn
+        rest = self._frame_now(frame)
+        if rest is not None:
+            await rest
+
+    async def _frame_failed(self, e: ProtocolError) -> None:
+        """A frame broke the protocol: the connection ends now (its socket in the background:
+        the closing handshake must not delay that)."""
         transport = self._transport
-        try:
-            with conn._lock:
-                events = conn._core.receive_frame(frame)
-        except ProtocolError as e:
-            # The connection ends now; the socket's closing handshake must not delay that.
-            log.error("closing the connection: %s", e)
-            if transport is not None:
-                self._close_in_background(transport, e)
-            await self.after_close(e, transport)
-            return
-        self.flush()
-        await self.dispatch(events)
+        log.error("closing the connection: %s", e)
+        if transport is not None:
+            self._close_in_background(transport, e)
+        await self.after_close(e, transport)
 
     def _close_in_background(self, transport: WebSocketTransport, error: Exception) -> None:
         """Start the closing handshake on the network loop without waiting for it."""
@@ -464,6 +484,18 @@ class _Resumed:
 
 async def _raising(error: Exception) -> None:
     raise error
+
+
+def _stepped(coro: Coroutine[Any, Any, None]) -> Awaitable[None] | None:
+    """Run ``coro`` until it first waits: ``None`` if it finished, else what awaits the rest
+    (an error it raised is raised by that)."""
+    try:
+        step = coro.send(None)
+    except StopIteration:
+        return None
+    except Exception as e:
+        return _raising(e)
+    return _Resumed(coro, step)
 
 
 __all__ = ["Session", "SessionOwner"]

@@ -50,6 +50,8 @@ log = get_logger("spacetimedb_sdk.transport")
 DEFAULT_SUBPROTOCOLS: tuple[str, ...] = (SUBPROTOCOL_V3, SUBPROTOCOL_V2)
 
 _BINARY, _TEXT, _CONT, _PONG = Opcode.BINARY, Opcode.TEXT, Opcode.CONT, Opcode.PONG
+#: The opcodes a frame may have (RFC 6455 5.2); any other fails the connection.
+_OPCODES = frozenset(int(op) for op in Opcode)
 
 
 def subscribe_url(
@@ -114,9 +116,19 @@ class _WireProtocol(asyncio.Protocol):
         _, ws = await loop.create_connection(lambda: _WireProtocol(protocol, loop), host, port)
     """
 
-    def __init__(self, protocol: ClientProtocol, loop: asyncio.AbstractEventLoop) -> None:
+    #: Whether frames may be split here (see :meth:`_frames`); the tests compare both ways.
+    split_frames = True
+
+    def __init__(
+        self,
+        protocol: ClientProtocol,
+        loop: asyncio.AbstractEventLoop,
+        max_size: int | None = None,
+    ) -> None:
         self.protocol = protocol
         self.loop = loop
+        #: The protocol's limit on a message's size (it checks it too; this is for framing).
+        self.max_size = max_size
         self.transport: asyncio.Transport | None = None
         self.frames: deque[bytes | None] = deque()
         #: The reader's future while it waits for a frame.
@@ -139,6 +151,15 @@ class _WireProtocol(asyncio.Protocol):
         self._ping_timer: asyncio.TimerHandle | None = None
         self._ping_data: bytes | None = None
         self._close_timer: asyncio.TimerHandle | None = None
+        #: Framing: once the handshake's response is in, this splits the byte stream into
+        #: frames itself (see :meth:`_frames`); until then, and for good if that cannot be
+        #: done safely, everything goes to the protocol.
+        self._framing = False
+        #: The last bytes of the handshake so far (where its end may start), then the
+        #: incomplete frame at the end of the bytes received.
+        self._buf = bytearray()
+        #: Bytes of the frame the protocol is reading that it has not been given yet.
+        self._owed = 0
 
     # ---- asyncio.Protocol callbacks -------------------------------------------------------
 
@@ -147,6 +168,15 @@ class _WireProtocol(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
+        if self._framing:
+            self._frames(data)
+        elif not self.response.done():
+            self._handshake_data(data)
+        else:
+            self._feed(data)
+
+    def _feed(self, data: bytes | bytearray) -> None:
+        """Hand bytes to the protocol and act on what it makes of them."""
         protocol = self.protocol
         protocol.receive_data(data)
         events = protocol.events_received()
@@ -155,11 +185,108 @@ class _WireProtocol(asyncio.Protocol):
             self.write_out(out)
         for event in events:
             if type(event) is Frame and event.opcode is _BINARY and event.fin:
-                self._deliver(bytes(event.data))  # the common case: one whole binary frame
+                self._deliver(bytes(event.data))  # one whole binary frame
             else:
                 self._event(event)
 
+    def _handshake_data(self, data: bytes) -> None:
+        """Bytes while the handshake's response is awaited: to the protocol, up to the end
+        of the response's head; once that opened the connection, what follows is frames."""
+        seen = self._buf + data
+        end = seen.find(b"\r\n\r\n")
+        if end < 0:
+            self._buf = seen[-3:]  # where the head's end may begin
+            self._feed(data)
+            return
+        cut = end + 4 - (len(seen) - len(data))
+        self._buf = bytearray()
+        self._feed(data[:cut])
+        # A 101 response has no body, so the protocol stopped at its head: from here on
+        # frames start where it is (any other answer keeps everything in the protocol).
+        self._framing = self.split_frames and self.protocol.state is State.OPEN
+        if cut < len(data):
+            (self._frames if self._framing else self._feed)(data[cut:])
+
+    def _frames(self, data: bytes) -> None:
+        """Split the byte stream into frames: a whole, final, unmasked binary frame (what the
+        server sends) is delivered at once; the bytes of any other frame go to the protocol
+        as they come, which answers pings, handles close frames and fails on what breaks the
+        rules exactly as when it reads every byte (tests/client/test_transport_framing.py).
+
+        The protocol gets whole frames (or the rest of the one it is reading), so it is
+        always where this code is in the stream. Parsing the common frame here costs a
+        fraction of the protocol's generator-based parser, per frame.
+        """
+        buf = self._buf
+        if buf:
+            buf += data
+            view: bytes | bytearray = buf
+        else:
+            view = data
+        size = len(view)
+        pos = 0
+        while pos < size:
+            if self._owed:  # the rest of a frame the protocol is reading
+                take = min(self._owed, size - pos)
+                self._owed -= take
+                pos += take
+                self._feed(view[pos - take : pos])
+                continue
+            if size - pos < 2:
+                break
+            first, second = view[pos], view[pos + 1]
+            if second & 0x80 or (first & 0x0F) not in _OPCODES:
+                # Masked, or no such opcode: the protocol fails on these two bytes alone.
+                self._give_up(view[pos:])
+                return
+            length = second & 0x7F
+            head = 2
+            if length == 126:
+                if size - pos < 4:
+                    break
+                length = int.from_bytes(view[pos + 2 : pos + 4], "big")
+                head = 4
+            elif length == 127:
+                if size - pos < 10:
+                    break
+                length = int.from_bytes(view[pos + 2 : pos + 10], "big")
+                head = 10
+            if self.max_size is not None and length > self.max_size:
+                self._give_up(view[pos:])  # too big: the protocol fails on the header
+                return
+            end = pos + head + length
+            # 0x82: final, no extension bits, binary; not in the middle of a fragmented one.
+            if first == 0x82 and not self._fragments and self.protocol.state is State.OPEN:
+                if end > size:
+                    break
+                if view is data:
+                    payload = data[pos + head : end]
+                else:
+                    with memoryview(view) as whole:
+                        payload = bytes(whole[pos + head : end])  # one copy, not two
+                pos = end
+                self._deliver(payload)
+            else:
+                self._owed = end - pos
+        if view is buf:
+            del buf[:pos]
+        elif pos < size:
+            self._buf = bytearray(view[pos:])
+
+    def _give_up(self, rest: bytes | bytearray) -> None:
+        """The protocol takes every byte from here on (it is failing the connection)."""
+        self._framing = False
+        self._buf = bytearray()
+        self._feed(bytes(rest))
+
+    def _flush_partial(self) -> None:
+        """The socket ended: let the protocol see the incomplete frame it would have held."""
+        if self._framing and self._buf:
+            rest, self._buf = bytes(self._buf), bytearray()
+            self.protocol.receive_data(rest)
+
     def eof_received(self) -> bool | None:
+        self._flush_partial()
         self.protocol.receive_eof()
         events = self.protocol.events_received()
         self.write_out()
@@ -168,6 +295,7 @@ class _WireProtocol(asyncio.Protocol):
         return None  # let asyncio close the socket: a WebSocket never writes after EOF
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._flush_partial()
         self.protocol.receive_eof()  # idempotent; the protocol's state becomes CLOSED
         for event in self.protocol.events_received():
             self._event(event)
@@ -383,7 +511,7 @@ class WebSocketTransport:
         opened: list[_WireProtocol] = []
         try:
             await asyncio.wait_for(
-                _handshake(protocol, wsuri, token, ssl_context, opened), open_timeout
+                _handshake(protocol, wsuri, token, ssl_context, max_size, opened), open_timeout
             )
         except BaseException as e:
             if opened:
@@ -469,6 +597,7 @@ async def _handshake(
     wsuri: WebSocketURI,
     token: str | None,
     ssl_context: ssl.SSLContext | None,
+    max_size: int | None,
     opened: list[_WireProtocol],
 ) -> None:
     """Connect TCP (and TLS for wss), send the upgrade request and wait for its answer.
@@ -482,7 +611,7 @@ async def _handshake(
         # Without a custom context, verify with the default one (as websockets does).
         tls = ssl_context or ssl.create_default_context()
     hostname = wsuri.host if tls is not None else None
-    ws = _WireProtocol(protocol, loop)
+    ws = _WireProtocol(protocol, loop, max_size)
     proxy = get_proxy(wsuri)  # HTTP(S)_PROXY / ALL_PROXY / NO_PROXY, as websockets honours them
     if proxy is None:
         await loop.create_connection(

@@ -24,7 +24,11 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import struct
+from collections.abc import Callable
+
+from .. import _speedups
 
 __all__ = ["TableTx", "decode_table_tx"]
 
@@ -77,10 +81,11 @@ class TableTx:
         )
 
 
-def decode_table_tx(d: bytes, o: int) -> tuple[TableTx, int] | None:
+def _table_tx_py(d: bytes, o: int) -> tuple[TableTx, int] | None:
     """The one-table ``TransactionUpdate`` at ``o`` and the offset after it, or ``None``.
 
-    ``None`` means "not this shape, or not well-formed": decode it generically.
+    ``None`` means "not this shape, or not well-formed": decode it generically.  This is
+    the reference; the compiled extension, when loaded, does the same in C.
     """
     try:
         if d[o] != _TRANSACTION_UPDATE:
@@ -166,3 +171,11 @@ def _rows(d: bytes, o: int) -> tuple[list[bytes], int] | None:
             return None
         return [d[i : i + size] for i in range(start, end, size)], end
     return None
+
+
+#: :func:`_table_tx_py`, in C when the compiled extension is loaded.
+decode_table_tx: Callable[[bytes, int], tuple[TableTx, int] | None] = (
+    _table_tx_py
+    if _speedups.bsatn is None
+    else functools.partial(_speedups.bsatn.table_tx, TableTx)
+)

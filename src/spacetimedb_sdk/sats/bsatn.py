@@ -228,7 +228,7 @@ class Codec:
         if self.fixed_size == 0 or not buf:
             return self._zero_size_rows(buf)
         prog = self._c_program
-        with _gc_paused():
+        with _gc_paused(len(buf) >= _PROMOTE_BYTES):
             rows: list[Any] = self._run(
                 None if prog is None else lambda: prog.rows(buf),
                 lambda: self._rows(buf),
@@ -244,7 +244,7 @@ class Codec:
             >>> codec_for(AlgebraicType.U16).decode_each([b"\\x01\\x00", b"\\x02\\x00"])
             [1, 2]
         """
-        with _gc_paused():
+        with _gc_paused(len(rows) >= _PROMOTE_ROWS):
             prog = self._c_program
             if prog is not None and rows.__class__ is list:
                 try:
@@ -457,10 +457,25 @@ class Codec:
         return error
 
 
+#: Decoding at least this many bytes (or rows, for ``decode_each``) hands the new values to
+#: the oldest generation of the cyclic GC (see :func:`_gc_paused`).
+_PROMOTE_BYTES = 1 << 20
+_PROMOTE_ROWS = 10_000
+
+
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def _gc_paused(promote: bool = False) -> Iterator[None]:
     """Building many rows would trigger many cyclic-GC passes over every live object, for
-    nothing: decoded values hold no cycles.  Pausing the collector more than halves the time."""
+    nothing: decoded values hold no cycles.  Pausing the collector more than halves the time.
+
+    With ``promote`` (a big batch: an initial subscription, a large query), the objects built
+    are moved straight to the collector's oldest generation before it is switched back on
+    (``gc.freeze()`` then ``gc.unfreeze()``, two list splices). Otherwise its next young
+    collection would walk every one of them once more, which costs a third of the decoding.
+    The objects of the caller's made just before go with them, so a reference cycle among
+    those waits for the next full collection. Skipped when the program froze objects itself
+    (unfreezing would release them).
+    """
     paused = gc.isenabled()
     if paused:
         gc.disable()
@@ -468,6 +483,9 @@ def _gc_paused() -> Iterator[None]:
         yield
     finally:
         if paused:
+            if promote and not gc.get_freeze_count():
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 

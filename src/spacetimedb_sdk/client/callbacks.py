@@ -189,6 +189,10 @@ class _Group:
 
 def _resolved(rows: list[Any], data: list[bytes], decode: Callable[[bytes], Any]) -> list[Any]:
     """``rows`` with every ``LAZY`` replaced, in place, by its decoded row."""
+    if len(rows) == 1:  # the commonest case, without the scan's iterators
+        if rows[0] is LAZY:
+            rows[0] = decode(data[0])
+        return rows
     if rows and any(map(is_, rows, repeat(LAZY))):  # by identity: rows' __eq__ is theirs
         for i, row in enumerate(rows):
             if row is LAZY:

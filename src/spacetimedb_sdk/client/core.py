@@ -452,7 +452,9 @@ class ClientCore:
             raise ProtocolError(
                 "expected InitialConnection as the first message, got TransactionUpdate"
             )
-        self._check_update_set(msg.query_set_id, "a TransactionUpdate")
+        sub = self.subscriptions.get(msg.query_set_id)
+        if sub is None or sub.state is SubState.ENDED:
+            self._check_update_set(msg.query_set_id, "a TransactionUpdate")  # raises
         events.append(TransactionApplied(self.cache.apply_table_tx(msg)))
 
     def _handle(self, msg: object, events: list[Event]) -> None:

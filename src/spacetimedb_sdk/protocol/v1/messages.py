@@ -16,7 +16,7 @@ plain ``int`` fields.
 
 Example::
 
-    >>> CallReducer("send_message", b"\\x02\\x00\\x00\\x00hi", 7, CallReducerFlags.NO_SUCCESS_NOTIFY).flags
+    >>> int(CallReducer("send_message", b"\\x02\\x00\\x00\\x00hi", 7, CallReducerFlags.NO_SUCCESS_NOTIFY).flags)
     1
 """
 

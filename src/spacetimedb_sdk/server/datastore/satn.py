@@ -57,6 +57,7 @@ def satn(ty: AlgebraicType, value: Any, typespace: Typespace, classes: Mapping[i
 
     Example::
 
+        >>> from spacetimedb_sdk.sats import Identity
         >>> satn(AlgebraicType.identity(), Identity(5), Typespace(()), {})
         '(0 = 5)'
     """

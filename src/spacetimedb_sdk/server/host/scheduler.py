@@ -63,6 +63,7 @@ class Scheduler:
 
     Example::
 
+        >>> from spacetimedb_sdk.server.host import Database
         >>> Scheduler(Database(Module("m"))).pending()
         []
     """

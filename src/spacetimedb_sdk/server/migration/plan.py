@@ -126,6 +126,9 @@ class MigrationPlan:
 
     Example::
 
+        >>> from spacetimedb_sdk.schema import ModuleSchema
+        >>> from spacetimedb_sdk.server import Module
+        >>> schema = ModuleSchema.from_json(Module("m").describe_v10())
         >>> plan = plan_migration(schema, schema)
         >>> plan.steps, plan.breaks_clients
         ((), False)

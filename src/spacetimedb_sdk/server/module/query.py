@@ -22,14 +22,13 @@ evaluates (with its checks: a join needs an index on its columns).
 Example::
 
     >>> from spacetimedb_sdk.server import Module, column
-    >>> from spacetimedb_sdk.sats import U64
     >>> m = Module("demo")
     >>> @m.table(public=True)
     ... class Player:
-    ...     id: U64 = column(primary_key=True)
-    ...     level: U64
-    >>> From({t.accessor: t for t in m.table_schemas()}).player.where(lambda p: p.level >= 2).to_sql()
-    'SELECT * FROM "player" WHERE "player"."level" >= 2'
+    ...     name: str = column(primary_key=True)
+    ...     online: bool
+    >>> From({t.accessor: t for t in m.table_schemas()}).player.where(lambda p: p.online == True).to_sql()
+    'SELECT * FROM "player" WHERE "player"."online" = TRUE'
 """
 
 from __future__ import annotations

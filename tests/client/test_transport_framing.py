@@ -1,8 +1,8 @@
 """The transport's own framing against ``websockets``' parser, byte for byte (issue 14).
 
-Once the handshake's response is in, ``_WireProtocol`` splits the byte stream into frames
-itself, delivers whole binary frames at once and hands every other frame, whole, to the
-``websockets`` protocol.  Whatever the server sends and however TCP cuts it up, the result must
+Once the handshake's response is in, the transport's ``FrameReader`` splits the byte stream
+into frames itself, delivers whole binary frames at once and hands the bytes of every other
+frame to the ``websockets`` protocol.  Whatever the server sends and however TCP cuts it up, the result must
 be what the protocol alone makes of the same bytes: the same messages in the same order, the
 same frames written back (pongs, close echoes, the close that fails a broken stream) and the
 same end state.  Both run here side by side on hypothesis-drawn streams: valid ones, ones that
@@ -67,10 +67,10 @@ class FakeTransport(asyncio.Transport):
 
 
 def opened(
-    split: bool, loop: asyncio.AbstractEventLoop
+    split: bool, loop: asyncio.AbstractEventLoop, max_size: int = MAX_SIZE
 ) -> tuple[_WireProtocol, FakeTransport, bytes]:
     """A wire protocol whose request is sent; returns it and the 101 response to feed it."""
-    protocol = ClientProtocol(parse_uri("ws://x/"), extensions=None, max_size=MAX_SIZE)
+    protocol = ClientProtocol(parse_uri("ws://x/"), extensions=None, max_size=max_size)
     request = protocol.connect()
     protocol.send_request(request)
     accept = base64.b64encode(
@@ -80,8 +80,8 @@ def opened(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         f"Sec-WebSocket-Accept: {accept}\r\n\r\n"
     ).encode()
-    wire = _WireProtocol(protocol, loop, MAX_SIZE)
-    wire.split_frames = split
+    wire = _WireProtocol(protocol, loop, max_size)
+    wire.reader.split_frames = split
     transport = FakeTransport()
     wire.connection_made(transport)  # type: ignore[arg-type]
     wire.write_out()
@@ -103,20 +103,35 @@ def written_frames(transport: FakeTransport) -> list[tuple[Any, ...]]:
 
 
 def outcome(
-    stream: bytes, cuts: list[int], split: bool, eof: bool, *, in_stream: bool = False
+    stream: bytes,
+    cuts: list[int],
+    split: bool,
+    eof: bool,
+    *,
+    in_stream: bool = False,
+    max_size: int = MAX_SIZE,
 ) -> dict[str, Any]:
     """What the wire protocol made of the handshake's response then ``stream``, received in
     pieces cut at ``cuts`` (offsets into the response and stream, taken modulo their
     length; with ``in_stream``, offsets into the stream)."""
     loop = asyncio.new_event_loop()
     try:
-        wire, transport, response = opened(split, loop)
+        wire, transport, response = opened(split, loop, max_size)
         data = response + stream
         if in_stream:
             cuts = [len(response) + c for c in cuts]
         bounds = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-        for a, b in itertools.pairwise(bounds):
-            wire.data_received(data[a:b])
+        for i, (a, b) in enumerate(itertools.pairwise(bounds)):
+            if i % 2:  # a transport that hands over bytes
+                wire.data_received(data[a:b])
+                continue
+            while a < b:  # asyncio's: reads into the protocol's buffer, as much as fits
+                view = wire.get_buffer(-1)
+                n = min(len(view), b - a)
+                view[:n] = data[a : a + n]
+                del view
+                wire.buffer_updated(n)
+                a += n
         if eof:
             wire.eof_received()
         protocol = wire.protocol
@@ -127,7 +142,7 @@ def outcome(
             "close_rcvd": str(protocol.close_rcvd),
             "close_sent": str(protocol.close_sent),
             "parser_exc": repr(protocol.parser_exc),
-            "split": wire._framing,
+            "split": wire.reader.framing,
         }
     finally:
         loop.close()
@@ -249,3 +264,23 @@ def test_every_pair_of_frame_kinds_cut_anywhere(first: str) -> None:
             assert ours.pop("split") or ours["state"] is not State.OPEN
             reference.pop("split")
             assert ours == reference, (first, second, cut)
+
+
+def test_frames_bigger_than_a_read_grow_the_buffer_and_it_shrinks_again() -> None:
+    big = bytes(range(256)) * 5000  # 1.28 MB: twenty reads of 64 KiB, past the kept size
+    stream = frame_bytes(Opcode.BINARY, big) + frame_bytes(Opcode.BINARY, b"after")
+    for cuts in ([], [7, 70_000], [len(stream) - 3]):
+        ours = outcome(stream, cuts, True, False, in_stream=True, max_size=2_000_000)
+        reference = outcome(stream, cuts, False, False, in_stream=True, max_size=2_000_000)
+        assert ours.pop("split") is True
+        reference.pop("split")
+        assert ours == reference
+        assert ours["messages"] == [big, b"after"]
+    loop = asyncio.new_event_loop()
+    try:
+        wire, _, response = opened(True, loop, 2_000_000)
+        wire.data_received(response + stream)
+        assert list(wire.frames) == [big, b"after"]
+        assert len(wire.get_buffer(-1)) <= 128 * 1024  # the big buffer was let go
+    finally:
+        loop.close()

@@ -44,14 +44,13 @@ from ..errors import (
     ServerClosedError,
 )
 from ..protocol.framing import SUBPROTOCOL_V2, SUBPROTOCOL_V3, Compression
+from .frame_reader import FrameReader
 
 log = get_logger("spacetimedb_sdk.transport")
 
 DEFAULT_SUBPROTOCOLS: tuple[str, ...] = (SUBPROTOCOL_V3, SUBPROTOCOL_V2)
 
 _BINARY, _TEXT, _CONT, _PONG = Opcode.BINARY, Opcode.TEXT, Opcode.CONT, Opcode.PONG
-#: The opcodes a frame may have (RFC 6455 5.2); any other fails the connection.
-_OPCODES = frozenset(int(op) for op in Opcode)
 
 
 def subscribe_url(
@@ -100,11 +99,12 @@ _PING_TIMEOUT = 20.0
 _CLOSE_TIMEOUT = 5.0
 
 
-class _WireProtocol(asyncio.Protocol):
+class _WireProtocol(asyncio.BufferedProtocol):
     """Drives websockets' sans-I/O :class:`ClientProtocol` from asyncio's socket callbacks.
 
-    Received bytes go straight into the protocol; complete binary messages land in
-    :attr:`frames` (``None`` marks a text message) and wake the one reader. Control frames
+    The socket is read into a :class:`~.frame_reader.FrameReader`, which hands whole binary
+    frames over directly and everything else to the protocol; complete binary messages land
+    in :attr:`frames` (``None`` marks a text message) and wake the one reader. Control frames
     (pings, pongs, close) are answered by the protocol itself: whatever it has to send is
     written after every event. Compared with the ``websockets`` asyncio connection this skips
     its message assembler, locks and per-message futures, which cost more per small frame
@@ -115,9 +115,6 @@ class _WireProtocol(asyncio.Protocol):
         protocol = ClientProtocol(parse_uri("ws://localhost:3000/"))
         _, ws = await loop.create_connection(lambda: _WireProtocol(protocol, loop), host, port)
     """
-
-    #: Whether frames may be split here (see :meth:`_frames`); the tests compare both ways.
-    split_frames = True
 
     def __init__(
         self,
@@ -151,15 +148,7 @@ class _WireProtocol(asyncio.Protocol):
         self._ping_timer: asyncio.TimerHandle | None = None
         self._ping_data: bytes | None = None
         self._close_timer: asyncio.TimerHandle | None = None
-        #: Framing: once the handshake's response is in, this splits the byte stream into
-        #: frames itself (see :meth:`_frames`); until then, and for good if that cannot be
-        #: done safely, everything goes to the protocol.
-        self._framing = False
-        #: The last bytes of the handshake so far (where its end may start), then the
-        #: incomplete frame at the end of the bytes received.
-        self._buf = bytearray()
-        #: Bytes of the frame the protocol is reading that it has not been given yet.
-        self._owed = 0
+        self.reader = FrameReader(self, max_size)
 
     # ---- asyncio.Protocol callbacks -------------------------------------------------------
 
@@ -167,15 +156,19 @@ class _WireProtocol(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
 
-    def data_received(self, data: bytes) -> None:
-        if self._framing:
-            self._frames(data)
-        elif not self.response.done():
-            self._handshake_data(data)
-        else:
-            self._feed(data)
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.reader.get_buffer()
 
-    def _feed(self, data: bytes | bytearray) -> None:
+    def buffer_updated(self, nbytes: int) -> None:
+        self.reader.received(nbytes)
+
+    def data_received(self, data: bytes) -> None:
+        """Bytes from a transport that does not read into buffers."""
+        self.reader.write(data)
+
+    # ---- what the frame reader hands on (FrameSink) ---------------------------------------
+
+    def feed(self, data: bytes) -> None:
         """Hand bytes to the protocol and act on what it makes of them."""
         protocol = self.protocol
         protocol.receive_data(data)
@@ -185,108 +178,18 @@ class _WireProtocol(asyncio.Protocol):
             self.write_out(out)
         for event in events:
             if type(event) is Frame and event.opcode is _BINARY and event.fin:
-                self._deliver(bytes(event.data))  # one whole binary frame
+                self.deliver(bytes(event.data))  # one whole binary frame
             else:
                 self._event(event)
 
-    def _handshake_data(self, data: bytes) -> None:
-        """Bytes while the handshake's response is awaited: to the protocol, up to the end
-        of the response's head; once that opened the connection, what follows is frames."""
-        seen = self._buf + data
-        end = seen.find(b"\r\n\r\n")
-        if end < 0:
-            self._buf = seen[-3:]  # where the head's end may begin
-            self._feed(data)
-            return
-        cut = end + 4 - (len(seen) - len(data))
-        self._buf = bytearray()
-        self._feed(data[:cut])
-        # A 101 response has no body, so the protocol stopped at its head: from here on
-        # frames start where it is (any other answer keeps everything in the protocol).
-        self._framing = self.split_frames and self.protocol.state is State.OPEN
-        if cut < len(data):
-            (self._frames if self._framing else self._feed)(data[cut:])
+    def responded(self) -> bool:
+        return self.response.done()
 
-    def _frames(self, data: bytes) -> None:
-        """Split the byte stream into frames: a whole, final, unmasked binary frame (what the
-        server sends) is delivered at once; the bytes of any other frame go to the protocol
-        as they come, which answers pings, handles close frames and fails on what breaks the
-        rules exactly as when it reads every byte (tests/client/test_transport_framing.py).
-
-        The protocol gets whole frames (or the rest of the one it is reading), so it is
-        always where this code is in the stream. Parsing the common frame here costs a
-        fraction of the protocol's generator-based parser, per frame.
-        """
-        buf = self._buf
-        if buf:
-            buf += data
-            view: bytes | bytearray = buf
-        else:
-            view = data
-        size = len(view)
-        pos = 0
-        while pos < size:
-            if self._owed:  # the rest of a frame the protocol is reading
-                take = min(self._owed, size - pos)
-                self._owed -= take
-                pos += take
-                self._feed(view[pos - take : pos])
-                continue
-            if size - pos < 2:
-                break
-            first, second = view[pos], view[pos + 1]
-            if second & 0x80 or (first & 0x0F) not in _OPCODES:
-                # Masked, or no such opcode: the protocol fails on these two bytes alone.
-                self._give_up(view[pos:])
-                return
-            length = second & 0x7F
-            head = 2
-            if length == 126:
-                if size - pos < 4:
-                    break
-                length = int.from_bytes(view[pos + 2 : pos + 4], "big")
-                head = 4
-            elif length == 127:
-                if size - pos < 10:
-                    break
-                length = int.from_bytes(view[pos + 2 : pos + 10], "big")
-                head = 10
-            if self.max_size is not None and length > self.max_size:
-                self._give_up(view[pos:])  # too big: the protocol fails on the header
-                return
-            end = pos + head + length
-            # 0x82: final, no extension bits, binary; not in the middle of a fragmented one.
-            if first == 0x82 and not self._fragments and self.protocol.state is State.OPEN:
-                if end > size:
-                    break
-                if view is data:
-                    payload = data[pos + head : end]
-                else:
-                    with memoryview(view) as whole:
-                        payload = bytes(whole[pos + head : end])  # one copy, not two
-                pos = end
-                self._deliver(payload)
-            else:
-                self._owed = end - pos
-        if view is buf:
-            del buf[:pos]
-        elif pos < size:
-            self._buf = bytearray(view[pos:])
-
-    def _give_up(self, rest: bytes | bytearray) -> None:
-        """The protocol takes every byte from here on (it is failing the connection)."""
-        self._framing = False
-        self._buf = bytearray()
-        self._feed(bytes(rest))
-
-    def _flush_partial(self) -> None:
-        """The socket ended: let the protocol see the incomplete frame it would have held."""
-        if self._framing and self._buf:
-            rest, self._buf = bytes(self._buf), bytearray()
-            self.protocol.receive_data(rest)
+    def may_split(self) -> bool:
+        return not self._fragments and self.protocol.state is State.OPEN
 
     def eof_received(self) -> bool | None:
-        self._flush_partial()
+        self.reader.flush()
         self.protocol.receive_eof()
         events = self.protocol.events_received()
         self.write_out()
@@ -295,7 +198,7 @@ class _WireProtocol(asyncio.Protocol):
         return None  # let asyncio close the socket: a WebSocket never writes after EOF
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._flush_partial()
+        self.reader.flush()
         self.protocol.receive_eof()  # idempotent; the protocol's state becomes CLOSED
         for event in self.protocol.events_received():
             self._event(event)
@@ -317,7 +220,7 @@ class _WireProtocol(asyncio.Protocol):
 
     # ---- receiving ------------------------------------------------------------------------
 
-    def _deliver(self, message: bytes | None) -> None:
+    def deliver(self, message: bytes | None) -> None:
         frames = self.frames
         waiter = self.waiter
         if waiter is not None and not waiter.done():
@@ -364,7 +267,7 @@ class _WireProtocol(asyncio.Protocol):
             return  # pings are answered, close frames handled by the protocol
         if event.fin:
             parts, self._fragments = self._fragments, []
-            self._deliver(None if self._fragmented_text else b"".join(parts))
+            self.deliver(None if self._fragmented_text else b"".join(parts))
 
     # ---- sending --------------------------------------------------------------------------
 

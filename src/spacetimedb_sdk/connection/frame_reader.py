@@ -1,0 +1,204 @@
+"""The receive side of the WebSocket transport: one read buffer, and the frames cut from it.
+
+asyncio reads the socket straight into :class:`FrameReader`'s buffer (the transport's
+protocol is an ``asyncio.BufferedProtocol``): no ``bytes`` object is allocated per read. A
+plain ``Protocol`` would get each read as a new ``bytes`` of up to 256 KiB, which glibc maps
+and unmaps around every small frame (three system calls and page faults per read).
+
+Until the handshake's response is in, every byte goes to the ``websockets`` protocol (the
+sink's :meth:`FrameSink.feed`). After a ``101`` the reader splits the stream into frames
+itself: a whole, final, unmasked binary frame (what the server sends) is handed over at once
+(:meth:`FrameSink.deliver`); the bytes of any other frame go to the protocol as they come,
+which answers pings, handles close frames and fails on what breaks the rules exactly as when
+it reads every byte (tests/client/test_transport_framing.py holds the two ways to the same
+outcome). The protocol only gets whole frames, or the rest of the one it is reading, so it
+is always where this code is in the stream. Parsing the common frame here costs a fraction
+of the protocol's generator-based parser.
+
+Example::
+
+    reader = FrameReader(sink, max_size=1 << 20)
+    view = reader.get_buffer()      # the socket is read into this
+    reader.received(nbytes)         # then the frames in it go to the sink
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from websockets.frames import Opcode
+
+#: Free room offered to each read of the socket.
+_READ_SIZE = 64 * 1024
+#: An emptied buffer bigger than this (it grew for a big frame) is replaced by a small one.
+_KEEP = 1 << 20
+#: The opcodes a frame may have (RFC 6455 5.2); any other fails the connection.
+_OPCODES = frozenset(int(op) for op in Opcode)
+#: Final, no extension bits, binary: the frame the server sends.
+_WHOLE_BINARY = 0x82
+
+
+class FrameSink(Protocol):
+    """Where a :class:`FrameReader` sends what it reads (the transport's wire protocol)."""
+
+    def feed(self, data: bytes) -> None:
+        """Bytes for the ``websockets`` protocol."""
+
+    def deliver(self, payload: bytes) -> None:
+        """The payload of a whole binary frame."""
+
+    def responded(self) -> bool:
+        """Whether the handshake's response has been read."""
+
+    def may_split(self) -> bool:
+        """Whether the next whole binary frame may bypass the protocol (it is open, and not
+        in the middle of a fragmented message)."""
+
+
+class FrameReader:
+    """The transport's read buffer and frame splitter (see the module docstring).
+
+    Example::
+
+        reader = FrameReader(sink, max_size=None)
+        reader.write(b"HTTP/1.1 101 Switching Protocols\\r\\n...\\r\\n\\r\\n\\x82\\x02hi")
+    """
+
+    #: Whether frames may be split here at all; the tests compare both ways.
+    split_frames = True
+
+    def __init__(self, sink: FrameSink, max_size: int | None) -> None:
+        self.sink = sink
+        #: The protocol's limit on a message's size (it checks it too; this is for framing).
+        self.max_size = max_size
+        self._buf = bytearray(_READ_SIZE)
+        #: Bytes of the buffer holding data not handled yet (at its start).
+        self._size = 0
+        #: Whether this splits frames (after a 101; off for good once the protocol fails).
+        self.framing = False
+        #: Bytes of the frame the protocol is reading that it has not been given yet.
+        self._owed = 0
+
+    # ---- filling the buffer -------------------------------------------------------------
+
+    def get_buffer(self) -> memoryview:
+        """Room at the end of the buffer for the next read (``BufferedProtocol.get_buffer``)."""
+        self._room(_READ_SIZE)
+        return memoryview(self._buf)[self._size :]
+
+    def received(self, nbytes: int) -> None:
+        """A read wrote ``nbytes`` into :meth:`get_buffer`'s view: hand on what they make."""
+        self._size += nbytes
+        self._process()
+
+    def write(self, data: bytes) -> None:
+        """Bytes from a transport that does not read into buffers (or from a test)."""
+        self._room(len(data))
+        self._buf[self._size : self._size + len(data)] = data
+        self.received(len(data))
+
+    def _room(self, n: int) -> None:
+        buf, size = self._buf, self._size
+        if len(buf) - size < n:
+            # A new buffer, never a resized one: the last read's view of it may still exist.
+            grown = bytearray(max(2 * len(buf), size + n))
+            grown[:size] = buf[:size]
+            self._buf = grown
+
+    def flush(self) -> None:
+        """The socket ended: let the protocol see what it would have held (an incomplete
+        frame, the tail of a handshake), so it reports the end as it would have."""
+        if self._size:
+            rest = bytes(self._buf[: self._size])
+            self._size = 0
+            self.sink.feed(rest)
+
+    # ---- handing it on ------------------------------------------------------------------
+
+    def _process(self) -> None:
+        if self.framing:
+            pos = self._frames(0)
+        elif not self.sink.responded():
+            pos = self._handshake()
+        else:
+            pos = self._size
+            self.sink.feed(bytes(self._buf[:pos]))
+        rest = self._size - pos
+        if rest and pos:
+            self._buf[:rest] = self._buf[pos : self._size]  # the same size: never a resize
+        self._size = rest
+        if not rest and len(self._buf) > _KEEP:
+            self._buf = bytearray(_READ_SIZE)
+
+    def _handshake(self) -> int:
+        """Bytes while the handshake's response is awaited: to the protocol, up to the end
+        of the response's head; once that opened the connection, what follows is frames.
+        Returns how many bytes were handled."""
+        buf, size = self._buf, self._size
+        end = buf.find(b"\r\n\r\n", 0, size)
+        if end < 0:
+            keep = min(3, size)  # where the head's end may begin
+            if size > keep:
+                self.sink.feed(bytes(buf[: size - keep]))
+            return size - keep
+        cut = end + 4
+        self.sink.feed(bytes(buf[:cut]))
+        # A 101 response has no body, so the protocol stopped at its head: from here on
+        # frames start where it is (any other answer keeps everything in the protocol).
+        self.framing = self.split_frames and self.sink.may_split()
+        if self.framing:
+            return self._frames(cut)
+        if cut < size:
+            self.sink.feed(bytes(buf[cut:size]))
+        return size
+
+    def _frames(self, pos: int) -> int:
+        """Split the buffer into frames from ``pos``; returns where the unhandled part starts."""
+        size = self._size
+        with memoryview(self._buf) as view:
+            while pos < size:
+                if self._owed:  # the rest of a frame the protocol is reading
+                    take = min(self._owed, size - pos)
+                    self._owed -= take
+                    pos += take
+                    self.sink.feed(bytes(view[pos - take : pos]))
+                    continue
+                if size - pos < 2:
+                    break
+                first, second = view[pos], view[pos + 1]
+                if second & 0x80 or (first & 0x0F) not in _OPCODES:
+                    # Masked, or no such opcode: the protocol fails on these two bytes alone.
+                    return self._give_up(view, pos)
+                length = second & 0x7F
+                head = 2
+                if length == 126:
+                    if size - pos < 4:
+                        break
+                    length = int.from_bytes(view[pos + 2 : pos + 4], "big")
+                    head = 4
+                elif length == 127:
+                    if size - pos < 10:
+                        break
+                    length = int.from_bytes(view[pos + 2 : pos + 10], "big")
+                    head = 10
+                if self.max_size is not None and length > self.max_size:
+                    return self._give_up(view, pos)  # too big: the protocol fails on the header
+                end = pos + head + length
+                if first == _WHOLE_BINARY and self.sink.may_split():
+                    if end > size:
+                        break
+                    payload = bytes(view[pos + head : end])
+                    pos = end
+                    self.sink.deliver(payload)
+                else:
+                    self._owed = end - pos
+        return pos
+
+    def _give_up(self, view: memoryview, pos: int) -> int:
+        """The protocol takes every byte from ``pos`` on (it is failing the connection)."""
+        self.framing = False
+        self.sink.feed(bytes(view[pos : self._size]))
+        return self._size
+
+
+__all__ = ["FrameReader", "FrameSink"]

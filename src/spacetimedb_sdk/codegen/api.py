@@ -24,7 +24,17 @@ __all__ = ["GenerateResult", "generate", "render"]
 
 @dataclass(slots=True)
 class GenerateResult:
-    """What :func:`generate` did, as file names relative to the output directory."""
+    """What :func:`generate` did, as file names relative to the output directory.
+
+    Example::
+
+        >>> import tempfile
+        >>> empty = ModuleSchema.from_json({"sections": []})
+        >>> with tempfile.TemporaryDirectory() as out:
+        ...     first, again = generate(empty, out), generate(empty, out)
+        >>> "_tables.py" in first.written, again.written, "_tables.py" in again.unchanged
+        (True, [], True)
+    """
 
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)

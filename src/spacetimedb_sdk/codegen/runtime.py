@@ -74,7 +74,13 @@ class UniqueIndexAccessor(Generic[K, R]):
         self._index = index
 
     def find(self, value: K) -> R | None:
-        """The row whose key equals ``value`` (a tuple for a multi-column key), or ``None``."""
+        """The row whose key equals ``value`` (a tuple for a multi-column key), or ``None``.
+
+        Example::
+
+            me = conn.db.user.identity.find(conn.identity)
+            name = me.name if me is not None else "(not subscribed yet)"
+        """
         row: R | None = self._index.find(value)
         return row
 
@@ -101,7 +107,15 @@ class BTreeIndexAccessor(Generic[K, R]):
         self._index = index
 
     def filter(self, value: K | Range | tuple[Any, ...]) -> Iterator[R]:
-        """The matching rows in key order."""
+        """The matching rows in key order.
+
+        Example::
+
+            from spacetimedb_sdk import Range
+
+            veterans = list(conn.db.player.level.filter(Range(ge=10, lt=20)))
+            blue_7 = list(conn.db.player.by_team_level.filter(("blue", 7)))   # a prefix tuple
+        """
         rows: Iterator[R] = self._index.filter(value)
         return rows
 
@@ -127,7 +141,12 @@ class TypedTableHandle(TableHandle, Generic[R]):
     __slots__ = ()
 
     def iter(self) -> Iterator[R]:
-        """The cached rows, from a snapshot."""
+        """The cached rows, from a snapshot (changes while iterating do not affect it).
+
+        Example::
+
+            online = [user.name for user in conn.db.user.iter() if user.online]
+        """
         return super().iter()
 
     def __iter__(self) -> Iterator[R]:
@@ -136,21 +155,48 @@ class TypedTableHandle(TableHandle, Generic[R]):
     def on_insert(
         self, callback: Callable[[EventContext, R], object]
     ) -> CallbackHandle[[EventContext, R], object]:
-        """Call ``callback(ctx, row)`` for each row entering the cache; usable as a decorator."""
+        """Call ``callback(ctx, row)`` for each row entering the cache; usable as a decorator.
+
+        Returns a handle for ``remove_on_insert``.
+
+        Example::
+
+            @conn.db.message.on_insert
+            def show(ctx: EventContext, message: Message) -> None:
+                print(message.text)
+
+            conn.db.message.remove_on_insert(show)   # ``show`` is the handle
+        """
         handle: CallbackHandle[[EventContext, R], object] = super().on_insert(callback)
         return handle
 
     def on_delete(
         self, callback: Callable[[EventContext, R], object]
     ) -> CallbackHandle[[EventContext, R], object]:
-        """Call ``callback(ctx, row)`` for each row leaving the cache; usable as a decorator."""
+        """Call ``callback(ctx, row)`` for each row leaving the cache; usable as a decorator.
+
+        Example::
+
+            handle = conn.db.user.on_delete(lambda ctx, user: print(f"{user.name} is gone"))
+            conn.db.user.remove_on_delete(handle)
+        """
         handle: CallbackHandle[[EventContext, R], object] = super().on_delete(callback)
         return handle
 
     def on_update(
         self, callback: Callable[[EventContext, R, R], object]
     ) -> CallbackHandle[[EventContext, R, R], object]:
-        """Call ``callback(ctx, old, new)`` when a row changes but keeps its primary key."""
+        """Call ``callback(ctx, old, new)`` when a row changes but keeps its primary key.
+
+        Only tables with a primary key have updates.
+
+        Example::
+
+            @conn.db.user.on_update
+            def renamed(ctx: EventContext, old: User, new: User) -> None:
+                if old.name != new.name:
+                    print(f"{old.name} is now {new.name}")
+        """
         handle: CallbackHandle[[EventContext, R, R], object] = super().on_update(callback)
         return handle
 
@@ -308,6 +354,16 @@ class TypedSubscriptionBuilder(SubscriptionBuilder, Generic[Q]):
         return self
 
     def add_query(self, query: str | Query | Callable[[Q], Query]) -> TypedSubscriptionBuilder[Q]:
-        """Add SQL text, a query, or ``lambda q: q.<table>...`` built from the typed tables."""
+        """Add SQL text, a query, or ``lambda q: q.<table>...`` built from the typed tables.
+
+        Example::
+
+            handle = await (
+                conn.subscription_builder()
+                .add_query(lambda q: q.user.where(q.user.online))
+                .add_query("SELECT * FROM message")
+                .subscribe()
+            )
+        """
         super().add_query(query)
         return self

@@ -40,7 +40,15 @@ class Query:
     __slots__ = ()
 
     def to_sql(self) -> str:
-        """The query as SQL text."""
+        """The query as SQL text (also what ``str(query)`` gives).
+
+        Example::
+
+            >>> from spacetimedb_sdk.sats import AlgebraicType as T
+            >>> query = TableRef(TableInfo("person", "person", (("age", "age", T.U32, False),)))
+            >>> query.to_sql(), str(query) == query.to_sql()
+            ('SELECT * FROM "person"', True)
+        """
         raise NotImplementedError
 
     def __str__(self) -> str:
@@ -85,16 +93,40 @@ class TableRef(Query):
 
     @property
     def table_name(self) -> str:
-        """The canonical (SQL) table name."""
+        """The canonical (SQL) table name.
+
+        Example::
+
+            >>> from spacetimedb_sdk.sats import AlgebraicType as T
+            >>> TableRef(TableInfo("person", "person", (("age", "age", T.U32, False),))).table_name
+            'person'
+        """
         return self._info.name
 
     @property
     def columns(self) -> tuple[Column[Any], ...]:
-        """Every column, in row order."""
+        """Every column, in row order.
+
+        Example::
+
+            >>> from spacetimedb_sdk.sats import AlgebraicType as T
+            >>> person = TableRef(TableInfo("person", "person", (
+            ...     ("id", "id", T.U32, True), ("age", "age", T.U32, False))))
+            >>> [c.name for c in person.columns]
+            ['id', 'age']
+        """
         return tuple(self._cols.values())
 
     def col(self, name: str) -> Column[Any]:
-        """A column by canonical or Python name (``q.t.col("from")``)."""
+        """A column by canonical or Python name, e.g. one named like a keyword.
+
+        Example::
+
+            >>> from spacetimedb_sdk.sats import AlgebraicType as T
+            >>> msg = TableRef(TableInfo("msg", "msg", (("from", "from_", T.STRING, False),)))
+            >>> msg.col("from").to_sql(), msg.col("from_") is msg.from_
+            ('"msg"."from"', True)
+        """
         if name in self._cols:
             return self._cols[name]
         for c in self._cols.values():
@@ -111,22 +143,63 @@ class TableRef(Query):
         return self.col(name)
 
     def where(self: _TR, condition: Condition | Callable[[_TR], Condition]) -> FromQuery[_TR]:
-        """Rows matching ``condition`` (a condition, a bool column, or ``lambda t: ...``)."""
+        """Rows matching ``condition`` (a condition, a bool column, or ``lambda t: ...``).
+
+        Example::
+
+            >>> from spacetimedb_sdk.sats import AlgebraicType as T
+            >>> person = TableRef(TableInfo("person", "person", (
+            ...     ("id", "id", T.U32, True), ("age", "age", T.U32, False))))
+            >>> person.where(person.age >= 18).to_sql()
+            'SELECT * FROM "person" WHERE "person"."age" >= 18'
+            >>> person.where(lambda p: p.id == 7).to_sql()
+            'SELECT * FROM "person" WHERE "person"."id" = 7'
+        """
         return FromQuery(self, ()).where(condition)
 
     def right_semijoin(
         self: _TR, other: _TO, on: BoolExpr | Callable[[_TR, _TO], BoolExpr]
     ) -> SemijoinQuery[_TO]:
-        """Rows of ``other`` that join some row of this table (``SELECT other.* ...``)."""
+        """Rows of ``other`` that join some row of this table (``SELECT other.* ...``).
+
+        Example::
+
+            >>> from spacetimedb_sdk.sats import AlgebraicType as T
+            >>> person = TableRef(TableInfo("person", "person", (
+            ...     ("id", "id", T.U32, True), ("age", "age", T.U32, False))))
+            >>> orders = TableRef(TableInfo("orders", "orders", (
+            ...     ("person_id", "person_id", T.U32, True), ("item", "item", T.STRING, False))))
+            >>> print(person.right_semijoin(orders, on=lambda p, o: p.id == o.person_id))
+            SELECT "orders".* FROM "person" JOIN "orders" ON "person"."id" = "orders"."person_id"
+        """
         return FromQuery(self, ()).right_semijoin(other, on)
 
     def left_semijoin(
         self: _TR, other: _TO, on: BoolExpr | Callable[[_TR, _TO], BoolExpr]
     ) -> SemijoinQuery[_TR]:
-        """Rows of this table that join some row of ``other``."""
+        """Rows of this table that join some row of ``other``.
+
+        Example::
+
+            >>> from spacetimedb_sdk.sats import AlgebraicType as T
+            >>> person = TableRef(TableInfo("person", "person", (
+            ...     ("id", "id", T.U32, True), ("age", "age", T.U32, False))))
+            >>> orders = TableRef(TableInfo("orders", "orders", (
+            ...     ("person_id", "person_id", T.U32, True), ("item", "item", T.STRING, False))))
+            >>> print(person.left_semijoin(orders, on=lambda p, o: p.id == o.person_id))
+            SELECT "person".* FROM "orders" JOIN "person" ON "person"."id" = "orders"."person_id"
+        """
         return FromQuery(self, ()).left_semijoin(other, on)
 
     def to_sql(self) -> str:
+        """``SELECT *`` of the whole table.
+
+        Example::
+
+            >>> from spacetimedb_sdk.sats import AlgebraicType as T
+            >>> TableRef(TableInfo("person", "person", (("age", "age", T.U32, False),))).to_sql()
+            'SELECT * FROM "person"'
+        """
         return f"SELECT * FROM {quote_identifier(self._info.name)}"
 
     def __repr__(self) -> str:
@@ -149,24 +222,72 @@ class FromQuery(Query, Generic[_TR]):
         self.conditions = conditions
 
     def where(self, condition: Condition | Callable[[_TR], Condition]) -> FromQuery[_TR]:
-        """This query with one more condition (all must hold)."""
+        """This query with one more condition (all must hold).
+
+        Example::
+
+            >>> from spacetimedb_sdk.sats import AlgebraicType as T
+            >>> person = TableRef(TableInfo("person", "person", (
+            ...     ("id", "id", T.U32, True), ("age", "age", T.U32, False))))
+            >>> adults = person.where(person.age >= 18)
+            >>> print(adults.where(lambda p: p.age < 65))
+            SELECT * FROM "person" WHERE ("person"."age" >= 18) AND ("person"."age" < 65)
+        """
         return FromQuery(self.table, (*self.conditions, _condition_for(self.table, condition)))
 
     def right_semijoin(
         self, other: _TO, on: BoolExpr | Callable[[_TR, _TO], BoolExpr]
     ) -> SemijoinQuery[_TO]:
-        """Rows of ``other`` joined to the rows of this query."""
+        """Rows of ``other`` joined to the rows of this query.
+
+        Example::
+
+            >>> from spacetimedb_sdk.sats import AlgebraicType as T
+            >>> person = TableRef(TableInfo("person", "person", (
+            ...     ("id", "id", T.U32, True), ("age", "age", T.U32, False))))
+            >>> orders = TableRef(TableInfo("orders", "orders", (
+            ...     ("person_id", "person_id", T.U32, True), ("item", "item", T.STRING, False))))
+            >>> adults = person.where(person.age >= 18)
+            >>> joined = adults.right_semijoin(orders, on=person.id == orders.person_id)
+            >>> print(joined)  # doctest: +NORMALIZE_WHITESPACE
+            SELECT "orders".* FROM "person" JOIN "orders" ON "person"."id" = "orders"."person_id"
+            WHERE "person"."age" >= 18
+        """
         cond = _join_condition(self.table, other, on)
         return SemijoinQuery(FromQuery(other, ()), self, cond)
 
     def left_semijoin(
         self, other: _TO, on: BoolExpr | Callable[[_TR, _TO], BoolExpr]
     ) -> SemijoinQuery[_TR]:
-        """Rows of this query that join some row of ``other``."""
+        """Rows of this query that join some row of ``other``.
+
+        Example::
+
+            >>> from spacetimedb_sdk.sats import AlgebraicType as T
+            >>> person = TableRef(TableInfo("person", "person", (
+            ...     ("id", "id", T.U32, True), ("age", "age", T.U32, False))))
+            >>> orders = TableRef(TableInfo("orders", "orders", (
+            ...     ("person_id", "person_id", T.U32, True), ("item", "item", T.STRING, False))))
+            >>> adults = person.where(person.age >= 18)
+            >>> buyers = adults.left_semijoin(orders, on=person.id == orders.person_id)
+            >>> print(buyers)  # doctest: +NORMALIZE_WHITESPACE
+            SELECT "person".* FROM "orders" JOIN "person" ON "person"."id" = "orders"."person_id"
+            WHERE "person"."age" >= 18
+        """
         cond = _join_condition(self.table, other, on)
         return SemijoinQuery(self, FromQuery(other, ()), cond)
 
     def to_sql(self) -> str:
+        """``SELECT *`` of the table with every condition joined by ``AND``.
+
+        Example::
+
+            >>> from spacetimedb_sdk.sats import AlgebraicType as T
+            >>> person = TableRef(TableInfo("person", "person", (
+            ...     ("id", "id", T.U32, True), ("age", "age", T.U32, False))))
+            >>> person.where(person.age >= 18).where(person.id != 1).to_sql()
+            'SELECT * FROM "person" WHERE ("person"."age" >= 18) AND ("person"."id" <> 1)'
+        """
         return self.table.to_sql() + _where_sql(self.conditions)
 
     def __repr__(self) -> str:
@@ -193,10 +314,39 @@ class SemijoinQuery(Query, Generic[_TR]):
         self.on = on
 
     def where(self, condition: Condition | Callable[[_TR], Condition]) -> SemijoinQuery[_TR]:
-        """Add a condition on the returned table's rows."""
+        """Add a condition on the returned table's rows.
+
+        Example::
+
+            >>> from spacetimedb_sdk.sats import AlgebraicType as T
+            >>> person = TableRef(TableInfo("person", "person", (
+            ...     ("id", "id", T.U32, True), ("age", "age", T.U32, False))))
+            >>> orders = TableRef(TableInfo("orders", "orders", (
+            ...     ("person_id", "person_id", T.U32, True), ("item", "item", T.STRING, False))))
+            >>> bought = person.right_semijoin(orders, on=lambda p, o: p.id == o.person_id)
+            >>> print(bought.where(lambda o: o.item == "Gadget"))  # doctest: +NORMALIZE_WHITESPACE
+            SELECT "orders".* FROM "person" JOIN "orders" ON "person"."id" = "orders"."person_id"
+            WHERE "orders"."item" = 'Gadget'
+        """
         return SemijoinQuery(self.source.where(condition), self.filter, self.on)
 
     def to_sql(self) -> str:
+        """The join, with the conditions of both sides (the filter side's first).
+
+        Example::
+
+            >>> from spacetimedb_sdk.sats import AlgebraicType as T
+            >>> person = TableRef(TableInfo("person", "person", (
+            ...     ("id", "id", T.U32, True), ("age", "age", T.U32, False))))
+            >>> orders = TableRef(TableInfo("orders", "orders", (
+            ...     ("person_id", "person_id", T.U32, True), ("item", "item", T.STRING, False))))
+            >>> adults = person.where(person.age >= 18)
+            >>> joined = adults.right_semijoin(orders, on=lambda p, o: p.id == o.person_id)
+            >>> sql = joined.where(lambda o: o.item == "Gadget").to_sql()
+            >>> print(sql)  # doctest: +NORMALIZE_WHITESPACE
+            SELECT "orders".* FROM "person" JOIN "orders" ON "person"."id" = "orders"."person_id"
+            WHERE ("person"."age" >= 18) AND ("orders"."item" = 'Gadget')
+        """
         src = quote_identifier(self.source.table.table_name)
         flt = quote_identifier(self.filter.table.table_name)
         sql = f"SELECT {src}.* FROM {flt} JOIN {src} ON {self.on.to_sql()}"

@@ -269,22 +269,80 @@ class TableSchema:
 
     @property
     def is_public(self) -> bool:
-        """Readable by every client (``schema.table("user").is_public`` → ``True``)."""
+        """Readable by every client (tables are private unless declared public).
+
+        Example::
+
+            >>> from spacetimedb_sdk.schema import ModuleSchema
+            >>> from spacetimedb_sdk.server import Module, column
+            >>> module = Module("game")
+            >>> @module.table(public=True)
+            ... class Player:
+            ...     name: str
+            >>> @module.table
+            ... class Secret:
+            ...     code: str
+            >>> schema = ModuleSchema.from_json(module.describe_v10())
+            >>> schema.table("player").is_public, schema.table("secret").is_public
+            (True, False)
+        """
         return self.access is TableAccess.PUBLIC
 
     @property
     def primary_key_column(self) -> ColumnSchema | None:
-        """The primary-key column, or ``None`` (``table.primary_key_column.name`` → ``'identity'``)."""
+        """The primary-key column, or ``None`` if the table has no primary key.
+
+        Example::
+
+            >>> from spacetimedb_sdk.schema import ModuleSchema
+            >>> from spacetimedb_sdk.server import Module, column
+            >>> module = Module("game")
+            >>> @module.table(public=True)
+            ... class Player:
+            ...     id: int = column(primary_key=True, auto_inc=True)
+            ...     name: str = column(unique=True)
+            >>> player = ModuleSchema.from_json(module.describe_v10()).table("player")
+            >>> player.primary_key_column.name
+            'id'
+        """
         return self.columns[self.primary_key[0]] if self.primary_key else None
 
     @property
     def unique_columns(self) -> tuple[tuple[int, ...], ...]:
-        """Column-id tuples of every unique constraint, primary key included (``((0,),)``)."""
+        """Column-id tuples of every unique constraint, primary key included.
+
+        Example::
+
+            >>> from spacetimedb_sdk.schema import ModuleSchema
+            >>> from spacetimedb_sdk.server import Module, column
+            >>> module = Module("game")
+            >>> @module.table(public=True)
+            ... class Player:
+            ...     id: int = column(primary_key=True, auto_inc=True)
+            ...     name: str = column(unique=True)
+            >>> player = ModuleSchema.from_json(module.describe_v10()).table("player")
+            >>> player.unique_columns
+            ((0,), (1,))
+        """
         return tuple(c.columns for c in self.constraints)
 
     @property
     def auto_inc_columns(self) -> tuple[int, ...]:
-        """Columns filled by a sequence when inserted as 0 (``(0,)`` for an auto-inc id)."""
+        """Columns filled by a sequence when inserted as 0 (auto-increment columns).
+
+        Example::
+
+            >>> from spacetimedb_sdk.schema import ModuleSchema
+            >>> from spacetimedb_sdk.server import Module, column
+            >>> module = Module("game")
+            >>> @module.table(public=True)
+            ... class Player:
+            ...     id: int = column(primary_key=True, auto_inc=True)
+            ...     name: str = column(unique=True)
+            >>> player = ModuleSchema.from_json(module.describe_v10()).table("player")
+            >>> player.auto_inc_columns
+            (0,)
+        """
         return tuple(s.column for s in self.sequences)
 
     def column(self, name: str) -> ColumnSchema:
@@ -322,7 +380,21 @@ class ReducerSchema:
 
     @property
     def is_client_callable(self) -> bool:
-        """Clients may call it (``schema.reducer("init").is_client_callable`` → ``False``)."""
+        """Clients may call it: not a lifecycle, scheduled or private reducer.
+
+        Example::
+
+            >>> from spacetimedb_sdk.schema import ModuleSchema
+            >>> from spacetimedb_sdk.server import Module, column
+            >>> module = Module("game")
+            >>> @module.init
+            ... def init(ctx) -> None: ...
+            >>> @module.reducer
+            ... def join(ctx, name: str) -> None: ...
+            >>> schema = ModuleSchema.from_json(module.describe_v10())
+            >>> schema.reducer("join").is_client_callable, schema.reducer("init").is_client_callable
+            (True, False)
+        """
         return self.visibility is Visibility.CLIENT_CALLABLE and self.lifecycle is None
 
 
@@ -372,7 +444,23 @@ class ViewSchema:
     primary_key: tuple[int, ...]
 
     def column(self, name: str) -> ColumnSchema:
-        """A column by canonical or accessor name (``view.column("Person2Id").col_id`` → 0)."""
+        """A column by canonical or accessor name.
+
+        Example::
+
+            >>> from spacetimedb_sdk.schema import ModuleSchema
+            >>> from spacetimedb_sdk.server import Module, column
+            >>> module = Module("game")
+            >>> @module.table(public=True)
+            ... class Player:
+            ...     name: str
+            ...     score: int
+            >>> @module.view
+            ... def topPlayers(ctx) -> list[Player]: ...
+            >>> view = ModuleSchema.from_json(module.describe_v10()).view("topPlayers")
+            >>> view.name, view.column("score").col_id, view.column("score").algebraic_type
+            ('top_players', 1, PrimitiveType(kind='I64'))
+        """
         return _lookup(self.columns, name, f"column of view {self.name!r}")
 
 

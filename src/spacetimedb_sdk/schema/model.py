@@ -210,24 +210,90 @@ class ModuleSchema:
         return _lookup(self.tables, name, "table")
 
     def reducer(self, name: str) -> ReducerSchema:
-        """A reducer by canonical or accessor name (``reducer("onConnect").name`` → ``'on_connect'``)."""
+        """A reducer by canonical or accessor name.
+
+        Example::
+
+            >>> from spacetimedb_sdk.server import Module
+            >>> module = Module("chat")
+            >>> @module.reducer
+            ... def sendMessage(ctx, text: str) -> None: ...
+            >>> schema = ModuleSchema.from_json(module.describe_v10())
+            >>> schema.reducer("sendMessage").name, schema.reducer("send_message").params.names()
+            ('send_message', ['text'])
+        """
         return _lookup(self.reducers, name, "reducer")
 
     def procedure(self, name: str) -> ProcedureSchema:
-        """A procedure by canonical or accessor name (``procedure("return_primitive")``)."""
+        """A procedure by canonical or accessor name.
+
+        Example::
+
+            >>> from spacetimedb_sdk.server import Module
+            >>> module = Module("chat")
+            >>> @module.procedure
+            ... def countMessages(ctx) -> int: ...
+            >>> schema = ModuleSchema.from_json(module.describe_v10())
+            >>> count = schema.procedure("count_messages")
+            >>> count is schema.procedure("countMessages"), count.return_type
+            (True, PrimitiveType(kind='I64'))
+        """
         return _lookup(self.procedures, name, "procedure")
 
     def view(self, name: str) -> ViewSchema:
-        """A view by canonical or accessor name (``view("PersonAtLevel2").name`` → ``'Level2Person'``)."""
+        """A view by canonical or accessor name.
+
+        Example::
+
+            >>> from spacetimedb_sdk.server import Module
+            >>> module = Module("chat")
+            >>> @module.table(public=True)
+            ... class Person:
+            ...     name: str
+            ...     level: int
+            >>> @module.view
+            ... def peopleAtLevel2(ctx) -> list[Person]: ...
+            >>> schema = ModuleSchema.from_json(module.describe_v10())
+            >>> schema.view("peopleAtLevel2").name, schema.view("people_at_level_2").columns[0].name
+            ('people_at_level_2', 'name')
+        """
         return _lookup(self.views, name, "view")
 
     def table_or_view(self, name: str) -> TableSchema | ViewSchema:
-        """The table or view a ``table_name`` from the wire names (``table_or_view("user")``)."""
+        """The table or view a ``table_name`` from the wire names.
+
+        Example::
+
+            >>> from spacetimedb_sdk.server import Module
+            >>> module = Module("chat")
+            >>> @module.table(public=True)
+            ... class Person:
+            ...     name: str
+            ...     level: int
+            >>> @module.view
+            ... def peopleAtLevel2(ctx) -> list[Person]: ...
+            >>> schema = ModuleSchema.from_json(module.describe_v10())
+            >>> [type(schema.table_or_view(n)).__name__ for n in ("person", "people_at_level_2")]
+            ['TableSchema', 'ViewSchema']
+        """
         items: tuple[TableSchema | ViewSchema, ...] = (*self.tables, *self.views)
         return _lookup(items, name, "table or view")
 
     def type_def(self, name: str) -> TypeDefSchema:
-        """A named type by canonical or source name (``type_def("User").ty`` → 0)."""
+        """A named type by canonical or source name.
+
+        Example::
+
+            >>> from spacetimedb_sdk.server import Module
+            >>> module = Module("chat")
+            >>> @module.table(public=True)
+            ... class Person:
+            ...     name: str
+            ...     level: int
+            >>> schema = ModuleSchema.from_json(module.describe_v10())
+            >>> schema.type_def("Person").ty == schema.table("person").product_type_ref
+            True
+        """
         for t in self.types:
             if name in (str(t.name), str(t.source_name), t.name.name, t.source_name.name):
                 return t
@@ -235,14 +301,40 @@ class ModuleSchema:
         raise SchemaError(_unknown("type", name, names, len(names)))
 
     def type_name_of(self, ref: int) -> ScopedName | None:
-        """The canonical name of ``typespace[ref]``, if named (``str(type_name_of(0))`` → ``'User'``)."""
+        """The canonical name of ``typespace[ref]``, if named.
+
+        Example::
+
+            >>> from spacetimedb_sdk.server import Module
+            >>> module = Module("chat")
+            >>> @module.table(public=True)
+            ... class Person:
+            ...     name: str
+            ...     level: int
+            >>> schema = ModuleSchema.from_json(module.describe_v10())
+            >>> str(schema.type_name_of(schema.table("person").product_type_ref))
+            'Person'
+        """
         for t in self.types:
             if t.ty == ref:
                 return t.name
         return None
 
     def lifecycle_reducer(self, lifecycle: Lifecycle) -> ReducerSchema | None:
-        """The reducer playing ``lifecycle``, if any (``lifecycle_reducer(Lifecycle.INIT).name``)."""
+        """The reducer playing ``lifecycle``, if any.
+
+        Example::
+
+            >>> from spacetimedb_sdk.server import Module
+            >>> module = Module("chat")
+            >>> @module.client_connected
+            ... def identityConnected(ctx) -> None: ...
+            >>> schema = ModuleSchema.from_json(module.describe_v10())
+            >>> schema.lifecycle_reducer(Lifecycle.ON_CONNECT).name
+            'identity_connected'
+            >>> schema.lifecycle_reducer(Lifecycle.INIT) is None
+            True
+        """
         for r in self.reducers:
             if r.lifecycle is lifecycle:
                 return r

@@ -61,15 +61,35 @@ class CaseConversionPolicy(enum.Enum):
     SNAKE_CASE = "SnakeCase"
 
     def convert(self, name: str) -> str:
-        """Canonical name of a table, column or function (``"oneU8"`` → ``"one_u_8"``)."""
+        """Canonical name of a table, column, reducer, procedure, view or parameter.
+
+        Example::
+
+            >>> CaseConversionPolicy.SNAKE_CASE.convert("oneU8")
+            'one_u_8'
+            >>> CaseConversionPolicy.NONE.convert("oneU8")
+            'oneU8'
+        """
         return to_snake_case(name) if self is CaseConversionPolicy.SNAKE_CASE else name
 
     def convert_variant(self, name: str) -> str:
-        """Canonical name of an enum variant (``"BannedUntil"`` → ``"bannedUntil"``)."""
+        """Canonical name of an enum variant.
+
+        Example::
+
+            >>> CaseConversionPolicy.SNAKE_CASE.convert_variant("BannedUntil")
+            'bannedUntil'
+        """
         return to_camel_case(name) if self is CaseConversionPolicy.SNAKE_CASE else name
 
     def convert_type(self, name: str) -> str:
-        """Canonical name of a named type (``"person_2"`` → ``"Person2"``)."""
+        """Canonical name of a named type.
+
+        Example::
+
+            >>> CaseConversionPolicy.SNAKE_CASE.convert_type("person_2")
+            'Person2'
+        """
         return to_pascal_case(name) if self is CaseConversionPolicy.SNAKE_CASE else name
 
 

@@ -434,7 +434,14 @@ class RawModuleDef:
 
     @property
     def ty(self) -> RefType:
-        """The SATS type of :attr:`value` in :data:`RAW_TYPESPACE` (a ``RefType``)."""
+        """The SATS type of :attr:`value` in :data:`RAW_TYPESPACE` (a ``RefType``).
+
+        Example::
+
+            >>> raw = RawModuleDef.from_json({"V10": {"sections": []}})
+            >>> RAW_TYPESPACE.resolve(raw.ty).names()
+            ['sections']
+        """
         return RAW_MODULE_DEF_V9 if self.version == 9 else RAW_MODULE_DEF_V10
 
     @staticmethod

@@ -76,7 +76,7 @@ def doc(text: str) -> str:
 
     Example::
 
-        >>> print(doc('say "hi" \ bye'))
+        >>> print(doc('say "hi" \\ bye'))
         say \"hi\" \\ bye
     """
     return text.replace("\\", "\\\\").replace('"', '\\"')

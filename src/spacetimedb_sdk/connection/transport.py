@@ -147,6 +147,8 @@ class _WireProtocol(asyncio.BufferedProtocol):
         self._fragmented_text = False
         self._ping_timer: asyncio.TimerHandle | None = None
         self._ping_data: bytes | None = None
+        #: Why this side gave up on the connection (no pong), reported once it is gone.
+        self.failure: Exception | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         self.reader = FrameReader(self, max_size)
 
@@ -347,6 +349,9 @@ class _WireProtocol(asyncio.BufferedProtocol):
     def _ping_timed_out(self) -> None:
         self._ping_timer = None
         if self.protocol.state is State.OPEN:
+            self.failure = TimeoutError(
+                f"the server did not answer a keepalive ping within {_PING_TIMEOUT:g} s"
+            )
             self.protocol.fail(1011, "keepalive ping timeout")
             self.write_out()
 
@@ -467,6 +472,8 @@ class WebSocketTransport:
 
     def _raise_if_abnormal(self) -> None:
         """Once the socket is gone and every frame was read: raise unless it closed cleanly."""
+        if self._ws.failure is not None:
+            raise self._ws.failure
         protocol = self._ws.protocol
         rcvd, sent = protocol.close_rcvd, protocol.close_sent
         if rcvd is not None and rcvd.code not in (1000, 1001):

@@ -159,7 +159,13 @@ class Codec:
     # ---- encoding ----
 
     def encode(self, value: Any) -> bytes:
-        """The BSATN bytes of ``value``; raises :class:`BsatnEncodeError`."""
+        """The BSATN bytes of ``value``; raises :class:`BsatnEncodeError`.
+
+        Example::
+
+            >>> codec_for(AlgebraicType.option(AlgebraicType.U16)).encode(258)
+            b'\\x00\\x02\\x01'
+        """
         out = bytearray()
         try:
             self._write(out, value)
@@ -169,7 +175,15 @@ class Codec:
         return bytes(out)
 
     def write(self, out: bytearray, value: Any) -> None:
-        """Append the encoding of ``value`` to ``out`` (left unchanged on error)."""
+        """Append the encoding of ``value`` to ``out`` (left unchanged on error).
+
+        Example::
+
+            >>> out = bytearray(b"hdr:")
+            >>> codec_for(AlgebraicType.STRING).write(out, "hi")
+            >>> bytes(out)
+            b'hdr:\\x02\\x00\\x00\\x00hi'
+        """
         start = len(out)
         try:
             self._write(out, value)
@@ -188,7 +202,14 @@ class Codec:
     # ---- decoding ----
 
     def decode(self, data: Buffer) -> Any:
-        """Decode one value that fills ``data`` exactly; raises :class:`BsatnDecodeError`."""
+        """Decode one value that fills ``data`` exactly; raises :class:`BsatnDecodeError`.
+
+        Example::
+
+            >>> i8s = codec_for(AlgebraicType.array(AlgebraicType.I8))
+            >>> i8s.decode(bytes.fromhex("02000000ff01"))
+            [-1, 1]
+        """
         # Called once per row by the cache: no calls here that the common case can skip.
         buf = data if data.__class__ is bytes else _as_bytes(data)
         prog = self._cprog
@@ -207,6 +228,11 @@ class Codec:
         """Decode one value at ``offset``; returns ``(value, offset_after_it)``.
 
         Pass ``bytes``: other buffers are copied on every call.
+
+        Example::
+
+            >>> codec_for(AlgebraicType.U16).read(b"\\xff\\x2a\\x00\\xff", 1)
+            (42, 3)
         """
         buf = _as_bytes(data)
         if not 0 <= offset <= len(buf):
@@ -223,6 +249,12 @@ class Codec:
         """Decode back-to-back values filling ``data`` (a ``BsatnRowList``'s ``rows_data``).
 
         Error paths start with the row index, e.g. ``[3].sender.__identity__``.
+
+        Example::
+
+            >>> row = AlgebraicType.product({"id": AlgebraicType.U8, "ok": AlgebraicType.BOOL})
+            >>> codec_for(row).decode_rows(b"\\x01\\x01\\x02\\x00")
+            [{'id': 1, 'ok': True}, {'id': 2, 'ok': False}]
         """
         buf = _as_bytes(data)
         if self.fixed_size == 0 or not buf:

@@ -2,9 +2,11 @@
 
 A SpacetimeDB type is a tree of products (structs), sums (tagged unions),
 arrays, primitives and references into a :class:`Typespace`.  This module holds
-the immutable model, its SATS-JSON form (as served by ``/schema``) and its BSATN
-meta-encoding (as inside ``RawModuleDef``).  Values of these types are encoded by
-:mod:`spacetimedb_sdk.sats.bsatn` and :mod:`spacetimedb_sdk.sats.sats_json`.
+the immutable model; the types' own SATS-JSON form (as served by ``/schema``) is
+read by :mod:`.type_json` and their BSATN meta-encoding (as inside ``RawModuleDef``)
+by :mod:`.type_bsatn`, both behind ``from_json``/``to_json``/``from_bsatn``/``to_bsatn``
+here.  Values of these types are encoded by :mod:`spacetimedb_sdk.sats.bsatn` and
+:mod:`spacetimedb_sdk.sats.sats_json`.
 
 Example::
 
@@ -17,21 +19,15 @@ Example::
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..errors import BsatnDecodeError, SchemaError
+from .type_bsatn import META_TAGS, read_type, write_type_json
+from .type_json import TypeBuilders, opt_name_json, type_from_json, types_from_json
 
-# Tag order of the AlgebraicType sum in BSATN (protocol.md §1.5).
-_META_TAGS: tuple[str, ...] = (
-    "Ref", "Sum", "Product", "Array", "String", "Bool",
-    "I8", "U8", "I16", "U16", "I32", "U32", "I64", "U64",
-    "I128", "U128", "I256", "U256", "F32", "F64",
-)  # fmt: skip
-PRIMITIVE_KINDS: tuple[str, ...] = _META_TAGS[4:]
-_META_TAG_OF = {name: i for i, name in enumerate(_META_TAGS)}
+PRIMITIVE_KINDS: tuple[str, ...] = META_TAGS[4:]
 
 # Field names of the special single-field products (protocol.md §1.4).
 IDENTITY_TAG = "__identity__"
@@ -83,14 +79,26 @@ class AlgebraicType:
 
     @staticmethod
     def from_json(obj: Any) -> AlgebraicType:
-        """Parse the SATS-JSON form of a type (``{"U32": []}``, ``{"Ref": 3}``, ...)."""
-        return _type_from_json(obj, "<type>")
+        """Parse the SATS-JSON form of a type (``{"U32": []}``, ``{"Ref": 3}``, ...).
+
+        Example::
+
+            >>> AlgebraicType.from_json({"Array": {"Ref": 3}})
+            ArrayType(elem=RefType(index=3))
+        """
+        return type_from_json(obj, "<type>", _BUILD)
 
     @staticmethod
     def product(
         elements: Mapping[str, AlgebraicType] | Iterable[tuple[str | None, AlgebraicType]],
     ) -> ProductType:
-        """A product type from ``{name: type}`` or ``[(name, type), ...]`` in column order."""
+        """A product type from ``{name: type}`` or ``[(name, type), ...]`` in column order.
+
+        Example::
+
+            >>> AlgebraicType.product({"id": AlgebraicType.U64}).elements
+            (ProductTypeElement(name='id', algebraic_type=PrimitiveType(kind='U64')),)
+        """
         items = elements.items() if isinstance(elements, Mapping) else elements
         return ProductType(tuple(ProductTypeElement(n, t) for n, t in items))
 
@@ -98,56 +106,136 @@ class AlgebraicType:
     def sum(
         variants: Mapping[str, AlgebraicType] | Iterable[tuple[str | None, AlgebraicType]],
     ) -> SumType:
-        """A sum type from ``{name: payload_type}`` or ``[(name, type), ...]`` in tag order."""
+        """A sum type from ``{name: payload_type}`` or ``[(name, type), ...]`` in tag order.
+
+        Example::
+
+            >>> shape = AlgebraicType.sum({"disc": AlgebraicType.F64, "dot": AlgebraicType.unit()})
+            >>> shape.variant_index("dot"), shape.is_plain_enum()
+            (1, False)
+        """
         items = variants.items() if isinstance(variants, Mapping) else variants
         return SumType(tuple(SumTypeVariant(n, t) for n, t in items))
 
     @staticmethod
     def unit() -> ProductType:
-        """The empty product ``()``; the payload of unit enum variants."""
+        """The empty product ``()``; the payload of unit enum variants.
+
+        Example::
+
+            >>> AlgebraicType.unit(), AlgebraicType.unit().is_unit()
+            (ProductType(elements=()), True)
+        """
         return _UNIT
 
     @staticmethod
     def array(elem: AlgebraicType) -> ArrayType:
+        """``Array<elem>``: a length-prefixed list of ``elem`` values.
+
+        Example::
+
+            >>> AlgebraicType.array(AlgebraicType.STRING)
+            ArrayType(elem=PrimitiveType(kind='String'))
+        """
         return ArrayType(elem)
 
     @staticmethod
     def ref(index: int) -> RefType:
+        """A reference to the type at ``index`` in the :class:`Typespace`.
+
+        Example::
+
+            >>> Typespace((AlgebraicType.U8,)).resolve(AlgebraicType.ref(0))
+            PrimitiveType(kind='U8')
+        """
         return RefType(index)
 
     @staticmethod
     def option(inner: AlgebraicType) -> SumType:
-        """``Option<T>``: tag 0 ``some(T)``, tag 1 ``none(())``."""
+        """``Option<T>``: tag 0 ``some(T)``, tag 1 ``none(())``.
+
+        Example::
+
+            >>> [v.name for v in AlgebraicType.option(AlgebraicType.U32).variants]
+            ['some', 'none']
+        """
         return SumType((SumTypeVariant("some", inner), SumTypeVariant("none", _UNIT)))
 
     @staticmethod
     def result(ok: AlgebraicType, err: AlgebraicType) -> SumType:
-        """``Result<T, E>``: tag 0 ``ok(T)``, tag 1 ``err(E)``."""
+        """``Result<T, E>``: tag 0 ``ok(T)``, tag 1 ``err(E)``.
+
+        Example::
+
+            >>> AlgebraicType.result(AlgebraicType.U32, AlgebraicType.STRING).variant_index("err")
+            1
+        """
         return SumType((SumTypeVariant("ok", ok), SumTypeVariant("err", err)))
 
     @staticmethod
     def identity() -> ProductType:
+        """``Identity``: a product of one ``U256`` field ``__identity__``.
+
+        Example::
+
+            >>> AlgebraicType.identity().to_json()["Product"]["elements"][0]["algebraic_type"]
+            {'U256': []}
+        """
         return _special(IDENTITY_TAG)
 
     @staticmethod
     def connection_id() -> ProductType:
+        """``ConnectionId``: a product of one ``U128`` field ``__connection_id__``.
+
+        Example::
+
+            >>> AlgebraicType.connection_id().names()
+            ['__connection_id__']
+        """
         return _special(CONNECTION_ID_TAG)
 
     @staticmethod
     def timestamp() -> ProductType:
+        """``Timestamp``: one ``I64`` field ``__timestamp_micros_since_unix_epoch__``.
+
+        Example::
+
+            >>> AlgebraicType.timestamp().special_kind() == TIMESTAMP_TAG
+            True
+        """
         return _special(TIMESTAMP_TAG)
 
     @staticmethod
     def time_duration() -> ProductType:
+        """``TimeDuration``: a product of one ``I64`` field ``__time_duration_micros__``.
+
+        Example::
+
+            >>> AlgebraicType.time_duration().elements[0].algebraic_type
+            PrimitiveType(kind='I64')
+        """
         return _special(TIME_DURATION_TAG)
 
     @staticmethod
     def uuid() -> ProductType:
+        """``Uuid``: a product of one ``U128`` field ``__uuid__``.
+
+        Example::
+
+            >>> AlgebraicType.uuid().special_kind()
+            '__uuid__'
+        """
         return _special(UUID_TAG)
 
     @staticmethod
     def schedule_at() -> SumType:
-        """``ScheduleAt``: tag 0 ``Interval(TimeDuration)``, tag 1 ``Time(Timestamp)``."""
+        """``ScheduleAt``: tag 0 ``Interval(TimeDuration)``, tag 1 ``Time(Timestamp)``.
+
+        Example::
+
+            >>> AlgebraicType.schedule_at().is_schedule_at()
+            True
+        """
         return SumType(
             (
                 SumTypeVariant("Interval", _special(TIME_DURATION_TAG)),
@@ -158,37 +246,89 @@ class AlgebraicType:
     # ---- inspection (overridden where meaningful) ---------------------------------
 
     def to_json(self) -> dict[str, Any]:
-        """The SATS-JSON form, as the server writes it."""
+        """The SATS-JSON form, as the server writes it.
+
+        Example::
+
+            >>> AlgebraicType.array(AlgebraicType.ref(2)).to_json()
+            {'Array': {'Ref': 2}}
+        """
         raise NotImplementedError
 
     def is_option(self) -> bool:
+        """Whether this is ``Option<T>`` (see :meth:`option`).
+
+        Example::
+
+            >>> AlgebraicType.option(AlgebraicType.U8).is_option(), AlgebraicType.U8.is_option()
+            (True, False)
+        """
         return False
 
     def is_result(self) -> bool:
+        """Whether this is ``Result<T, E>`` (see :meth:`result`).
+
+        Example::
+
+            >>> AlgebraicType.result(AlgebraicType.U8, AlgebraicType.unit()).is_result()
+            True
+        """
         return False
 
     def is_schedule_at(self) -> bool:
+        """Whether this is ``ScheduleAt`` (see :meth:`schedule_at`).
+
+        Example::
+
+            >>> AlgebraicType.schedule_at().is_schedule_at(), AlgebraicType.I64.is_schedule_at()
+            (True, False)
+        """
         return False
 
     def is_unit(self) -> bool:
+        """Whether this is the empty product ``()``.
+
+        Example::
+
+            >>> AlgebraicType.product({}).is_unit(), AlgebraicType.identity().is_unit()
+            (True, False)
+        """
         return False
 
     def special_kind(self) -> str | None:
-        """For the special products, their field tag (``"__identity__"``, ...); else ``None``."""
+        """For the special products, their field tag (``"__identity__"``, ...); else ``None``.
+
+        Example::
+
+            >>> AlgebraicType.identity().special_kind(), AlgebraicType.U256.special_kind()
+            ('__identity__', None)
+        """
         return None
 
     # ---- BSATN meta-encoding ---------------------------------------------------------
 
     def to_bsatn(self) -> bytes:
-        """The BSATN meta-encoding of this type (as inside ``RawModuleDef``)."""
+        """The BSATN meta-encoding of this type (as inside ``RawModuleDef``).
+
+        Example::
+
+            >>> AlgebraicType.array(AlgebraicType.STRING).to_bsatn()
+            b'\\x03\\x04'
+        """
         out = bytearray()
-        write_algebraic_type(out, self)
+        write_type_json(out, self.to_json())
         return bytes(out)
 
     @staticmethod
     def from_bsatn(data: bytes) -> AlgebraicType:
-        """Decode the BSATN meta-encoding of a type; rejects trailing bytes."""
-        ty, off = read_algebraic_type(memoryview(data), 0)
+        """Decode the BSATN meta-encoding of a type; rejects trailing bytes.
+
+        Example::
+
+            >>> AlgebraicType.from_bsatn(b"\\x00\\x05\\x00\\x00\\x00")
+            RefType(index=5)
+        """
+        ty, off = read_type(memoryview(data), 0, _BUILD)
         if off != len(data):
             raise BsatnDecodeError(
                 f"{len(data) - off} trailing bytes after AlgebraicType", offset=off
@@ -198,7 +338,13 @@ class AlgebraicType:
 
 @dataclass(frozen=True, slots=True)
 class PrimitiveType(AlgebraicType):
-    """``Bool``, the integer widths, ``F32``/``F64`` or ``String``."""
+    """``Bool``, the integer widths, ``F32``/``F64`` or ``String``.
+
+    Example::
+
+        >>> AlgebraicType.U64, AlgebraicType.U64.to_json()
+        (PrimitiveType(kind='U64'), {'U64': []})
+    """
 
     kind: str
 
@@ -208,7 +354,13 @@ class PrimitiveType(AlgebraicType):
 
 @dataclass(frozen=True, slots=True)
 class RefType(AlgebraicType):
-    """A reference to ``typespace.types[ref]``; may be recursive."""
+    """A reference to ``typespace.types[ref]``; may be recursive.
+
+    Example::
+
+        >>> RefType(3).to_json()
+        {'Ref': 3}
+    """
 
     index: int
 
@@ -218,7 +370,13 @@ class RefType(AlgebraicType):
 
 @dataclass(frozen=True, slots=True)
 class ArrayType(AlgebraicType):
-    """``Array<elem>``; ``Array<U8>`` is bytes."""
+    """``Array<elem>``; ``Array<U8>`` is bytes.
+
+    Example::
+
+        >>> ArrayType(AlgebraicType.BOOL).to_json()
+        {'Array': {'Bool': []}}
+    """
 
     elem: AlgebraicType
 
@@ -226,34 +384,73 @@ class ArrayType(AlgebraicType):
         return {"Array": self.elem.to_json()}
 
     def is_bytes(self) -> bool:
+        """Whether this is ``Array<U8>``, whose values are ``bytes``.
+
+        Example::
+
+            >>> ArrayType(AlgebraicType.U8).is_bytes(), ArrayType(AlgebraicType.I8).is_bytes()
+            (True, False)
+        """
         return self.elem == AlgebraicType.U8
 
 
 @dataclass(frozen=True, slots=True)
 class ProductTypeElement:
-    """One field of a product: optional name and type."""
+    """One field of a product: optional name and type.
+
+    Example::
+
+        >>> AlgebraicType.product({"x": AlgebraicType.F32}).elements[0]
+        ProductTypeElement(name='x', algebraic_type=PrimitiveType(kind='F32'))
+    """
 
     name: str | None
     algebraic_type: AlgebraicType
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": _opt_json(self.name), "algebraic_type": self.algebraic_type.to_json()}
+        """The SATS-JSON form, with the name as an ``Option<String>``.
+
+        Example::
+
+            >>> ProductTypeElement(None, AlgebraicType.U8).to_json()
+            {'name': {'none': []}, 'algebraic_type': {'U8': []}}
+        """
+        return {"name": opt_name_json(self.name), "algebraic_type": self.algebraic_type.to_json()}
 
 
 @dataclass(frozen=True, slots=True)
 class SumTypeVariant:
-    """One variant of a sum: optional name and payload type (unit for plain enums)."""
+    """One variant of a sum: optional name and payload type (unit for plain enums).
+
+    Example::
+
+        >>> AlgebraicType.option(AlgebraicType.U8).variants[0]
+        SumTypeVariant(name='some', algebraic_type=PrimitiveType(kind='U8'))
+    """
 
     name: str | None
     algebraic_type: AlgebraicType
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": _opt_json(self.name), "algebraic_type": self.algebraic_type.to_json()}
+        """The SATS-JSON form, with the name as an ``Option<String>``.
+
+        Example::
+
+            >>> SumTypeVariant("ok", AlgebraicType.U8).to_json()
+            {'name': {'some': 'ok'}, 'algebraic_type': {'U8': []}}
+        """
+        return {"name": opt_name_json(self.name), "algebraic_type": self.algebraic_type.to_json()}
 
 
 @dataclass(frozen=True, slots=True)
 class ProductType(AlgebraicType):
-    """A struct/tuple: elements encoded back to back in order."""
+    """A struct/tuple: elements encoded back to back in order.
+
+    Example::
+
+        >>> AlgebraicType.product({"x": AlgebraicType.I32}).to_json()
+        {'Product': {'elements': [{'name': {'some': 'x'}, 'algebraic_type': {'I32': []}}]}}
+    """
 
     elements: tuple[ProductTypeElement, ...]
 
@@ -277,13 +474,25 @@ class ProductType(AlgebraicType):
         return None
 
     def names(self) -> list[str]:
-        """Element names, with ``"{i}"`` for unnamed elements."""
+        """Element names, with ``"{i}"`` for unnamed elements.
+
+        Example::
+
+            >>> AlgebraicType.product([("a", AlgebraicType.U8), (None, AlgebraicType.U8)]).names()
+            ['a', '1']
+        """
         return [e.name if e.name is not None else str(i) for i, e in enumerate(self.elements)]
 
 
 @dataclass(frozen=True, slots=True)
 class SumType(AlgebraicType):
-    """A tagged union: one ``u8`` tag (the variant index) then the payload."""
+    """A tagged union: one ``u8`` tag (the variant index) then the payload.
+
+    Example::
+
+        >>> AlgebraicType.sum({"a": AlgebraicType.U8}).to_json()
+        {'Sum': {'variants': [{'name': {'some': 'a'}, 'algebraic_type': {'U8': []}}]}}
+    """
 
     variants: tuple[SumTypeVariant, ...]
 
@@ -312,10 +521,23 @@ class SumType(AlgebraicType):
         )
 
     def is_plain_enum(self) -> bool:
-        """Every variant is a unit variant (a C-style enum)."""
+        """Every variant is a unit variant (a C-style enum).
+
+        Example::
+
+            >>> AlgebraicType.sum({"red": AlgebraicType.unit()}).is_plain_enum()
+            True
+        """
         return all(v.algebraic_type.is_unit() for v in self.variants)
 
     def variant_index(self, name: str) -> int:
+        """The tag of the variant called ``name``; :class:`KeyError` if there is none.
+
+        Example::
+
+            >>> AlgebraicType.option(AlgebraicType.U8).variant_index("none")
+            1
+        """
         for i, v in enumerate(self.variants):
             if v.name == name:
                 return i
@@ -329,8 +551,9 @@ def _special(tag: str) -> ProductType:
     return ProductType((ProductTypeElement(tag, PrimitiveType(_SPECIAL_INNER[tag])),))
 
 
-for _kind in PRIMITIVE_KINDS:
-    setattr(AlgebraicType, _kind.upper(), PrimitiveType(_kind))
+_PRIMITIVES = {kind: PrimitiveType(kind) for kind in PRIMITIVE_KINDS}
+for _kind, _ty in _PRIMITIVES.items():
+    setattr(AlgebraicType, _kind.upper(), _ty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,15 +571,23 @@ class Typespace:
 
     @staticmethod
     def from_json(obj: Any) -> Typespace:
-        """Parse ``{"types": [...]}`` (or a bare list of SATS-JSON types)."""
-        items = obj["types"] if isinstance(obj, Mapping) else obj
-        if not isinstance(items, Sequence) or isinstance(items, str):
-            raise SchemaError(
-                f"Typespace JSON must be a list or {{'types': [...]}}, got {type(obj).__name__}"
-            )
-        return Typespace(tuple(_type_from_json(t, f"typespace[{i}]") for i, t in enumerate(items)))
+        """Parse ``{"types": [...]}`` (or a bare list of SATS-JSON types).
+
+        Example::
+
+            >>> Typespace.from_json([{"Array": {"Ref": 0}}]).types
+            (ArrayType(elem=RefType(index=0)),)
+        """
+        return Typespace(tuple(types_from_json(obj, _BUILD)))
 
     def to_json(self) -> dict[str, Any]:
+        """The SATS-JSON form, ``{"types": [...]}``, as ``/schema`` serves it.
+
+        Example::
+
+            >>> Typespace((AlgebraicType.BOOL, AlgebraicType.ref(0))).to_json()
+            {'types': [{'Bool': []}, {'Ref': 0}]}
+        """
         return {"types": [t.to_json() for t in self.types]}
 
     def __getitem__(self, index: int) -> AlgebraicType:
@@ -371,7 +602,13 @@ class Typespace:
         return len(self.types)
 
     def resolve(self, ty: AlgebraicType) -> AlgebraicType:
-        """Follow ``Ref``s until a non-ref type; detects ``Ref`` cycles."""
+        """Follow ``Ref``s until a non-ref type; detects ``Ref`` cycles.
+
+        Example::
+
+            >>> Typespace((AlgebraicType.ref(1), AlgebraicType.STRING)).resolve(RefType(0))
+            PrimitiveType(kind='String')
+        """
         seen: set[int] = set()
         while isinstance(ty, RefType):
             if ty.index in seen:
@@ -441,212 +678,14 @@ def refs_in(ty: AlgebraicType) -> Iterator[int]:
             yield from refs_in(v.algebraic_type)
 
 
-# ---- SATS-JSON of types ----------------------------------------------------------------
-
-
-def _opt_json(name: str | None) -> dict[str, Any]:
-    return {"some": name} if name is not None else {"none": []}
-
-
-def _opt_from_json(obj: Any, where: str) -> str | None:
-    if obj is None:
-        return None
-    if isinstance(obj, str):
-        return obj
-    if isinstance(obj, Mapping) and len(obj) == 1:
-        ((k, v),) = obj.items()
-        if k == "some" and isinstance(v, str):
-            return v
-        if k == "none":
-            return None
-    raise SchemaError(
-        f"{where}: expected an optional name {{'some': str}} or {{'none': []}}, got {obj!r}"
-    )
-
-
-def _type_from_json(obj: Any, where: str) -> AlgebraicType:
-    if not isinstance(obj, Mapping) or len(obj) != 1:
-        raise SchemaError(
-            f"{where}: expected a one-key object like {{'U32': []}}, got {obj!r:.200}"
-        )
-    ((tag, payload),) = obj.items()
-    if tag in _PRIMITIVES:
-        return _PRIMITIVES[tag]
-    if tag == "Ref":
-        if not isinstance(payload, int) or payload < 0:
-            raise SchemaError(
-                f"{where}: Ref payload must be a non-negative integer, got {payload!r}"
-            )
-        return RefType(payload)
-    if tag == "Array":
-        return ArrayType(_type_from_json(payload, f"{where}.Array"))
-    if tag == "Product":
-        elems = _members(payload, "elements", where)
-        return ProductType(
-            tuple(
-                ProductTypeElement(
-                    _opt_from_json(e.get("name"), f"{where}.elements[{i}]"),
-                    _type_from_json(e.get("algebraic_type"), f"{where}.elements[{i}]"),
-                )
-                for i, e in enumerate(elems)
-            )
-        )
-    if tag == "Sum":
-        vars_ = _members(payload, "variants", where)
-        return SumType(
-            tuple(
-                SumTypeVariant(
-                    _opt_from_json(v.get("name"), f"{where}.variants[{i}]"),
-                    _type_from_json(v.get("algebraic_type"), f"{where}.variants[{i}]"),
-                )
-                for i, v in enumerate(vars_)
-            )
-        )
-    raise SchemaError(f"{where}: unknown AlgebraicType variant {tag!r}")
-
-
-def _members(payload: Any, key: str, where: str) -> list[Mapping[str, Any]]:
-    items = payload.get(key) if isinstance(payload, Mapping) else None
-    if not isinstance(items, list) or not all(isinstance(x, Mapping) for x in items):
-        raise SchemaError(f"{where}: expected {{'{key}': [...]}}, got {payload!r:.200}")
-    return items
-
-
-_PRIMITIVES: dict[str, PrimitiveType] = {
-    k: getattr(AlgebraicType, k.upper()) for k in PRIMITIVE_KINDS
-}
-
-
-# ---- BSATN meta-encoding of types --------------------------------------------------------
-
-_U32 = struct.Struct("<I")
-
-
-def _write_str(out: bytearray, s: str) -> None:
-    b = s.encode()
-    out += _U32.pack(len(b))
-    out += b
-
-
-def _write_opt_name(out: bytearray, name: str | None) -> None:
-    if name is None:
-        out.append(1)
-    else:
-        out.append(0)
-        _write_str(out, name)
-
-
-def write_algebraic_type(out: bytearray, ty: AlgebraicType) -> None:
-    """Append the BSATN meta-encoding of ``ty`` to ``out``."""
-    if isinstance(ty, PrimitiveType):
-        out.append(_META_TAG_OF[ty.kind])
-    elif isinstance(ty, RefType):
-        out.append(0)
-        out += _U32.pack(ty.index)
-    elif isinstance(ty, SumType):
-        out.append(1)
-        out += _U32.pack(len(ty.variants))
-        for v in ty.variants:
-            _write_opt_name(out, v.name)
-            write_algebraic_type(out, v.algebraic_type)
-    elif isinstance(ty, ProductType):
-        out.append(2)
-        out += _U32.pack(len(ty.elements))
-        for e in ty.elements:
-            _write_opt_name(out, e.name)
-            write_algebraic_type(out, e.algebraic_type)
-    elif isinstance(ty, ArrayType):
-        out.append(3)
-        write_algebraic_type(out, ty.elem)
-    else:  # pragma: no cover - exhaustive
-        raise TypeError(f"not an AlgebraicType: {ty!r}")
-
-
-def _need(buf: memoryview, off: int, n: int, what: str) -> None:
-    if off + n > len(buf):
-        raise BsatnDecodeError(
-            f"truncated input: {what} needs {n} bytes, {len(buf) - off} left",
-            path="AlgebraicType",
-            offset=off,
-        )
-
-
-def _read_u32(buf: memoryview, off: int, what: str) -> tuple[int, int]:
-    _need(buf, off, 4, what)
-    return _U32.unpack_from(buf, off)[0], off + 4
-
-
-def _read_str(buf: memoryview, off: int, what: str) -> tuple[str, int]:
-    n, off = _read_u32(buf, off, what)
-    _need(buf, off, n, what)
-    try:
-        return str(buf[off : off + n], "utf-8"), off + n
-    except UnicodeDecodeError as e:
-        raise BsatnDecodeError(
-            f"invalid UTF-8 in {what}: {e.reason}", path="AlgebraicType", offset=off
-        ) from None
-
-
-def _read_opt_name(buf: memoryview, off: int) -> tuple[str | None, int]:
-    _need(buf, off, 1, "name tag")
-    tag = buf[off]
-    if tag == 1:
-        return None, off + 1
-    if tag == 0:
-        return _read_str(buf, off + 1, "name")
-    raise BsatnDecodeError(f"unknown Option tag {tag}", path="AlgebraicType.name", offset=off)
-
-
-def read_algebraic_type(buf: memoryview, off: int, depth: int = 0) -> tuple[AlgebraicType, int]:
-    """Decode one meta-encoded type at ``off``; returns ``(type, new_offset)``."""
-    if depth > 256:
-        raise BsatnDecodeError(
-            "type nesting deeper than 256 levels", path="AlgebraicType", offset=off
-        )
-    _need(buf, off, 1, "AlgebraicType tag")
-    tag = buf[off]
-    off += 1
-    if tag >= len(_META_TAGS):
-        raise BsatnDecodeError(
-            f"unknown AlgebraicType tag {tag}", path="AlgebraicType", offset=off - 1
-        )
-    if tag >= 4:
-        return _PRIMITIVES[_META_TAGS[tag]], off
-    if tag == 0:
-        ref, off = _read_u32(buf, off, "Ref")
-        return RefType(ref), off
-    if tag == 3:
-        elem, off = read_algebraic_type(buf, off, depth + 1)
-        return ArrayType(elem), off
-    count, off = _read_u32(buf, off, "member count")
-    members: list[tuple[str | None, AlgebraicType]] = []
-    for _ in range(count):
-        name, off = _read_opt_name(buf, off)
-        t, off = read_algebraic_type(buf, off, depth + 1)
-        members.append((name, t))
-    if tag == 1:
-        return SumType(tuple(SumTypeVariant(n, t) for n, t in members)), off
-    return ProductType(tuple(ProductTypeElement(n, t) for n, t in members)), off
+# What the JSON and BSATN readers of types build with.
+_BUILD: TypeBuilders[AlgebraicType] = TypeBuilders(
+    _PRIMITIVES, RefType, ArrayType, AlgebraicType.product, AlgebraicType.sum
+)
 
 
 __all__ = [
-    "CONNECTION_ID_TAG",
-    "EMPTY_TYPESPACE",
-    "IDENTITY_TAG",
-    "PRIMITIVE_KINDS",
-    "TIMESTAMP_TAG",
-    "TIME_DURATION_TAG",
-    "UUID_TAG",
-    "AlgebraicType",
-    "ArrayType",
-    "PrimitiveType",
-    "ProductType",
-    "ProductTypeElement",
-    "RefType",
-    "SumType",
-    "SumTypeVariant",
-    "Typespace",
-    "read_algebraic_type",
-    "refs_in",
-    "write_algebraic_type",
-]
+    "CONNECTION_ID_TAG", "EMPTY_TYPESPACE", "IDENTITY_TAG", "PRIMITIVE_KINDS", "TIMESTAMP_TAG",
+    "TIME_DURATION_TAG", "UUID_TAG", "AlgebraicType", "ArrayType", "PrimitiveType", "ProductType",
+    "ProductTypeElement", "RefType", "SumType", "SumTypeVariant", "Typespace", "refs_in",
+]  # fmt: skip

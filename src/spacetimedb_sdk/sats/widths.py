@@ -19,7 +19,14 @@ from .types import AlgebraicType
 
 
 class SatsType:
-    """Marker placed in ``Annotated[...]`` metadata: the SATS type of the annotated value."""
+    """Marker placed in ``Annotated[...]`` metadata: the SATS type of the annotated value.
+
+    Example::
+
+        >>> Score = Annotated[int, SatsType(AlgebraicType.U16)]
+        >>> type_of_annotation(Score)
+        PrimitiveType(kind='U16')
+    """
 
     __slots__ = ("algebraic_type",)
 
@@ -47,7 +54,13 @@ F64 = Annotated[float, SatsType(AlgebraicType.F64)]
 
 
 def type_of_annotation(annotation: Any) -> AlgebraicType | None:
-    """The :class:`AlgebraicType` carried by an ``Annotated[..., SatsType(...)]``, else ``None``."""
+    """The :class:`AlgebraicType` carried by an ``Annotated[..., SatsType(...)]``, else ``None``.
+
+    Example::
+
+        >>> type_of_annotation(I64), type_of_annotation(int)
+        (PrimitiveType(kind='I64'), None)
+    """
     if get_origin(annotation) is Annotated:
         for meta in get_args(annotation)[1:]:
             if isinstance(meta, SatsType):

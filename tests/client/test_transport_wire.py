@@ -137,7 +137,7 @@ async def test_keepalive_gives_up_on_a_silent_server(monkeypatch: pytest.MonkeyP
         t = await open_transport(f"ws://127.0.0.1:{port}/")
         # No pong: the transport sends close 1011, drops the socket, and recv() says why
         # (a TimeoutError: the connection reconnects, or reports the error to on_disconnect).
-        with pytest.raises(TimeoutError, match="did not answer a keepalive ping within 0.1 s"):
+        with pytest.raises(TimeoutError, match=r"did not answer a keepalive ping within 0\.1 s"):
             await asyncio.wait_for(t.recv(), T)
         assert t.close_code == 1006  # no close frame ever came back
 

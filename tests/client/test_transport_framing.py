@@ -27,6 +27,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import Protocol, Side, State
 from websockets.uri import parse_uri
 
+from spacetimedb_sdk.connection import frame_reader
 from spacetimedb_sdk.connection.transport import _WireProtocol
 
 MAX_SIZE = 300
@@ -267,6 +268,7 @@ def test_every_pair_of_frame_kinds_cut_anywhere(first: str) -> None:
 
 
 def test_frames_bigger_than_a_read_grow_the_buffer_and_it_shrinks_again() -> None:
+    shared = frame_reader._shared_buffer()
     big = bytes(range(256)) * 5000  # 1.28 MB: twenty reads of 64 KiB, past the kept size
     stream = frame_bytes(Opcode.BINARY, big) + frame_bytes(Opcode.BINARY, b"after")
     for cuts in ([], [7, 70_000], [len(stream) - 3]):
@@ -279,8 +281,19 @@ def test_frames_bigger_than_a_read_grow_the_buffer_and_it_shrinks_again() -> Non
     loop = asyncio.new_event_loop()
     try:
         wire, _, response = opened(True, loop, 2_000_000)
-        wire.data_received(response + stream)
+        wire.data_received(response + stream[:100_000])
+        assert wire.get_buffer(-1).obj is not shared  # it holds an incomplete frame
+        wire.data_received(stream[100_000:])
         assert list(wire.frames) == [big, b"after"]
-        assert len(wire.get_buffer(-1)) <= 128 * 1024  # the big buffer was let go
+        assert wire.get_buffer(-1).obj is shared  # its own buffer was let go
+    finally:
+        loop.close()
+
+
+def test_idle_connections_share_one_read_buffer() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        wires = [opened(True, loop)[0] for _ in range(3)]
+        assert len({id(w.get_buffer(-1).obj) for w in wires}) == 1
     finally:
         loop.close()

@@ -1,9 +1,11 @@
 """The receive side of the WebSocket transport: one read buffer, and the frames cut from it.
 
-asyncio reads the socket straight into :class:`FrameReader`'s buffer (the transport's
-protocol is an ``asyncio.BufferedProtocol``): no ``bytes`` object is allocated per read. A
-plain ``Protocol`` would get each read as a new ``bytes`` of up to 256 KiB, which glibc maps
-and unmaps around every small frame (three system calls and page faults per read).
+asyncio reads the socket straight into a buffer (the transport's protocol is an
+``asyncio.BufferedProtocol``): no ``bytes`` object is allocated per read. A plain
+``Protocol`` would get each read as a new ``bytes`` of up to 256 KiB, which glibc maps and
+unmaps around every small frame (three system calls and page faults per read). The buffer is
+shared by the thread's connections; one keeps a buffer of its own only while it holds an
+incomplete frame.
 
 Until the handshake's response is in, every byte goes to the ``websockets`` protocol (the
 sink's :meth:`FrameSink.feed`). After a ``101`` the reader splits the stream into frames
@@ -24,14 +26,17 @@ Example::
 
 from __future__ import annotations
 
+import threading
 from typing import Protocol
 
 from websockets.frames import Opcode
 
-#: Free room offered to each read of the socket.
-_READ_SIZE = 64 * 1024
-#: An emptied buffer bigger than this (it grew for a big frame) is replaced by a small one.
-_KEEP = 1 << 20
+#: The size of each thread's shared read buffer.
+_READ_SIZE = 256 * 1024
+#: The least room a connection's own buffer offers a read (it doubles as a frame needs).
+_OWN_READ_SIZE = 16 * 1024
+#: Each thread's shared read buffer (see :func:`_shared_buffer`).
+_SHARED = threading.local()
 #: The opcodes a frame may have (RFC 6455 5.2); any other fails the connection.
 _OPCODES = frozenset(int(op) for op in Opcode)
 #: Final, no extension bits, binary: the frame the server sends.
@@ -71,8 +76,9 @@ class FrameReader:
         self.sink = sink
         #: The protocol's limit on a message's size (it checks it too; this is for framing).
         self.max_size = max_size
-        self._buf = bytearray(_READ_SIZE)
-        #: Bytes of the buffer holding data not handled yet (at its start).
+        #: This connection's own buffer: only while it holds an incomplete frame.
+        self._buf: bytearray | None = None
+        #: Bytes of ``_buf`` holding data not handled yet (at its start).
         self._size = 0
         #: Whether this splits frames (after a 101; off for good once the protocol fails).
         self.framing = False
@@ -82,23 +88,34 @@ class FrameReader:
     # ---- filling the buffer -------------------------------------------------------------
 
     def get_buffer(self) -> memoryview:
-        """Room at the end of the buffer for the next read (``BufferedProtocol.get_buffer``)."""
-        self._room(_READ_SIZE)
+        """Room for the next read (``BufferedProtocol.get_buffer``): the thread's shared
+        read buffer, or this connection's own after an incomplete frame."""
+        if self._buf is None:
+            return memoryview(_shared_buffer())
+        self._room(_OWN_READ_SIZE)
         return memoryview(self._buf)[self._size :]
 
     def received(self, nbytes: int) -> None:
         """A read wrote ``nbytes`` into :meth:`get_buffer`'s view: hand on what they make."""
-        self._size += nbytes
-        self._process()
+        if self._buf is None:
+            self._take(_shared_buffer(), nbytes)
+        else:
+            self._size += nbytes
+            self._take(self._buf, self._size)
 
     def write(self, data: bytes) -> None:
         """Bytes from a transport that does not read into buffers (or from a test)."""
+        if self._buf is None:
+            self._take(data, len(data))
+            return
         self._room(len(data))
         self._buf[self._size : self._size + len(data)] = data
-        self.received(len(data))
+        self._size += len(data)
+        self._take(self._buf, self._size)
 
     def _room(self, n: int) -> None:
         buf, size = self._buf, self._size
+        assert buf is not None
         if len(buf) - size < n:
             # A new buffer, never a resized one: the last read's view of it may still exist.
             grown = bytearray(max(2 * len(buf), size + n))
@@ -108,33 +125,39 @@ class FrameReader:
     def flush(self) -> None:
         """The socket ended: let the protocol see what it would have held (an incomplete
         frame, the tail of a handshake), so it reports the end as it would have."""
-        if self._size:
+        if self._buf is not None and self._size:
             rest = bytes(self._buf[: self._size])
-            self._size = 0
+            self._buf, self._size = None, 0
             self.sink.feed(rest)
 
     # ---- handing it on ------------------------------------------------------------------
 
-    def _process(self) -> None:
+    def _take(self, buf: bytes | bytearray, size: int) -> None:
+        """Hand on what ``buf[:size]`` holds; keep an incomplete rest in this connection's
+        own buffer (the shared one is the next connection's), and drop that once emptied."""
         if self.framing:
-            pos = self._frames(0)
+            pos = self._frames(buf, 0, size)
         elif not self.sink.responded():
-            pos = self._handshake()
+            pos = self._handshake(buf, size)
         else:
-            pos = self._size
-            self.sink.feed(bytes(self._buf[:pos]))
-        rest = self._size - pos
-        if rest and pos:
-            self._buf[:rest] = self._buf[pos : self._size]  # the same size: never a resize
-        self._size = rest
-        if not rest and len(self._buf) > _KEEP:
-            self._buf = bytearray(_READ_SIZE)
+            pos = size
+            self.sink.feed(bytes(buf[:pos]))
+        rest = size - pos
+        if not rest:
+            self._buf, self._size = None, 0
+        elif buf is self._buf:
+            if pos:
+                buf[:rest] = buf[pos:size]  # the same size: never a resize
+            self._size = rest
+        else:
+            self._buf = bytearray(rest + _OWN_READ_SIZE)
+            self._buf[:rest] = buf[pos:size]
+            self._size = rest
 
-    def _handshake(self) -> int:
+    def _handshake(self, buf: bytes | bytearray, size: int) -> int:
         """Bytes while the handshake's response is awaited: to the protocol, up to the end
         of the response's head; once that opened the connection, what follows is frames.
         Returns how many bytes were handled."""
-        buf, size = self._buf, self._size
         end = buf.find(b"\r\n\r\n", 0, size)
         if end < 0:
             keep = min(3, size)  # where the head's end may begin
@@ -147,15 +170,14 @@ class FrameReader:
         # frames start where it is (any other answer keeps everything in the protocol).
         self.framing = self.split_frames and self.sink.may_split()
         if self.framing:
-            return self._frames(cut)
+            return self._frames(buf, cut, size)
         if cut < size:
             self.sink.feed(bytes(buf[cut:size]))
         return size
 
-    def _frames(self, pos: int) -> int:
-        """Split the buffer into frames from ``pos``; returns where the unhandled part starts."""
-        size = self._size
-        with memoryview(self._buf) as view:
+    def _frames(self, buf: bytes | bytearray, pos: int, size: int) -> int:
+        """Split ``buf[pos:size]`` into frames; returns where the unhandled part starts."""
+        with memoryview(buf) as view:
             while pos < size:
                 if self._owed:  # the rest of a frame the protocol is reading
                     take = min(self._owed, size - pos)
@@ -168,7 +190,7 @@ class FrameReader:
                 first, second = view[pos], view[pos + 1]
                 if second & 0x80 or (first & 0x0F) not in _OPCODES:
                     # Masked, or no such opcode: the protocol fails on these two bytes alone.
-                    return self._give_up(view, pos)
+                    return self._give_up(view, pos, size)
                 length = second & 0x7F
                 head = 2
                 if length == 126:
@@ -182,7 +204,9 @@ class FrameReader:
                     length = int.from_bytes(view[pos + 2 : pos + 10], "big")
                     head = 10
                 if self.max_size is not None and length > self.max_size:
-                    return self._give_up(view, pos)  # too big: the protocol fails on the header
+                    return self._give_up(
+                        view, pos, size
+                    )  # too big: the protocol fails on the header
                 end = pos + head + length
                 if first == _WHOLE_BINARY and self.sink.may_split():
                     if end > size:
@@ -194,11 +218,21 @@ class FrameReader:
                     self._owed = end - pos
         return pos
 
-    def _give_up(self, view: memoryview, pos: int) -> int:
+    def _give_up(self, view: memoryview, pos: int, size: int) -> int:
         """The protocol takes every byte from ``pos`` on (it is failing the connection)."""
         self.framing = False
-        self.sink.feed(bytes(view[pos : self._size]))
-        return self._size
+        self.sink.feed(bytes(view[pos:size]))
+        return size
+
+
+def _shared_buffer() -> bytearray:
+    """The read buffer every connection of this thread reads into when it holds no incomplete
+    frame: an event loop reads one socket at a time and hands the bytes on before the next
+    read (frames leave it as copies), so a thousand idle connections hold no buffer each."""
+    buf: bytearray | None = getattr(_SHARED, "buf", None)
+    if buf is None:
+        buf = _SHARED.buf = bytearray(_READ_SIZE)
+    return buf
 
 
 __all__ = ["FrameReader", "FrameSink"]

@@ -204,9 +204,8 @@ class FrameReader:
                     length = int.from_bytes(view[pos + 2 : pos + 10], "big")
                     head = 10
                 if self.max_size is not None and length > self.max_size:
-                    return self._give_up(
-                        view, pos, size
-                    )  # too big: the protocol fails on the header
+                    # Too big: the protocol fails on the header.
+                    return self._give_up(view, pos, size)
                 end = pos + head + length
                 if first == _WHOLE_BINARY and self.sink.may_split():
                     if end > size:

@@ -72,6 +72,7 @@ extern PyTypeObject bsatn_ProgramType;
 /* bsatn_module.c */
 int bsatn_bytes(PyObject *o, const unsigned char **buf, Py_ssize_t *len);
 int bsatn_nargs(const char *name, Py_ssize_t nargs, Py_ssize_t want);
+PyObject *bsatn_cut(const unsigned char *buf, Py_ssize_t n, Py_ssize_t size);
 
 /* bsatn_frames.c */
 extern PyMethodDef bsatn_frames_methods[];

@@ -83,19 +83,9 @@ row_list(const unsigned char *buf, Py_ssize_t len, Py_ssize_t *off)
             return NULL;
         if (size == 0 ? ln != 0 : ln % size != 0)
             return NULL;
-        Py_ssize_t n = size ? ln / size : 0;
-        PyObject *out = PyList_New(n);
-        if (out == NULL)
-            return NULL;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            PyObject *row = PyBytes_FromStringAndSize((const char *)buf + start + i * size, size);
-            if (row == NULL) {
-                Py_DECREF(out);
-                return NULL;
-            }
-            PyList_SET_ITEM(out, i, row);
-        }
-        *off = start + ln;
+        PyObject *out = bsatn_cut(buf + start, size ? ln / size : 0, size);
+        if (out != NULL)
+            *off = start + ln;
         return out;
     }
     return NULL;

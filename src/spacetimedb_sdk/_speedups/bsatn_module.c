@@ -61,7 +61,13 @@ slice_fixed(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "data is not a whole number of rows of this size");
         return NULL;
     }
-    Py_ssize_t n = len / size;
+    return bsatn_cut(buf, len / size, size);
+}
+
+/* n rows of size bytes each, back to back from buf, as a new list of bytes. */
+PyObject *
+bsatn_cut(const unsigned char *buf, Py_ssize_t n, Py_ssize_t size)
+{
     PyObject *out = PyList_New(n);
     if (out == NULL)
         return NULL;

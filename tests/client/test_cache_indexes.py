@@ -202,7 +202,7 @@ def test_bulk_and_single_row_paths_agree() -> None:
 def test_index_accessors_by_attribute_and_name() -> None:
     _, t = cells_table()
     assert t.x_y is t.index("x_y")
-    with pytest.raises(AttributeError, match="no attribute or index 'nope'"):
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
         _ = t.nope
     with pytest.raises(KeyError, match="indexes: "):
         t.index("nope")

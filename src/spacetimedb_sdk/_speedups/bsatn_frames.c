@@ -92,10 +92,46 @@ row_list(const unsigned char *buf, Py_ssize_t len, Py_ssize_t *off)
 }
 
 PyDoc_STRVAR(table_tx_doc,
-             "table_tx(make: Callable, data: bytes, offset: int) -> tuple[Any, int] | None\n\n"
-             "The one-table TransactionUpdate at offset as (make(query_set_id, table, inserts,\n"
-             "deletes, events), end), or None when the message has another shape or is\n"
-             "malformed (protocol/fast.py's decode_table_tx, in C).");
+             "table_tx(cls: type, data: bytes, offset: int) -> tuple[Any, int] | None\n\n"
+             "The one-table TransactionUpdate at offset as (tx, end), or None when the message\n"
+             "has another shape or is malformed (protocol/fast.py's decode_table_tx, in C).\n"
+             "tx is a cls made without calling __init__: its attributes query_set_id, table,\n"
+             "inserts, deletes and events are set directly.");
+
+/* The attributes of a TableTx, in the order of tx_values below. */
+static const char *const tx_attr_names[5] = {"query_set_id", "table", "inserts", "deletes",
+                                             "events"};
+static PyObject *tx_attrs[5];
+
+/* A cls instance with the five attributes set, without a Python __init__ call: a frame
+ * per message costs more than the rest of this function. */
+static PyObject *
+make_tx(PyObject *cls, PyObject *const values[5])
+{
+    if (!PyType_Check(cls)) {
+        PyErr_SetString(PyExc_TypeError, "table_tx: the first argument must be a class");
+        return NULL;
+    }
+    if (tx_attrs[0] == NULL) {
+        for (int i = 0; i < 5; i++) {
+            PyObject *name = PyUnicode_InternFromString(tx_attr_names[i]);
+            if (name == NULL)
+                return NULL;
+            Py_XSETREF(tx_attrs[i], name);
+        }
+    }
+    PyTypeObject *type = (PyTypeObject *)cls;
+    PyObject *obj = type->tp_alloc(type, 0);
+    if (obj == NULL)
+        return NULL;
+    for (int i = 0; i < 5; i++) {
+        if (PyObject_SetAttr(obj, tx_attrs[i], values[i]) < 0) {
+            Py_DECREF(obj);
+            return NULL;
+        }
+    }
+    return obj;
+}
 
 static PyObject *
 table_tx(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -140,27 +176,26 @@ table_tx(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyObject *empty = PyList_New(0);
         if (empty == NULL)
             goto fail;
-        PyObject *call[5] = {NULL, NULL, second, empty, first};
-        call[0] = PyLong_FromUnsignedLong(set_id);
-        if (call[0] == NULL) {
+        PyObject *values[5] = {NULL, name, second, empty, first};
+        values[0] = PyLong_FromUnsignedLong(set_id);
+        if (values[0] == NULL) {
             Py_DECREF(empty);
             goto fail;
         }
-        call[1] = name;
-        made = PyObject_Vectorcall(args[0], call, 5, NULL);
-        Py_DECREF(call[0]);
+        made = make_tx(args[0], values);
+        Py_DECREF(values[0]);
         Py_DECREF(empty);
     }
     else {
         second = row_list(buf, len, &p);
         if (second == NULL)
             goto not_this;
-        PyObject *call[5] = {NULL, name, first, second, Py_None};
-        call[0] = PyLong_FromUnsignedLong(set_id);
-        if (call[0] == NULL)
+        PyObject *values[5] = {NULL, name, first, second, Py_None};
+        values[0] = PyLong_FromUnsignedLong(set_id);
+        if (values[0] == NULL)
             goto fail;
-        made = PyObject_Vectorcall(args[0], call, 5, NULL);
-        Py_DECREF(call[0]);
+        made = make_tx(args[0], values);
+        Py_DECREF(values[0]);
     }
     Py_DECREF(name);
     Py_DECREF(first);

@@ -60,6 +60,7 @@ LAZY: Any = _Lazy()
 """Stands for a row the cache holds as bytes only, until someone looks at it."""
 
 _NONE: Any = ()
+_NO_CTX: Any = object()  # a _Firing's context before its factory ran
 
 
 class _CallbackTable(Protocol):
@@ -270,18 +271,13 @@ class PendingChanges:
 class _Firing:
     """The state of one :meth:`PendingChanges.fire` call."""
 
+    __slots__ = ("_ctx", "_factory", "awaitables", "on_error")
+
     def __init__(self, ctx_factory: Callable[[], Any], on_error: ErrorHandler | None) -> None:
-        self.ctx_factory = ctx_factory
+        self._factory = ctx_factory
         self.on_error = on_error
         self.awaitables: list[Awaitable[Any]] = []
-        self._ctx: Any = None
-        self._have_ctx = False
-
-    def ctx(self) -> Any:
-        if not self._have_ctx:
-            self._ctx = self.ctx_factory()
-            self._have_ctx = True
-        return self._ctx
+        self._ctx: Any = _NO_CTX  # made by the first callback that runs
 
     def deliver(self, g: _Group, global_sinks: tuple[ChangeSink, ...]) -> None:
         t = g.table
@@ -309,7 +305,10 @@ class _Firing:
         # Looked up per row: a callback removed by an earlier callback is not called again.
         for handle in table._registered(kind):
             try:
-                result = handle.callback(self._ctx if self._have_ctx else self.ctx(), *rows)
+                ctx = self._ctx
+                if ctx is _NO_CTX:
+                    ctx = self._ctx = self._factory()
+                result = handle.callback(ctx, *rows)
             except Exception as exc:
                 self._failed(exc, record(table.name, *rows))
                 continue

@@ -89,6 +89,11 @@ class SubState(enum.Enum):
     ENDED = "ended"  # unsubscribed, failed or cancelled
 
 
+# Members the per-message checks compare with, as module globals: on Python 3.11 reading
+# ``State.CLOSED`` goes through the enum's metaclass and costs several times a global.
+_CLOSED, _CONNECTING, _ENDED = State.CLOSED, State.CONNECTING, SubState.ENDED
+
+
 # ---- events -------------------------------------------------------------------------------
 
 
@@ -132,7 +137,7 @@ class SubscriptionFailed(Event):
     changes: Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per transaction, and frozen makes __init__ 3x slower
 class TransactionApplied(Event):
     """Another client's (or a scheduled / lifecycle) transaction changed subscribed rows."""
 
@@ -227,7 +232,7 @@ class ClientCore:
 
         Raises :class:`ProtocolError` (and closes the core) on malformed or unexpected data.
         """
-        if self.state is State.CLOSED:
+        if self.state is _CLOSED:
             return []
         if self.protocol is None:
             raise ProtocolError("receive_frame() called before connection_opened()")
@@ -448,12 +453,12 @@ class ClientCore:
 
     def _on_table_tx(self, msg: TableTx, events: list[Event]) -> None:
         """A ``TransactionUpdate`` of one table (see :mod:`~..protocol.fast`)."""
-        if self.state is State.CONNECTING:
+        if self.state is _CONNECTING:
             raise ProtocolError(
                 "expected InitialConnection as the first message, got TransactionUpdate"
             )
         sub = self.subscriptions.get(msg.query_set_id)
-        if sub is None or sub.state is SubState.ENDED:
+        if sub is None or sub.state is _ENDED:
             self._check_update_set(msg.query_set_id, "a TransactionUpdate")  # raises
         events.append(TransactionApplied(self.cache.apply_table_tx(msg)))
 

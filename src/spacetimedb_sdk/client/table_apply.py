@@ -381,10 +381,14 @@ class TableApply:
         if not deletes and len(inserts) == 1 and inserts[0] not in rows:
             # One new row (a chat message, a new player): the commonest transaction.
             data = inserts[0]
-            values = self._new_rows(inserts, self._wants_rows(sinks), True)
-            rows[data] = value = values[0]
-            if value is LAZY:
+            if self._wants_rows(sinks):
+                value = self._decode_new(data)
+            else:
+                self._check_rows(inserts)
+                value = LAZY
                 self._n_lazy += 1
+            rows[data] = value
+            values = [value]
             self._sole = set_id
             if self._unique or self._btree:
                 self._update_indexes([], [], inserts, values)

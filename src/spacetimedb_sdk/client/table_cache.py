@@ -129,14 +129,16 @@ class TableCache(TableApply, Generic[RowT]):
             self._pk = self.unique_index(pk_name)
         lazy = codec is not None and codec.lazy_safe and all(d.extract_bytes for d in defs)
         self._codec: Codec | None = codec if lazy else None
-        # The codec's generated reader, when it is what ``decode`` runs without the compiled
-        # extension: rows entering the cache skip the checks of Codec.decode (a failure still
-        # goes through it, for the precise error).
-        self._read_row = (
-            codec._read
-            if codec is not None and decode == codec.decode and not codec.compiled
-            else None
-        )
+        # When ``decode`` is the codec's own, rows entering the cache skip Codec.decode's
+        # wrapping: the compiled program decodes them, or else the generated reader does (a
+        # failure goes through Codec.decode after all, for the precise error).
+        self._c_decode: Callable[[bytes], Any] | None = None
+        self._read_row: Callable[[bytes, int], tuple[Any, int]] | None = None
+        if codec is not None and decode == codec.decode:
+            if codec.compiled:
+                self._c_decode = codec._c_program.decode
+            else:
+                self._read_row = codec._read
 
     def _with_pk_index(
         self, primary_key: str | Sequence[str] | Callable[[Any], Any], defs: list[IndexDef]
@@ -166,6 +168,15 @@ class TableCache(TableApply, Generic[RowT]):
             b._resolve = self._materialize
             self._btree.append(b)
             self.indexes[d.name] = b
+        self._expose(d.name)
+
+    def _expose(self, name: str) -> None:
+        """Make the index ``name`` an attribute too (``table.by_age``), unless a method or
+        attribute has that name. An instance attribute, not ``__getattr__``: a class with
+        ``__getattr__`` makes every attribute lookup on it slower, and the cache's methods
+        look up attributes on every row."""
+        if not name.startswith("_") and not hasattr(self, name):
+            setattr(self, name, self.indexes[name])
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -212,15 +223,6 @@ class TableCache(TableApply, Generic[RowT]):
         if not isinstance(idx, BTreeIndex):
             raise TypeError(f"index {name!r} of table {self.name!r} is a unique index: use find()")
         return idx
-
-    def __getattr__(self, name: str) -> Any:
-        # Only reached when normal lookup fails: index accessors by name (generic path).
-        indexes = self.__dict__.get("indexes")
-        if indexes is not None and not name.startswith("_") and name in indexes:
-            return indexes[name]
-        raise AttributeError(
-            f"{type(self).__name__} {self.__dict__.get('name')!r} has no attribute or index {name!r}"
-        )
 
     def multiplicity(self, data: bytes, query_set_id: int | None = None) -> int:
         """How many times the row with BSATN ``data`` is held, in total or by one query set."""
@@ -314,7 +316,13 @@ class TableCache(TableApply, Generic[RowT]):
             raise ProtocolError(f"cannot decode a row of table {self.name!r}: {e}") from e
 
     def _decode_new(self, data: bytes) -> RowT:
-        """:meth:`_decode_row`, through the codec's reader when there is one."""
+        """:meth:`_decode_row`, through the compiled program or the codec's reader."""
+        c_decode = self._c_decode
+        if c_decode is not None:
+            try:
+                return c_decode(data)  # type: ignore[no-any-return]
+            except Exception:
+                return self._decode_row(data)
         read = self._read_row
         if read is not None:
             try:

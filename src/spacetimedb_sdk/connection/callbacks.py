@@ -63,14 +63,15 @@ class UserCallbacks:
     async def fire(self, conn: EventSource, changes: PendingChanges | None, event: Any) -> None:
         """Run the row callbacks of one applied message, each with an ``EventContext(conn, event)``."""
         if changes:
-            await self.finish(self.fire_now(conn, changes, event))
+            await self.finish(self.fire_now(changes, lambda: EventContext(conn, event)))
 
     def fire_now(
-        self, conn: EventSource, changes: PendingChanges, event: Any
+        self, changes: PendingChanges, ctx_factory: Callable[[], EventContext]
     ) -> list[Awaitable[Any]]:
-        """:meth:`fire`'s synchronous part: run the row callbacks, and return what ``async``
-        ones returned, for :meth:`finish` (in order, before anything later is handled)."""
-        awaitables = changes.fire(lambda: EventContext(conn, event), on_error=self.failed)
+        """:meth:`fire`'s synchronous part: run the row callbacks with the context
+        ``ctx_factory()`` makes (if one runs), and return what ``async`` ones returned, for
+        :meth:`finish` (in order, before anything later is handled)."""
+        awaitables = changes.fire(ctx_factory, on_error=self.failed)
         if not awaitables:
             return awaitables
         return [aw for aw in awaitables if _awaitable_callback_result(aw)]

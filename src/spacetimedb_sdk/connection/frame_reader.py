@@ -84,21 +84,27 @@ class FrameReader:
         self.framing = False
         #: Bytes of the frame the protocol is reading that it has not been given yet.
         self._owed = 0
+        #: The reading thread's shared buffer, once :meth:`get_buffer` handed it out.
+        self._shared: bytearray | None = None
 
     # ---- filling the buffer -------------------------------------------------------------
 
-    def get_buffer(self) -> memoryview:
+    def get_buffer(self, sizehint: int = -1) -> memoryview:
         """Room for the next read (``BufferedProtocol.get_buffer``): the thread's shared
         read buffer, or this connection's own after an incomplete frame."""
         if self._buf is None:
-            return memoryview(_shared_buffer())
+            shared = self._shared
+            if shared is None:  # the first read: on the thread that reads this connection
+                shared = self._shared = _shared_buffer()
+            return memoryview(shared)
         self._room(_OWN_READ_SIZE)
         return memoryview(self._buf)[self._size :]
 
     def received(self, nbytes: int) -> None:
         """A read wrote ``nbytes`` into :meth:`get_buffer`'s view: hand on what they make."""
         if self._buf is None:
-            self._take(_shared_buffer(), nbytes)
+            assert self._shared is not None
+            self._take(self._shared, nbytes)
         else:
             self._size += nbytes
             self._take(self._buf, self._size)

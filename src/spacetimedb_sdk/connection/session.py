@@ -32,7 +32,7 @@ from typing import Any, Protocol
 from .._log import get_logger
 from ..client import core as core_events
 from ..client.core import ClientCore
-from ..client.events import Disconnected, ErrorContext, EventSource, Transaction
+from ..client.events import Disconnected, ErrorContext, EventContext, EventSource, Transaction
 from ..errors import ConnectError, ConnectTimeoutError, DisconnectedError, ProtocolError
 from .builder import DbConnectionBuilder
 from .callbacks import UserCallbacks
@@ -79,6 +79,11 @@ class Session:
         #: While a reconnect attempt waits for its InitialConnection.
         self._reopening = False
         self._reconnect_task: asyncio.Task[None] | None = None
+        # Every transaction's row callbacks get the same context: it only holds the connection
+        # and the (field-less, immutable) event, and making one per message costs more than
+        # applying a one-row message does.
+        transaction_ctx = EventContext(conn, Transaction())
+        self._transaction_ctx: Callable[[], EventContext] = lambda: transaction_ctx
 
     def is_closed(self) -> bool:
         return self.closed.done()
@@ -191,10 +196,9 @@ class Session:
             for i, ev in enumerate(events):
                 if type(ev) is not core_events.TransactionApplied:
                     return _stepped(self.dispatch(events[i:]))
-                if ev.changes:
-                    waiting = fire_now(conn, ev.changes, Transaction())
-                    if waiting:
-                        return _stepped(self._finish(waiting, events[i + 1 :]))
+                waiting = fire_now(ev.changes, self._transaction_ctx)
+                if waiting:
+                    return _stepped(self._finish(waiting, events[i + 1 :]))
             return None
         except Exception as e:  # must not escape into the socket's callback
             return _raising(e)

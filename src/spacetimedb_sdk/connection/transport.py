@@ -51,6 +51,7 @@ log = get_logger("spacetimedb_sdk.transport")
 DEFAULT_SUBPROTOCOLS: tuple[str, ...] = (SUBPROTOCOL_V3, SUBPROTOCOL_V2)
 
 _BINARY, _TEXT, _CONT, _PONG = Opcode.BINARY, Opcode.TEXT, Opcode.CONT, Opcode.PONG
+_OPEN = State.OPEN  # read per frame: a global costs less than an enum's attribute
 
 
 def subscribe_url(
@@ -150,7 +151,10 @@ class _WireProtocol(asyncio.BufferedProtocol):
         #: Why this side gave up on the connection (no pong), reported once it is gone.
         self.failure: Exception | None = None
         self._close_timer: asyncio.TimerHandle | None = None
-        self.reader = FrameReader(self, max_size)
+        self.reader = reader = FrameReader(self, max_size)
+        # asyncio calls these on every read: the reader's own, not methods that call them.
+        self.get_buffer = reader.get_buffer  # type: ignore[method-assign]
+        self.buffer_updated = reader.received  # type: ignore[method-assign]
 
     # ---- asyncio.Protocol callbacks -------------------------------------------------------
 
@@ -158,10 +162,10 @@ class _WireProtocol(asyncio.BufferedProtocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
 
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return self.reader.get_buffer()
+    def get_buffer(self, sizehint: int) -> memoryview:  # replaced by the reader's in __init__
+        return self.reader.get_buffer(sizehint)
 
-    def buffer_updated(self, nbytes: int) -> None:
+    def buffer_updated(self, nbytes: int) -> None:  # replaced by the reader's in __init__
         self.reader.received(nbytes)
 
     def data_received(self, data: bytes) -> None:
@@ -188,7 +192,7 @@ class _WireProtocol(asyncio.BufferedProtocol):
         return self.response.done()
 
     def may_split(self) -> bool:
-        return not self._fragments and self.protocol.state is State.OPEN
+        return not self._fragments and self.protocol.state is _OPEN
 
     def eof_received(self) -> bool | None:
         self.reader.flush()

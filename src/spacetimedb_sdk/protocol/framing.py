@@ -303,6 +303,11 @@ def decode_server_frame_fast(
         >>> decode_server_frame_fast(bytes.fromhex("000400000000"), SUBPROTOCOL_V2)
         [TransactionUpdate(query_sets=[])]
     """
+    if type(frame) is bytes and frame[:1] == b"\x00" and len(frame) <= max_size:
+        # An uncompressed frame of one one-table transaction (v2, or v3 with one message).
+        got = decode_table_tx(frame, 1)
+        if got is not None and got[1] == len(frame):
+            return [got[0]]
     return _decode_server_frame(frame, protocol, max_size, decode_table_tx)
 
 

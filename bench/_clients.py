@@ -25,7 +25,7 @@ import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from _util import NODE_DIR, ROOT
 from websockets.asyncio.client import ClientConnection, connect
@@ -213,7 +213,17 @@ async def node_child(script: str, args: Sequence[str]) -> AsyncIterator[JsonLine
 # ---- the two clients on the Python side ----------------------------------------------------------
 
 
-async def our_connection(server: ChatServer, compression: str) -> DbConnection:
+class Endpoint(Protocol):
+    """Where a client connects: a :class:`ChatServer`, or something relaying to one."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def database(self) -> str: ...
+
+
+async def our_connection(server: Endpoint, compression: str) -> DbConnection:
     """A fresh connection of our SDK in asyncio mode (schema fetched at connect, untimed)."""
     builder = (
         DbConnection.builder()
@@ -224,7 +234,7 @@ async def our_connection(server: ChatServer, compression: str) -> DbConnection:
     return await asyncio.wait_for(builder.connect(), TIMEOUT)
 
 
-async def raw_socket(server: ChatServer, compression: str) -> ClientConnection:
+async def raw_socket(server: Endpoint, compression: str) -> ClientConnection:
     """A bare ``websockets`` connection offering the same subprotocols as both SDKs (v3, v2).
 
     Waits for the ``InitialConnection`` frame, so the caller starts on an established session.
@@ -255,6 +265,19 @@ def subscribe_frame(protocol: str | None, query_set_id: int = 1) -> bytes:
     """The ``Subscribe`` client frame both SDKs send for :data:`SQL`."""
     message = m.Subscribe(request_id=query_set_id, query_set_id=query_set_id, query_strings=[SQL])
     return encode_client_frame([message], protocol or "")
+
+
+def inserted_rows(messages: list[m.ServerMessage]) -> int:
+    """Inserted rows in the TransactionUpdates of one frame (row lists' lengths, no decoding)."""
+    n = 0
+    for msg in messages:
+        if isinstance(msg, m.TransactionUpdate):
+            for qs in msg.query_sets:
+                for table in qs.tables:
+                    for rows in table.rows:
+                        if isinstance(rows, m.PersistentTableRows):
+                            n += len(rows.inserts)
+    return n
 
 
 def inflate(frame: bytes) -> memoryview:

@@ -28,6 +28,7 @@ ROWS: dict[str, tuple[str, str]] = {
     "subscribe_vs_floor": ("same, time vs the wire floor", "<= 1.5"),
     "tx_cpu": ("tx stream, 10k single-row tx: client CPU vs TS (None / Gzip)", "<= 0.8"),
     "tx_wall": ("tx stream: wall time vs TS (None / Gzip)", "<= 1.0"),
+    "tx_burst_wall": ("  the same released at once (the clients' own pace): wall vs TS", "<= 1.0"),
     "decode": ("BSATN decode rows/s vs the TS decoder: large_table / message", ">= 1.5"),
     "row_memory": ("memory per cached row vs the TS client's heap per row", "<= 1.0"),
     "row_memory_read": ("  the same after every row was read (decoded)", "(info)"),

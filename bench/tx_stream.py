@@ -38,7 +38,9 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from _clients import (
@@ -46,10 +48,12 @@ from _clients import (
     TIMEOUT,
     ChatServer,
     Digest,
+    Endpoint,
     JsonLinesChild,
     add_sampling_args,
     check_digest,
     digest_of,
+    inserted_rows,
     interleaved,
     monotonic_ns,
     node_child,
@@ -59,12 +63,13 @@ from _clients import (
     subscribe_frame,
 )
 from _summary import record
-from _util import format_table
+from _util import ROOT, format_table
 
 from spacetimedb_sdk.protocol import decode_server_frame
 from spacetimedb_sdk.protocol import messages as m
 
 NODE_SCRIPT = "bench_tx_stream.mjs"
+PROXY_SCRIPT = Path(__file__).resolve().parent / "_burst_proxy.py"
 
 
 @dataclass(frozen=True)
@@ -102,15 +107,70 @@ async def drive(server: ChatServer, count: int) -> dict[str, Any]:
     return await server.command({"cmd": "tx", "count": count}, "tx_done")
 
 
+#: Starts the transactions once the subscriber is ready; returns the server's ``tx_done``
+#: reply (with the digest) and the moment the stream started for the client (``t0_ns``).
+Start = Callable[[], Coroutine[Any, Any, tuple[dict[str, Any], int]]]
+
+
+def paced(server: ChatServer, count: int) -> Start:
+    """The server commits and sends as it goes: the stream starts at the first commit."""
+
+    async def start() -> tuple[dict[str, Any], int]:
+        driven = await drive(server, count)
+        return driven, int(driven["t0_ns"])
+
+    return start
+
+
+class BurstProxy:
+    """``_burst_proxy.py`` as a child: relays to the server, holds a stream, releases it."""
+
+    def __init__(self, server: ChatServer) -> None:
+        self.server = server
+        self.child: JsonLinesChild | None = None
+        self.url = ""
+
+    @property
+    def database(self) -> str:
+        return self.server.database
+
+    async def __aenter__(self) -> BurstProxy:
+        argv = [sys.executable, str(PROXY_SCRIPT), "--upstream", self.server.url]
+        self.child = await JsonLinesChild.start(argv, name="the burst proxy", cwd=ROOT)
+        self.url = str((await self.child.expect("ready"))["url"])
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.child is not None:
+            await self.child.close()
+
+    def start(self, count: int) -> Start:
+        """The server commits all ``count`` while the proxy holds them; the stream starts
+        when the proxy writes them to the client, all at once."""
+
+        async def start() -> tuple[dict[str, Any], int]:
+            assert self.child is not None
+            await self.child.send({"cmd": "hold", "count": count})
+            await self.child.expect("holding")
+            driven = await drive(self.server, count)
+            released = await self.child.expect("released")
+            return driven, int(released["t0_ns"])
+
+        return start
+
+
 def check_count(who: str, inserts: int, count: int) -> None:
     if inserts != count:
         raise SystemExit(f"{who}: {inserts} insert callbacks, expected {count}")
 
 
-async def ours_sample(server: ChatServer, compression: str, count: int) -> Sample:
-    """One sample with our SDK as the subscriber (seconds from first commit to last callback)."""
+async def ours_sample(
+    server: ChatServer, at: Endpoint, start: Start, compression: str, count: int
+) -> Sample:
+    """One sample with our SDK as the subscriber (seconds from the stream's start to the last
+    callback)."""
     await server.command({"cmd": "clear"}, "cleared")
-    conn = await our_connection(server, compression)
+    conn = await our_connection(at, compression)
     loop = asyncio.get_running_loop()
     finished: asyncio.Future[int] = loop.create_future()
     inserts = 0
@@ -126,20 +186,22 @@ async def ours_sample(server: ChatServer, compression: str, count: int) -> Sampl
         await asyncio.wait_for(conn.subscription_builder().subscribe(SQL), TIMEOUT)
         check_count(f"ours/{compression} at subscribe", inserts, 0)
         cpu = time.process_time()
-        driven = await drive(server, count)
+        driven, t0 = await start()
         t_end = await asyncio.wait_for(finished, TIMEOUT)
         cpu = time.process_time() - cpu
         check_count(f"ours/{compression}", inserts, count)
         check_digest(f"ours/{compression}", digest_of(conn), Digest.of_json(driven))
     finally:
         await asyncio.wait_for(conn.disconnect(), TIMEOUT)
-    return Sample((t_end - int(driven["t0_ns"])) / 1e9, cpu)
+    return Sample((t_end - t0) / 1e9, cpu)
 
 
-async def floor_sample(server: ChatServer, compression: str, count: int) -> Sample:
+async def floor_sample(
+    server: ChatServer, at: Endpoint, start: Start, compression: str, count: int
+) -> Sample:
     """One sample with a bare socket: inflate, decode messages, count inserted rows."""
     await server.command({"cmd": "clear"}, "cleared")
-    ws = await raw_socket(server, compression)
+    ws = await raw_socket(at, compression)
     protocol = ws.subprotocol or ""
     try:
         await ws.send(subscribe_frame(protocol))
@@ -147,65 +209,57 @@ async def floor_sample(server: ChatServer, compression: str, count: int) -> Samp
         if not isinstance(applied[0], m.SubscribeApplied):
             raise SystemExit(f"floor/{compression}: expected SubscribeApplied, got {applied[0]}")
         cpu = time.process_time()
-        drive_task = asyncio.create_task(drive(server, count))
+        started = asyncio.create_task(start())
         inserts = 0
         while inserts < count:
             frame = await recv_frame(ws)
             inserts += inserted_rows(decode_server_frame(frame, protocol))
         t_end = monotonic_ns()
         cpu = time.process_time() - cpu
-        driven = await asyncio.wait_for(drive_task, TIMEOUT)
+        driven, t0 = await asyncio.wait_for(started, TIMEOUT)
     finally:
         await asyncio.wait_for(ws.close(), TIMEOUT)
     check_count(f"floor/{compression}", inserts, count)
     if int(driven["rows"]) != count:
         raise SystemExit(f"floor/{compression}: the server holds {driven['rows']} rows")
-    return Sample((t_end - int(driven["t0_ns"])) / 1e9, cpu)
-
-
-def inserted_rows(messages: list[m.ServerMessage]) -> int:
-    """Inserted rows in the TransactionUpdates of one frame (row lists' lengths, no decoding)."""
-    n = 0
-    for msg in messages:
-        if isinstance(msg, m.TransactionUpdate):
-            for qs in msg.query_sets:
-                for table in qs.tables:
-                    for rows in table.rows:
-                        if isinstance(rows, m.PersistentTableRows):
-                            n += len(rows.inserts)
-    return n
+    return Sample((t_end - t0) / 1e9, cpu)
 
 
 async def ts_sample(
-    node: JsonLinesChild, server: ChatServer, compression: str, count: int
+    node: JsonLinesChild, server: ChatServer, start: Start, compression: str, count: int
 ) -> Sample:
     """One sample with the Node subscriber (one Node process runs all samples: it stays warm)."""
     await server.command({"cmd": "clear"}, "cleared")
     await node.send({"cmd": "sample"})
     await node.expect("ready")
-    driven = await drive(server, count)
+    driven, t0 = await start()
     done = await node.expect("done")
     check_count(f"TS/{compression}", int(done["inserts"]), count)
     check_digest(f"TS/{compression}", Digest.of_json(done["digest"]), Digest.of_json(driven))
-    wall = (int(done["t_end_ns"]) - int(driven["t0_ns"])) / 1e9
+    wall = (int(done["t_end_ns"]) - t0) / 1e9
     return Sample(wall, float(done["cpu_us"]) / 1e6)
 
 
 async def measure_case(
-    server: ChatServer, compression: str, count: int, repetitions: int, warmup: int
+    server: ChatServer,
+    at: Endpoint,
+    start: Start,
+    compression: str,
+    args: argparse.Namespace,
 ) -> CaseResult:
     """All three sides of one compression, their samples interleaved round by round."""
-    args = ["--uri", server.url, "--db", server.database, "--compression", compression]
-    args += ["--count", str(count)]
-    async with node_child(NODE_SCRIPT, args) as node:
+    count = args.count
+    node_args = ["--uri", at.url, "--db", at.database, "--compression", compression]
+    node_args += ["--count", str(count)]
+    async with node_child(NODE_SCRIPT, node_args) as node:
         samples = await interleaved(
             {
-                "ours": lambda: ours_sample(server, compression, count),
-                "TS": lambda: ts_sample(node, server, compression, count),
-                "floor": lambda: floor_sample(server, compression, count),
+                "ours": lambda: ours_sample(server, at, start, compression, count),
+                "TS": lambda: ts_sample(node, server, start, compression, count),
+                "floor": lambda: floor_sample(server, at, start, compression, count),
             },
-            repetitions=repetitions,
-            warmup=warmup,
+            repetitions=args.repetitions,
+            warmup=args.warmup,
         )
     best = {side: Best.of(s) for side, s in samples.items()}
     return CaseResult(compression, best["ours"], best["TS"], best["floor"])
@@ -236,33 +290,51 @@ def report(count: int, results: list[CaseResult]) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--count", type=int, default=10_000, help="transactions (10000)")
+    parser.add_argument(
+        "--burst",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also the burst case: the stream held by a proxy and released at once (on)",
+    )
     add_sampling_args(parser)
     return parser.parse_args(argv)
 
 
-async def run(args: argparse.Namespace) -> list[CaseResult]:
+async def run(args: argparse.Namespace) -> tuple[list[CaseResult], list[CaseResult]]:
+    """The paced cases, then (``--burst``) the burst cases, one per compression each."""
     if args.count < 1:
         raise SystemExit("--count must be at least 1")
     compressions = args.compression or ["none", "gzip"]
     async with ChatServer(0) as server:
-        return [
-            await measure_case(server, c, args.count, args.repetitions, args.warmup)
-            for c in compressions
-        ]
+        at_pace = paced(server, args.count)
+        steady = [await measure_case(server, server, at_pace, c, args) for c in compressions]
+        if not args.burst:
+            return steady, []
+        async with BurstProxy(server) as proxy:
+            at_once = proxy.start(args.count)
+            burst = [await measure_case(server, proxy, at_once, c, args) for c in compressions]
+        return steady, burst
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
-    results = asyncio.run(run(args))
+    steady, burst = asyncio.run(run(args))
     print(
         f"{args.count:,} single-row transactions to one subscriber; best of {args.repetitions} "
         f"after {args.warmup} warm-up ({time.perf_counter() - started:.0f} s)"
     )
-    print(report(args.count, results))
+    print("Paced by the server (wall time from its first commit):")
+    print(report(args.count, steady))
     print("ours/TS above 1 means our SDK is slower; the floor is the server's and socket's pace.")
-    record("tx_cpu", [r.ours.cpu / r.ts.cpu for r in results])
-    record("tx_wall", [r.ours.wall / r.ts.wall for r in results])
+    record("tx_cpu", [r.ours.cpu / r.ts.cpu for r in steady])
+    record("tx_wall", [r.ours.wall / r.ts.wall for r in steady])
+    if burst:
+        print()
+        print("Burst: the same transactions held by a proxy and written at once (wall time from")
+        print("that write): the client's own pace; the floor is a bare websockets reader's.")
+        print(report(args.count, burst))
+        record("tx_burst_wall", [r.ours.wall / r.ts.wall for r in burst])
     return 0
 
 

@@ -23,13 +23,23 @@ so under a burst Gzip applies here too). Every sample uses a fresh connection an
 table; the three sides take turns, one sample each per round, after warm-up rounds, and each
 keeps its best wall time and, separately, its least CPU time.
 
-Read the CPU columns too: this local server commits and broadcasts about as fast as both
-clients consume, so wall times mostly measure the server (see the floor), while a client's CPU
-time (its whole process, from the first commit to its last callback) is what the client itself
-costs. Correctness: every sample checks the insert count and the client's cache (rows, sum of
+Read the CPU columns too: this local server commits and broadcasts slower than either client
+consumes, so these wall times measure the server (see the floor), while a client's CPU time
+(its whole process, from the first commit to its last callback) is what the client itself
+costs.
+
+Then the burst case (``--no-burst`` skips it): the subscribers connect through
+``_burst_proxy.py``, which relays every byte between them and the server and, once a sample's
+subscriber is ready, holds the server's frames until they carry all ``--count`` inserts and
+writes them to the subscriber in one socket write. The same transactions, framed by the same
+server, now arrive faster than any client reads them: the time from that write to the last
+callback is the client's own pace. (The floor here is the bare ``websockets`` reader's pace,
+no longer a bound.)
+
+Correctness: every sample checks the insert count and the client's cache (rows, sum of
 ``sent``, text bytes) against the server's table.
 
-Run: ``make bench`` or ``.venv/bin/python bench/tx_stream.py [--count N]``.
+Run: ``make bench`` or ``.venv/bin/python bench/tx_stream.py [--count N] [--no-burst]``.
 """
 
 from __future__ import annotations

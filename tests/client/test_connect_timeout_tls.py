@@ -278,3 +278,11 @@ async def test_private_ca_without_the_ssl_context_is_refused(tmp_path: Path) -> 
                 .connect(),
                 BOUND,
             )
+
+
+def test_clients_without_a_context_share_one_that_verifies() -> None:
+    from spacetimedb_sdk.http.client import _default_tls
+
+    ctx = _default_tls()
+    assert ctx is _default_tls()  # built once: reading the CA bundle costs ~45 ms a client
+    assert ctx.verify_mode is ssl.CERT_REQUIRED and ctx.check_hostname

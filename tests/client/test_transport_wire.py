@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.frames import Frame, Opcode
 from websockets.server import ServerProtocol
 
 from spacetimedb_sdk.connection import transport as transport_module
@@ -140,6 +141,53 @@ async def test_keepalive_gives_up_on_a_silent_server(monkeypatch: pytest.MonkeyP
         with pytest.raises(TimeoutError, match=r"did not answer a keepalive ping within 0\.1 s"):
             await asyncio.wait_for(t.recv(), T)
         assert t.close_code == 1006  # no close frame ever came back
+
+
+async def test_keepalive_pings_answered_keep_the_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(transport_module, "_PING_INTERVAL", 0.05)
+    monkeypatch.setattr(transport_module, "_PING_TIMEOUT", 0.1)
+    pings = 5  # the 5th comes well after the first ping's timeout would have struck
+    seen_pings = asyncio.Event()
+
+    class Answering(asyncio.Protocol):
+        """Accepts the upgrade and answers pings (the sans-I/O protocol queues the pongs);
+        after the 5th ping it sends a binary message."""
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.Transport)
+            self.transport = transport
+            self.ws = ServerProtocol()
+            self.pings = 0
+
+        def data_received(self, data: bytes) -> None:
+            self.ws.receive_data(data)
+            for event in self.ws.events_received():
+                if isinstance(event, Frame):
+                    if event.opcode is Opcode.PING:
+                        self.pings += 1
+                        if self.pings == pings:
+                            self.ws.send_binary(b"still here")
+                            seen_pings.set()
+                else:
+                    self.ws.send_response(self.ws.accept(event))  # type: ignore[arg-type]
+            for chunk in self.ws.data_to_send():
+                self.transport.write(chunk)
+            if self.ws.close_expected():
+                self.transport.close()
+
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(Answering, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        t = await open_transport(f"ws://127.0.0.1:{port}/")
+        try:
+            await asyncio.wait_for(seen_pings.wait(), T)
+            # Each pong put the next ping off: no timeout struck, and the socket still reads.
+            assert await asyncio.wait_for(t.recv(), T) == b"still here"
+        finally:
+            await asyncio.wait_for(t.close(), T)
 
 
 async def test_an_http_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -175,7 +175,7 @@ class TableCache(TableApply, Generic[RowT]):
         attribute has that name. An instance attribute, not ``__getattr__``: a class with
         ``__getattr__`` makes every attribute lookup on it slower, and the cache's methods
         look up attributes on every row."""
-        if not name.startswith("_") and not hasattr(self, name):
+        if not name.startswith("_") and not hasattr(type(self), name) and name not in vars(self):
             setattr(self, name, self.indexes[name])
 
     # ---- reading -------------------------------------------------------------------------

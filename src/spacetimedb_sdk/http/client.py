@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import json
 import ssl
 from collections.abc import Callable, Mapping, Sequence
@@ -55,6 +56,17 @@ class HttpError(SpacetimeDBError):
         self.body = body
         detail = body.strip() or httpx.codes.get_reason_phrase(status)
         super().__init__(f"{method} {url} failed with HTTP {status}: {detail}")
+
+
+@functools.cache
+def _default_tls() -> ssl.SSLContext:
+    """The certificate-verifying TLS context shared by every client not given one: building
+    it reads the whole CA bundle (about 45 ms), which each connect's schema fetch paid."""
+    return httpx.create_ssl_context()
+
+
+def _tls(verify: bool | ssl.SSLContext) -> bool | ssl.SSLContext:
+    return _default_tls() if verify is True else verify
 
 
 def http_base(uri: str) -> str:
@@ -172,7 +184,7 @@ class HttpClient:
         self.token = token
         self.timeout = timeout
         protect_third_party_loggers()  # httpcore logs response headers (tokens) at DEBUG
-        self._client = httpx.Client(base_url=self.base, timeout=timeout, verify=verify)
+        self._client = httpx.Client(base_url=self.base, timeout=timeout, verify=_tls(verify))
 
     def __enter__(self) -> HttpClient:
         return self
@@ -310,7 +322,7 @@ class AsyncHttpClient:
         self.token = token
         self.timeout = timeout
         protect_third_party_loggers()  # httpcore logs response headers (tokens) at DEBUG
-        self._client = httpx.AsyncClient(base_url=self.base, timeout=timeout, verify=verify)
+        self._client = httpx.AsyncClient(base_url=self.base, timeout=timeout, verify=_tls(verify))
 
     async def __aenter__(self) -> AsyncHttpClient:
         return self

@@ -190,7 +190,11 @@ async def test_keepalive_pings_answered_keep_the_connection(
             await asyncio.wait_for(t.close(), T)
 
 
-async def test_an_http_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("variable", ["http_proxy", "all_proxy"])
+async def test_an_http_proxy_from_the_environment_is_used(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    # all_proxy: websockets ignores it, httpx (the schema fetch) honours it; so do we.
     tunnels: list[bytes] = []
 
     async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -216,8 +220,10 @@ async def test_an_http_proxy_from_the_environment_is_used(monkeypatch: pytest.Mo
     proxy_server = await asyncio.start_server(proxy, "127.0.0.1", 0)
     async with proxy_server, ws_server(handler) as url:
         proxy_port = proxy_server.sockets[0].getsockname()[1]
-        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{proxy_port}")
-        monkeypatch.delenv("no_proxy", raising=False)
+        for name in ("http", "https", "ws", "socks", "all", "no"):
+            monkeypatch.delenv(f"{name}_proxy", raising=False)
+            monkeypatch.delenv(f"{name.upper()}_PROXY", raising=False)
+        monkeypatch.setenv(variable, f"http://127.0.0.1:{proxy_port}")
         t = await open_transport(url)
         assert await asyncio.wait_for(t.recv(), T) == b"through the proxy"
         assert await asyncio.wait_for(t.recv(), T) is None

@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import ssl
+import urllib.request
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
@@ -506,6 +507,17 @@ class WebSocketTransport:
         self._ws.abort()
 
 
+def _proxy_for(wsuri: WebSocketURI) -> str | None:
+    """The proxy to reach ``wsuri`` through: the one websockets picks (from ``WS(S)_PROXY``,
+    ``SOCKS_PROXY``, ``HTTPS_PROXY``, ``HTTP_PROXY``, minus ``NO_PROXY``), else ``ALL_PROXY``,
+    which websockets ignores but httpx (the schema fetch, the HTTP API) honours: the socket
+    takes the same way as the requests before it."""
+    proxy = get_proxy(wsuri)
+    if proxy is None and not urllib.request.proxy_bypass(f"{wsuri.host}:{wsuri.port}"):
+        proxy = urllib.request.getproxies().get("all")
+    return proxy
+
+
 async def _handshake(
     protocol: ClientProtocol,
     wsuri: WebSocketURI,
@@ -526,7 +538,7 @@ async def _handshake(
         tls = ssl_context or ssl.create_default_context()
     hostname = wsuri.host if tls is not None else None
     ws = _WireProtocol(protocol, loop, max_size)
-    proxy = get_proxy(wsuri)  # HTTP(S)_PROXY / ALL_PROXY / NO_PROXY, as websockets honours them
+    proxy = _proxy_for(wsuri)
     if proxy is None:
         await loop.create_connection(
             lambda: ws, wsuri.host, wsuri.port, ssl=tls, server_hostname=hostname

@@ -381,6 +381,7 @@ class TableApply:
         if not deletes and len(inserts) == 1 and inserts[0] not in rows:
             # One new row (a chat message, a new player): the commonest transaction.
             data = inserts[0]
+            # _new_rows for one row, without its list and calls: ~0.6 us of a ~6 us message.
             if self._wants_rows(sinks):
                 value = self._decode_new(data)
             else:

@@ -163,12 +163,6 @@ class _WireProtocol(asyncio.BufferedProtocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
 
-    def get_buffer(self, sizehint: int) -> memoryview:  # replaced by the reader's in __init__
-        return self.reader.get_buffer(sizehint)
-
-    def buffer_updated(self, nbytes: int) -> None:  # replaced by the reader's in __init__
-        self.reader.received(nbytes)
-
     def data_received(self, data: bytes) -> None:
         """Bytes from a transport that does not read into buffers."""
         self.reader.write(data)
